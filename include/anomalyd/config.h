@@ -1,0 +1,119 @@
+/* YAML configuration of one line/station, parsed strictly into a typed struct.
+ *
+ * One key table (src/config/config_keys.c) drives parsing, validation, defaults,
+ * `anomalyd --check-config` output and the documentation. The struct is plain
+ * data with fixed-size strings: copy it by assignment, nothing to free. */
+#ifndef ANOMALYD_CONFIG_H
+#define ANOMALYD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define AD_PATH_MAX 1024
+#define AD_MAX_LEVELS 6
+
+enum ad_source_kind { AD_SOURCE_V4L2 = 0, AD_SOURCE_REPLAY = 1 };
+enum ad_pixfmt { AD_PIXFMT_AUTO = 0, AD_PIXFMT_GREY = 1, AD_PIXFMT_RGB24 = 2 };
+enum ad_color { AD_COLOR_GRAY = 1, AD_COLOR_RGB = 3 }; /* value = channels */
+enum ad_score_mode { AD_SCORE_MAX = 0, AD_SCORE_TOPK = 1 };
+enum ad_map_mode { AD_MAP_DIFF = 0, AD_MAP_HEAD = 1, AD_MAP_BOTH = 2 };
+enum ad_schedule { AD_SCHEDULE_LINEAR = 0, AD_SCHEDULE_COSINE = 1 };
+
+typedef struct ad_config {
+    char path[AD_PATH_MAX];            /* file it was read from */
+
+    struct {
+        char name[64];                 /* line/station name, used in rows and status */
+    } line;
+
+    struct {
+        enum ad_source_kind source;    /* v4l2 | replay */
+        char device[AD_PATH_MAX];      /* /dev/videoN */
+        char replay_dir[AD_PATH_MAX];  /* folder of PNGs played in name order */
+        bool replay_loop;
+        int width, height;             /* requested capture size */
+        enum ad_pixfmt pixel_format;   /* auto | GREY | RGB24 */
+        double fps;                    /* requested frame rate (replay: playback rate) */
+        int roi_x, roi_y, roi_width, roi_height; /* roi_width/height 0 = whole frame */
+        int buffers;                   /* mmap buffers, >= 4 */
+        int timeout_ms;                /* poll timeout before a frame counts as missing */
+    } camera;
+
+    struct {
+        char path[AD_PATH_MAX];        /* .safetensors model file */
+        enum ad_color color;           /* gray | rgb: channels the model sees */
+        int input_width, input_height; /* ROI is resized to this before inspection */
+        /* Architecture used when training a new model (a loaded model's own
+         * metadata always wins at inspection time). */
+        int base_channels;
+        int channel_mult[AD_MAX_LEVELS];
+        int num_levels;                /* entries used in channel_mult */
+        int res_blocks;
+        int groups;
+    } model;
+
+    struct {
+        double noise_level;            /* t0 = noise_level * T */
+        int steps;                     /* DDIM steps back to 0 (1 = one x0 prediction) */
+        double guidance;               /* DDAD-style guidance weight w, 0 = off */
+        int draws;                     /* noise draws averaged */
+        enum ad_map_mode map;          /* diff | head | both */
+        double sigma;                  /* Gaussian smoothing of the map, pixels at input size */
+        enum ad_score_mode score;      /* max | topk */
+        double topk_percent;           /* for score: topk */
+        double pixel_threshold;        /* map value for the defect box; 0 = threshold */
+        int threads;                   /* compute threads */
+    } detector;
+
+    double threshold;                  /* image score above this = reject */
+
+    struct {
+        char database[AD_PATH_MAX];
+        char image_dir[AD_PATH_MAX];
+        bool save_images;
+        int retention_days;            /* 0 = keep forever */
+        int max_megabytes;             /* image folder size cap, 0 = no cap */
+    } reject_log;
+
+    struct {
+        int steps;
+        int batch;
+        int crop;                      /* random crop size (square) */
+        double lr;
+        double weight_decay;
+        int warmup;
+        double grad_clip;
+        double ema;
+        enum ad_schedule schedule;
+        bool flip_h, flip_v;
+        uint64_t seed;
+        int checkpoint_every;
+        char checkpoint[AD_PATH_MAX];  /* "" = model.path + ".ckpt" */
+        int head_steps;                /* learned head training steps (0 = none) */
+    } train;
+} ad_config;
+
+/* Fills cfg with every default (required keys stay empty/zero). */
+void ad_config_defaults(ad_config *cfg);
+
+/* Parses and validates a YAML file. On error returns -1 and err holds
+ * "FILE:LINE:COL: what is wrong, what was expected". Callers exit with 2. */
+int ad_config_load(const char *path, ad_config *cfg, char *err, size_t errlen);
+/* Same from a memory buffer; `name` is used in messages. */
+int ad_config_parse(const char *name, const char *text, size_t len,
+                    ad_config *cfg, char *err, size_t errlen);
+
+/* Prints the effective config (defaults filled in) as valid YAML. */
+void ad_config_print(FILE *out, const ad_config *cfg);
+
+/* Rewrites only the value of the top-level `threshold:` key in the file,
+ * every other byte unchanged; durable write with a backup PATH.bak. Refuses
+ * (returns -1) if the file's content differs from `expected` (the bytes read
+ * at the start of the run), so concurrent edits are never lost. */
+int ad_config_write_threshold(const char *path, double threshold,
+                              const char *expected, size_t expected_len,
+                              char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,88 @@
+/* Noise-prediction UNet (DDPM style), forward and backward on the CPU.
+ *
+ * Layout (ARCHITECTURE §6): sinusoidal time embedding + 2-layer MLP; per level
+ * `res_blocks` ResBlocks (GroupNorm, SiLU, 3x3 conv, time projection, GroupNorm,
+ * SiLU, 3x3 conv, 1x1 skip when channels change) then a stride-2 3x3 conv
+ * down (not after the last level); a middle of two ResBlocks; an up path that
+ * mirrors it with skip concatenations and nearest-2x upsample + 3x3 conv;
+ * GroupNorm, SiLU, 3x3 conv out. Tensor names follow the PyTorch reference
+ * module in tests/reference/unet.py so a state_dict loads on either side.
+ *
+ * Ownership: ad_unet owns parameters, gradients, Adam moments (one allocation
+ * each, same layout) and its scratch. All activations are NCHW float32. */
+#ifndef ANOMALYD_UNET_H
+#define ANOMALYD_UNET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "anomalyd/config.h"
+
+typedef struct ad_unet_hparams {
+    int in_channels;                  /* 1 or 3; output has the same count */
+    int base_channels;                /* e.g. 32 */
+    int num_levels;                   /* entries in channel_mult */
+    int channel_mult[AD_MAX_LEVELS];  /* e.g. 1,2,2 */
+    int res_blocks;                   /* per level */
+    int groups;                       /* GroupNorm groups */
+} ad_unet_hparams;
+
+/* One named parameter tensor inside the flat parameter array. */
+typedef struct ad_param_info {
+    char name[96];                    /* PyTorch state_dict name */
+    int ndim;
+    int shape[4];
+    size_t offset;                    /* in floats, into params/grads/moments */
+    size_t count;
+} ad_param_info;
+
+typedef struct ad_unet ad_unet;
+
+/* Validates hparams (sizes bounded so a hostile file cannot ask for gigabytes)
+ * and allocates parameters. Weights are zero until init or load. */
+int ad_unet_create(ad_unet **out, const ad_unet_hparams *hp, char *err, size_t errlen);
+void ad_unet_free(ad_unet *u);
+const ad_unet_hparams *ad_unet_hp(const ad_unet *u);
+
+/* PyTorch-default-like init (kaiming uniform), seeded; deterministic. */
+void ad_unet_init(ad_unet *u, uint64_t seed);
+
+size_t ad_unet_num_params(const ad_unet *u);
+float *ad_unet_params(ad_unet *u);
+float *ad_unet_grads(ad_unet *u);
+int ad_unet_num_tensors(const ad_unet *u);
+const ad_param_info *ad_unet_tensor(const ad_unet *u, int i);
+const ad_param_info *ad_unet_find_tensor(const ad_unet *u, const char *name);
+
+/* Multiple of 2^(num_levels-1) required of H and W. */
+int ad_unet_size_multiple(const ad_unet *u);
+
+/* Allocates scratch for batch n at h x w once; `training` keeps every
+ * activation for backward. Calling again with the same or smaller sizes is
+ * free; forward never allocates. */
+int ad_unet_reserve(ad_unet *u, int n, int h, int w, bool training, char *err, size_t errlen);
+
+/* eps is (n, C, h, w), x is (n, C, h, w), t holds n timesteps (float, 0..T-1).
+ * Requires a prior reserve of at least (n, h, w). */
+void ad_unet_forward(ad_unet *u, float *eps, const float *x, const float *t, int n, int h, int w);
+/* Accumulates parameter gradients (+=) for the last training forward given
+ * d loss / d eps; dx (may be NULL) receives d loss / d x. */
+void ad_unet_backward(ad_unet *u, float *dx, const float *deps);
+void ad_unet_zero_grad(ad_unet *u);
+
+/* Threads for the compute kernels (OpenBLAS + OpenMP kept from oversubscribing). */
+void ad_nn_set_threads(int threads);
+
+/* AdamW over a flat parameter array; moments m, v of the same length. */
+typedef struct ad_adamw {
+    float lr, beta1, beta2, eps, weight_decay;
+    long step;                        /* number of updates taken */
+} ad_adamw;
+void ad_adamw_update(ad_adamw *opt, float *params, const float *grads, float *m, float *v, size_t n);
+/* Scales grads so their global L2 norm is <= max_norm; returns the norm before. */
+float ad_clip_grad_norm(float *grads, size_t n, float max_norm);
+/* ema = decay * ema + (1 - decay) * params */
+void ad_ema_update(float *ema, const float *params, size_t n, float decay);
+
+#endif

@@ -1,0 +1,75 @@
+/* Shared helpers: error buffers, logging, durable writes, seeded RNG, time.
+ *
+ * Error convention for the whole library: functions return 0 on success and a
+ * negative value on failure, and fill the caller's `char *err, size_t errlen`
+ * with one sentence a user can act on ("line3.yaml:14:9: threshold must be
+ * ..."). Out-of-memory and broken invariants abort (ad_xmalloc, AD_ASSERT). */
+#ifndef ANOMALYD_UTIL_H
+#define ANOMALYD_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AD_ERRLEN 512
+
+/* Writes a formatted message into err (if err is non-NULL). Always returns -1
+ * so callers can write `return ad_err(err, errlen, "...")`. */
+int ad_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Allocation that aborts with a message on failure; never returns NULL. */
+void *ad_xmalloc(size_t n);
+void *ad_xcalloc(size_t count, size_t size);
+void *ad_xrealloc(void *p, size_t n);
+char *ad_xstrdup(const char *s);
+/* 64-byte aligned, zeroed; free with free(). */
+void *ad_xalloc_aligned(size_t n);
+
+#define AD_ASSERT(cond)                                                        \
+    do {                                                                       \
+        if (!(cond)) ad_die("%s:%d: invariant failed: %s", __FILE__, __LINE__, \
+                            #cond);                                            \
+    } while (0)
+void ad_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* Logging to stderr with sd-daemon level prefixes ("<3>", "<4>", "<6>", "<7>")
+ * that journald understands; on a terminal a readable word is used instead. */
+enum ad_log_level { AD_LOG_ERR = 3, AD_LOG_WARN = 4, AD_LOG_INFO = 6, AD_LOG_DEBUG = 7 };
+void ad_log_set_level(enum ad_log_level max_level);
+void ad_log(enum ad_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Durable replace of `path`: write a temp file in the same folder, fsync,
+ * rename over path, fsync the folder; the temp file is unlinked on failure.
+ * Returns 0 or -1 with err filled. */
+int ad_write_file_durable(const char *path, const void *data, size_t len,
+                          char *err, size_t errlen);
+/* Reads a whole regular file (refuses directories); caller frees *data. */
+int ad_read_file(const char *path, size_t max_len, uint8_t **data, size_t *len,
+                 char *err, size_t errlen);
+/* mkdir -p; 0 or -1 with err. */
+int ad_mkdirs(const char *path, unsigned mode, char *err, size_t errlen);
+
+/* xoshiro256** seeded through splitmix64: same seed, same stream, everywhere. */
+typedef struct ad_rng {
+    uint64_t s[4];
+    int has_spare;
+    float spare;
+} ad_rng;
+void ad_rng_seed(ad_rng *rng, uint64_t seed);
+uint64_t ad_rng_u64(ad_rng *rng);
+float ad_rng_uniform(ad_rng *rng);           /* [0, 1) */
+uint32_t ad_rng_below(ad_rng *rng, uint32_t n); /* [0, n) */
+float ad_rng_normal(ad_rng *rng);            /* N(0, 1), Box-Muller */
+/* FNV-1a 64 of bytes: used to seed per-frame noise from frame content. */
+uint64_t ad_hash64(const void *data, size_t len, uint64_t seed);
+
+double ad_now_sec(void);       /* CLOCK_MONOTONIC seconds */
+/* UTC time as 'YYYY-MM-DD HH:MM:SS.SSS' (24 bytes incl. NUL). */
+void ad_utc_timestamp(char out[32]);
+
+/* SHA-256 of a file as 64 hex chars + NUL. */
+int ad_sha256_file(const char *path, char out_hex[65], char *err, size_t errlen);
+
+#endif

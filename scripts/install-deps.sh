@@ -1,0 +1,13 @@
+#!/bin/sh
+# Installs the Debian 12 packages anomalyd needs to build, test and run.
+# Idempotent; run as root (or through sudo).
+set -eu
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update
+$SUDO apt-get install -y --no-install-recommends \
+    build-essential cmake pkg-config git ca-certificates \
+    libv4l-dev libpng-dev libsqlite3-dev libyaml-dev libcmocka-dev \
+    libopenblas-dev libjansson-dev sqlite3 procps \
+    ${ANOMALYD_EXTRA_PACKAGES:-}

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Sets up a fresh Debian 12 machine and runs every test: the normal build
+# (warnings are errors) and the AddressSanitizer+UBSan build.
+# Usage: scripts/test.sh            (as root, or a user with sudo)
+set -eu
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs=$(nproc)
+
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANOMALYD_WERROR=ON
+cmake --build build/release -j"$jobs"
+(cd build/release && ctest --output-on-failure -j"$jobs")
+
+cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DANOMALYD_WERROR=ON -DANOMALYD_SANITIZE=ON
+cmake --build build/sanitize -j"$jobs"
+(cd build/sanitize && ctest --output-on-failure -j"$jobs")

@@ -1,0 +1,318 @@
+/* Shared helpers: errors, allocation, logging, files, RNG, time, hashing. */
+#include "anomalyd/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int ad_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+void ad_die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("anomalyd: fatal: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}
+
+void *ad_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) ad_die("out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *ad_xcalloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) ad_die("out of memory allocating %zu x %zu bytes", count, size);
+    return p;
+}
+
+void *ad_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) ad_die("out of memory reallocating %zu bytes", n);
+    return q;
+}
+
+char *ad_xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = ad_xmalloc(n);
+    memcpy(p, s, n);
+    return p;
+}
+
+void *ad_xalloc_aligned(size_t n)
+{
+    size_t rounded = (n + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) ad_die("out of memory allocating %zu aligned bytes", n);
+    memset(p, 0, rounded ? rounded : 64);
+    return p;
+}
+
+/* ---- logging ---- */
+
+static enum ad_log_level log_max = AD_LOG_INFO;
+
+void ad_log_set_level(enum ad_log_level max_level) { log_max = max_level; }
+
+void ad_log(enum ad_log_level level, const char *fmt, ...)
+{
+    if (level > log_max) return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (isatty(STDERR_FILENO)) {
+        const char *word = level <= AD_LOG_ERR    ? "error"
+                           : level == AD_LOG_WARN ? "warning"
+                           : level == AD_LOG_INFO ? "info"
+                                                  : "debug";
+        fprintf(stderr, "%s: %s\n", word, msg);
+    } else {
+        fprintf(stderr, "<%d>%s\n", (int)level, msg);
+    }
+}
+
+/* ---- files ---- */
+
+static int fsync_dir_of(const char *path)
+{
+    char *copy = ad_xstrdup(path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int ad_write_file_durable(const char *path, const void *data, size_t len,
+                          char *err, size_t errlen)
+{
+    size_t tlen = strlen(path) + 16;
+    char *tmp = ad_xmalloc(tlen);
+    snprintf(tmp, tlen, "%s.tmpXXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return ad_err(err, errlen, "%s: cannot create a temporary file beside it: %s",
+                      path, strerror(e));
+    }
+    const uint8_t *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : ENOSPC;
+            close(fd);
+            unlink(tmp);
+            free(tmp);
+            return ad_err(err, errlen, "%s: write failed: %s", path, strerror(e));
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return ad_err(err, errlen, "%s: fsync failed: %s", path, strerror(e));
+    }
+    if (close(fd) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        free(tmp);
+        return ad_err(err, errlen, "%s: cannot replace the file: %s", path, strerror(e));
+    }
+    free(tmp);
+    fsync_dir_of(path);
+    return 0;
+}
+
+int ad_read_file(const char *path, size_t max_len, uint8_t **data, size_t *len,
+                 char *err, size_t errlen)
+{
+    *data = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ad_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return ad_err(err, errlen, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        close(fd);
+        return ad_err(err, errlen, "%s: is a directory, expected a file", path);
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return ad_err(err, errlen, "%s: is not a regular file", path);
+    }
+    if ((uint64_t)sb.st_size > max_len) {
+        close(fd);
+        return ad_err(err, errlen, "%s: file is %lld bytes, more than the %zu allowed",
+                      path, (long long)sb.st_size, max_len);
+    }
+    size_t cap = (size_t)sb.st_size;
+    uint8_t *buf = ad_xmalloc(cap + 1);
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t n = read(fd, buf + got, cap - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            return ad_err(err, errlen, "%s: read failed: %s", path, strerror(e));
+        }
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = 0;
+    *data = buf;
+    *len = got;
+    return 0;
+}
+
+int ad_mkdirs(const char *path, unsigned mode, char *err, size_t errlen)
+{
+    char *buf = ad_xstrdup(path);
+    size_t n = strlen(buf);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == 0) {
+            char saved = buf[i];
+            buf[i] = 0;
+            if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST) {
+                int e = errno;
+                ad_err(err, errlen, "%s: cannot create folder: %s", buf, strerror(e));
+                free(buf);
+                return -1;
+            }
+            buf[i] = saved;
+        }
+    }
+    free(buf);
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return ad_err(err, errlen, "%s: exists but is not a folder", path);
+    return 0;
+}
+
+/* ---- RNG: xoshiro256** seeded with splitmix64 ---- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void ad_rng_seed(ad_rng *rng, uint64_t seed)
+{
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&x);
+    rng->has_spare = 0;
+    rng->spare = 0.0f;
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t ad_rng_u64(ad_rng *rng)
+{
+    uint64_t *s = rng->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+float ad_rng_uniform(ad_rng *rng)
+{
+    return (float)(ad_rng_u64(rng) >> 40) * (1.0f / 16777216.0f);
+}
+
+uint32_t ad_rng_below(ad_rng *rng, uint32_t n)
+{
+    if (n == 0) return 0;
+    return (uint32_t)(((ad_rng_u64(rng) >> 32) * (uint64_t)n) >> 32);
+}
+
+float ad_rng_normal(ad_rng *rng)
+{
+    if (rng->has_spare) {
+        rng->has_spare = 0;
+        return rng->spare;
+    }
+    double u1 = ((double)(ad_rng_u64(rng) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
+    double u2 = (double)(ad_rng_u64(rng) >> 11) * (1.0 / 9007199254740992.0);
+    double r = sqrt(-2.0 * log(u1));
+    rng->spare = (float)(r * sin(2.0 * M_PI * u2));
+    rng->has_spare = 1;
+    return (float)(r * cos(2.0 * M_PI * u2));
+}
+
+uint64_t ad_hash64(const void *data, size_t len, uint64_t seed)
+{
+    const uint8_t *p = data;
+    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* ---- time ---- */
+
+double ad_now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void ad_utc_timestamp(char out[32])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03d", (int)(ts.tv_nsec / 1000000L) % 1000);
+}

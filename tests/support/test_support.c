@@ -1,0 +1,79 @@
+#include "test_support.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "anomalyd/util.h"
+
+char *ts_tmpdir(const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base) base = "/tmp";
+    char *path = ad_xmalloc(strlen(base) + strlen(tag) + 32);
+    sprintf(path, "%s/anomalyd-%s-XXXXXX", base, tag);
+    if (!mkdtemp(path)) ad_die("mkdtemp %s failed", path);
+    return path;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void ts_rmtree(const char *path)
+{
+    if (path) nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *ts_write_text(const char *dir, const char *name, const char *text)
+{
+    char *path = ad_xmalloc(strlen(dir) + strlen(name) + 2);
+    sprintf(path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) ad_die("cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+int ts_run(const char *cmdline, char **output)
+{
+    char *full = ad_xmalloc(strlen(cmdline) + 16);
+    sprintf(full, "(%s) 2>&1", cmdline);
+    FILE *p = popen(full, "r");
+    free(full);
+    if (!p) ad_die("popen failed");
+    size_t cap = 4096, len = 0;
+    char *buf = ad_xmalloc(cap);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            cap *= 2;
+            buf = ad_xrealloc(buf, cap);
+        }
+    }
+    buf[len] = 0;
+    int status = pclose(p);
+    if (output)
+        *output = buf;
+    else
+        free(buf);
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return -1;
+}
+
+char *ts_bin(const char *name)
+{
+    char *path = ad_xmalloc(strlen(BIN_DIR) + strlen(name) + 2);
+    sprintf(path, "%s/%s", BIN_DIR, name);
+    return path;
+}
