@@ -1,0 +1,111 @@
+/* Threshold calibration: score statistics, AUROC, threshold choice for a
+ * target false-reject rate or for the best separation of good and bad
+ * images, a text histogram and a PNG plot.
+ *
+ * Everything here is pure: arrays of scores in, numbers/text/pixels out.
+ * `anomalyctl calibrate` (src/cli/cmd_calibrate.c) does the scoring through
+ * ad_detector_inspect and the YAML write-back (ad_config_write_threshold).
+ *
+ * Convention, the same as the detector's verdict: an image is rejected when
+ * its score is strictly greater than the threshold. */
+#ifndef ANOMALYD_CALIB_H
+#define ANOMALYD_CALIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "anomalyd/image.h"
+
+/* Area under the ROC curve: the probability that a random positive
+ * (labels[i] != 0, a defect) scores above a random negative (labels[i] == 0,
+ * a good part), ties counting one half (Mann-Whitney U). n values. Returns
+ * NaN when there are no positives or no negatives. O(n log n) time; it
+ * allocates 16*n bytes for the duration of the call. The one implementation
+ * used for image AUROC by `calibrate` and `eval`, and for pixel AUROC. */
+double ad_auroc(const double *scores, const uint8_t *labels, size_t n);
+/* The same for float scores (pixel AUROC over whole anomaly maps). */
+double ad_auroc_f(const float *scores, const uint8_t *labels, size_t n);
+/* The same from two separate arrays (good = negatives, bad = positives). */
+double ad_auroc_sets(const double *good, size_t ngood, const double *bad, size_t nbad);
+
+/* Sorts ascending in place (no NaN: callers reject non-finite scores). */
+void ad_sort_doubles(double *v, size_t n);
+/* Quantile p in [0,1] of an ascending array by linear interpolation between
+ * order statistics (Hyndman-Fan type 7, the numpy default). n >= 1. */
+double ad_quantile_sorted(const double *sorted, size_t n, double p);
+/* Number of values strictly greater than t. */
+size_t ad_count_above(const double *v, size_t n, double t);
+
+/* The threshold for a target false-reject rate from good scores only.
+ *
+ * Two estimates, the larger (the safer) wins:
+ *  - order statistic (distribution-free): with the n good scores sorted,
+ *    X_(r) with r = ceil((n+1)(1-rate)). For a new good part from the same
+ *    process, P(score > X_(r)) = (n+1-r)/(n+1) <= rate (exchangeability).
+ *    Exists only when r <= n, i.e. rate >= 1/(n+1).
+ *  - exponential tail (peaks over threshold): the top k = max(5, ceil(n/10))
+ *    scores (k <= n-1) above u = the (k+1)-th largest score are fitted with an
+ *    exponential excess of mean beta; P(score > t) = k/(n+1) exp(-(t-u)/beta).
+ *    beta is taken at its upper one-sigma bound beta (1 + 1/sqrt(k)) as the
+ *    margin for the uncertainty of the fit, and
+ *    t = u + beta_up ln(k / ((n+1) rate)) (t >= u). This extrapolates past
+ *    the largest score when the set is too small for the rate.
+ * The set supports a rate demonstrably only when n >= 3/rate (rule of three:
+ * with no rejects among n parts the 95% upper bound of the rate is 3/n);
+ * otherwise `undersized` is set and `supported_rate` = 3/n.
+ * Needs n >= 2 (returns -1 otherwise). */
+typedef struct ad_frr_threshold {
+    double threshold;          /* max of the two estimates (or the tail alone) */
+    double order_stat;         /* X_(r), or NaN when r > n */
+    double tail;               /* exponential tail estimate */
+    int tail_k;                /* exceedances used for the fit */
+    double tail_u, tail_beta;  /* fit: location and (unadjusted) mean excess */
+    double model_frr;          /* tail model's P(good > threshold) */
+    double set_frr;            /* fraction of the given good scores > threshold */
+    int undersized;            /* n < 3 / rate */
+    double supported_rate;     /* 3 / n */
+    size_t min_images;         /* ceil(3 / rate): images needed for the rate */
+} ad_frr_threshold;
+int ad_threshold_for_frr(const double *good, size_t n, double rate, ad_frr_threshold *out);
+
+/* Youden's J = TPR - FPR = (1 - escape rate) - false-reject rate, maximized
+ * over every cut between two neighbouring distinct scores; among cuts with
+ * the same J the widest gap wins, and the threshold is the middle of that
+ * gap (so a small shift of scores does not flip a verdict). When no cut has
+ * J > 0 (bad images never score above good ones) the threshold is the
+ * largest score and J = 0. Needs ngood, nbad >= 1. */
+typedef struct ad_separation {
+    double threshold;
+    double j;                  /* Youden's J at the threshold */
+    double frr;                /* fraction of good > threshold */
+    double escape;             /* fraction of bad <= threshold */
+} ad_separation;
+int ad_threshold_youden(const double *good, size_t ngood, const double *bad, size_t nbad,
+                        ad_separation *out);
+
+/* Shortest "%.Ng" text (N >= 4) of t that gives every score the same verdict
+ * as t itself does; writes it into buf and returns the parsed value. */
+double ad_threshold_round(double t, const double *good, size_t ngood,
+                          const double *bad, size_t nbad, char *buf, size_t buflen);
+
+/* Text histogram of good (and bad, nbad may be 0) scores in `bins` equal bins
+ * across the range of all scores and the threshold, with the bin holding the
+ * threshold marked. Bars are scaled to `width` characters. */
+void ad_histogram_print(FILE *out, const double *good, size_t ngood, const double *bad,
+                        size_t nbad, double threshold, int bins, int width);
+
+/* Plot of the two score histograms (good blue, bad orange), the threshold as a
+ * red line, axes with ticks and numbers, labels and a legend, drawn with the
+ * built-in 5x7 bitmap font. out is allocated RGB, w x h (>= 320 x 200). */
+int ad_calib_plot(ad_image *out, int w, int h, const double *good, size_t ngood,
+                  const double *bad, size_t nbad, double threshold, const char *title,
+                  char *err, size_t errlen);
+
+/* Bitmap font used by the plot: draws text with its top-left corner at (x, y),
+ * each font pixel a scale x scale square; lowercase letters are drawn as
+ * capitals. Returns the advance width in pixels. Clips at the image border. */
+int ad_font_draw(ad_image *im, int x, int y, const char *text, int scale, const uint8_t rgb[3]);
+int ad_font_width(const char *text, int scale);
+
+#endif
