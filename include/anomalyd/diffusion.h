@@ -31,16 +31,43 @@ typedef struct ad_recon_opts {
     int draws;                /* independent noise draws; output is their mean */
 } ad_recon_opts;
 
-/* Scratch for one (C, H, W) reconstruction; allocated once. */
+/* Scratch for one (C, H, W) reconstruction; allocated once. The sampler
+ * copies what it needs from the schedule; it borrows the unet, which must
+ * outlive it. ad_sampler_create reserves the unet's inference scratch for
+ * (1, h, w); h and w must be multiples of ad_unet_size_multiple. */
 typedef struct ad_sampler ad_sampler;
 int ad_sampler_create(ad_sampler **out, ad_unet *unet, const ad_noise_schedule *s,
                       int c, int h, int w, char *err, size_t errlen);
+/* Same with any noise predictor (tests use an analytic one). fn must write
+ * eps (n, C, h, w) for x (n, C, h, w) at timesteps t; the sampler calls it
+ * with n = 1. */
+typedef void (*ad_eps_fn)(void *user, float *eps, const float *x, const float *t,
+                          int n, int h, int w);
+int ad_sampler_create_fn(ad_sampler **out, ad_eps_fn fn, void *user,
+                         const ad_noise_schedule *s, int c, int h, int w,
+                         char *err, size_t errlen);
 void ad_sampler_free(ad_sampler *sm);
 /* x0 and x_hat are (C, H, W) in [-1, 1]; noise drawn from `seed` (callers
  * derive it from the frame content so a frame always gets the same score).
- * No allocation. */
+ * x_hat may equal x0. The result is clamped to [-1, 1]. No allocation.
+ *
+ * Math (eta = 0 DDIM): x_t0 = sqrt(abar_t0) x0 + sqrt(1 - abar_t0) n with
+ * n ~ N(0, 1) from the seed (draw d uses seed + d * 0x9e3779b97f4a7c15);
+ * then for each t in ad_recon_timesteps: eps = model(x_t, t); with guidance
+ * w > 0, y_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps and
+ * eps <- eps - w sqrt(1 - abar_t) (y_t - x_t); x0' = (x_t - sqrt(1 - abar_t)
+ * eps) / sqrt(abar_t); x_prev = sqrt(abar_prev) x0' + sqrt(1 - abar_prev) eps
+ * (abar_prev = 1 after the last step, so K = 1 returns x0'). Draws are
+ * averaged. */
 void ad_sampler_reconstruct(ad_sampler *sm, float *x_hat, const float *x0,
                             const ad_recon_opts *opts, uint64_t seed);
+
+/* t0 for a noise level: round(noise_level * T) - 1 clamped to [0, T-1]. */
+int ad_recon_t0(int T, double noise_level);
+/* The DDIM timesteps from t0 down: fills ts (capacity max_ts) and returns
+ * their count, min(steps, t0 + 1). ts[i] = (t0 + 1) * (K - i) / K - 1 in
+ * integer arithmetic, strictly decreasing, ts[0] = t0. */
+int ad_recon_timesteps(int t0, int steps, int *ts, int max_ts);
 
 /* Training (anomalyctl train). Progress is reported through the callback. */
 typedef struct ad_train_progress {
