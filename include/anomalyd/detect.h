@@ -25,6 +25,13 @@ typedef struct ad_result {
 int ad_preprocess_roi(const ad_config *cfg, const ad_image *frame, ad_image *roi,
                       char *err, size_t errlen);
 
+/* Reads a PNG file as a camera frame and preprocesses it (roi allocated).
+ * Errors name the file: unreadable or corrupt, channels other than the
+ * model's (model.color), a size other than camera.width x height when
+ * camera.roi is set (the ROI refers to frame pixels), smaller than 8x8. */
+int ad_load_frame_file(const ad_config *cfg, const char *path, ad_image *roi,
+                       char *err, size_t errlen);
+
 typedef struct ad_detector ad_detector;
 
 /* Loads cfg->model.path, checks it matches cfg (colour), allocates scratch
@@ -41,8 +48,55 @@ int ad_detector_inspect(ad_detector *d, const ad_image *roi, ad_result *res,
                         char *err, size_t errlen);
 /* Anomaly map of the last inspection at input size (w*h floats). */
 const float *ad_detector_last_map(const ad_detector *d, int *w, int *h);
-/* Heat-map overlay of the last inspection over roi (allocated, RGB, roi size). */
+/* Heat-map overlay of the last inspection over roi (allocated, RGB, roi size).
+ * Fixed colour scale: 0 -> dark blue, 2 x pixel threshold -> yellow, so the
+ * pixel threshold is the middle of the scale and images compare directly. */
 int ad_detector_heatmap(const ad_detector *d, const ad_image *roi, ad_image *out,
                         char *err, size_t errlen);
+/* Reconstruction of the last inspection at input size, planar (C, H, W) in
+ * [-1, 1]; NULL for the no-learning baselines. */
+const float *ad_detector_last_recon(const ad_detector *d);
+int ad_detector_input_size(const ad_detector *d, int *w, int *h, int *c);
+
+/* Settings measured for the ablation (docs/accuracy.md) that are not config
+ * keys; `anomalyctl eval --tune KEY=VALUE` sets them. Zero = off. */
+enum ad_baseline {
+    AD_BASELINE_NONE = 0,      /* the diffusion reconstruction (default) */
+    AD_BASELINE_ZSCORE = 1,    /* |x - mean| / std per pixel over good images; no model */
+    AD_BASELINE_CONTRAST = 2,  /* |x - blur(x, 8)|; no model */
+};
+typedef struct ad_detector_tuning {
+    enum ad_baseline baseline;
+    double ssim_weight;        /* map += w * (1 - SSIM(x, x_hat)) / 2, 7x7-ish Gaussian window */
+    int map_draws;             /* average maps of this many reconstructions (0/1 = one) */
+    int scales;                /* differences also at 1/2, 1/4 ... resolution, summed (0/1 = one) */
+    int normalize;             /* per-pixel (map - mean) / std of good images, from fit_stats */
+} ad_detector_tuning;
+
+/* Parses "KEY=VALUE" (baseline=zscore|contrast, ssim=W, draws=N, scales=N,
+ * normalize=0|1) into t. */
+int ad_detector_tuning_parse(ad_detector_tuning *t, const char *kv, char *err, size_t errlen);
+/* Like ad_detector_open with tuning; a baseline needs no model file. */
+int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
+                           const ad_detector_tuning *tuning, char *err, size_t errlen);
+/* Per-pixel statistics over good images (preprocessed ROIs): for the z-score
+ * baseline the mean and spread of the pixels, otherwise (tuning.normalize)
+ * of the raw anomaly map. Needed before inspect in those two cases. */
+int ad_detector_fit_stats(ad_detector *d, const ad_image *rois, int n,
+                          char *err, size_t errlen);
+bool ad_detector_needs_stats(const ad_detector *d);
+
+/* Exact pixel AUROC over every test pixel (tens of millions of samples):
+ * values kept as 32-bit order-preserving keys split by label, radix-sorted
+ * once at the end, ties counted half. Same number as ad_auroc_f (calib.h)
+ * at a quarter of the memory. Image AUROC uses ad_auroc from calib.h. */
+typedef struct ad_auroc_acc {
+    uint32_t *pos, *neg;
+    size_t npos, nneg, cap_pos, cap_neg;
+} ad_auroc_acc;
+void ad_auroc_acc_add(ad_auroc_acc *a, const float *values, const uint8_t *labels, size_t n);
+/* NaN when either class is empty. Sorts in place; adding after it is fine. */
+double ad_auroc_acc_compute(ad_auroc_acc *a);
+void ad_auroc_acc_free(ad_auroc_acc *a);
 
 #endif
