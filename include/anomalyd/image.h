@@ -14,7 +14,14 @@ typedef struct ad_image {
     uint8_t *px;     /* w*h*c bytes, owned */
 } ad_image;
 
-int ad_image_alloc(ad_image *im, int w, int h, int c);   /* zeroed pixels */
+/* Size limits for every image (PNG headers are checked before allocating). */
+#define AD_IMAGE_MAX_SIDE 16384
+#define AD_IMAGE_MAX_PIXELS ((uint64_t)1 << 28)
+/* 1 when w x h lies within the limits above (and both are >= 1). */
+int ad_image_dims_ok(long w, long h);
+
+/* Zeroed pixels; -1 (nothing allocated) for c not 1/3 or a size out of limits. */
+int ad_image_alloc(ad_image *im, int w, int h, int c);
 void ad_image_free(ad_image *im);
 int ad_image_copy(ad_image *dst, const ad_image *src);
 

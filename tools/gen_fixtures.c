@@ -1,0 +1,539 @@
+/* Synthetic "parts" for tests and demos: round turned metal faces with a
+ * centre bore on a dark fixture plate, and four defect kinds with
+ * ground-truth masks, written in the MVTec AD layout.
+ *
+ *   gen_fixtures [--seed N] OUTDIR    -> OUTDIR/parts, OUTDIR/parts_rgb, OUTDIR/replay
+ *
+ * Byte-for-byte reproducible: every image draws from its own RNG stream
+ * seeded from (seed, dataset, split, index); only +, -, *, /, sqrt and floor
+ * are used on doubles (our own sine and exponential, no libm transcendental
+ * whose last bit may differ between libm builds or CPU paths), and the file
+ * is compiled with floating-point contraction off. PNGs are encoded with
+ * fixed settings by ad_png_encode. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+#include "anomalyd/image.h"
+#include "anomalyd/util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_SEED 20261125u
+#define PI 3.14159265358979323846
+#define TWO_PI 6.28318530717958647692
+#define LN2 0.69314718055994530942
+
+/* ---- deterministic math ------------------------------------------------ */
+
+static double det_sin(double x)
+{
+    double k = floor(x / TWO_PI + 0.5);
+    x = x - k * TWO_PI;                       /* [-pi, pi] */
+    if (x > PI / 2) x = PI - x;               /* sin(pi - x) = sin x */
+    if (x < -PI / 2) x = -PI - x;
+    double x2 = x * x, term = x, sum = x;
+    for (int n = 1; n <= 8; n++) {
+        term = -term * x2 / ((2.0 * n) * (2.0 * n + 1.0));
+        sum += term;
+    }
+    return sum;
+}
+
+static double det_cos(double x) { return det_sin(x + PI / 2); }
+
+static double det_exp(double x)
+{
+    if (x < -60.0) return 0.0;
+    if (x > 60.0) x = 60.0;
+    double k = floor(x / LN2 + 0.5);
+    double r = x - k * LN2, term = 1.0, sum = 1.0;
+    for (int n = 1; n <= 14; n++) {
+        term = term * r / n;
+        sum += term;
+    }
+    return ldexp(sum, (int)k);
+}
+
+static double clampd(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static double u01(ad_rng *r) { return (double)(ad_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0); }
+static double urange(ad_rng *r, double lo, double hi) { return lo + (hi - lo) * u01(r); }
+/* Approximately normal (Irwin-Hall of 4 uniforms, unit variance). */
+static double gauss(ad_rng *r)
+{
+    return (u01(r) + u01(r) + u01(r) + u01(r) - 2.0) * 1.7320508075688772;
+}
+
+/* Value noise on an integer lattice, smoothstep-interpolated, in [0, 1). */
+static double lattice(uint64_t salt, long ix, long iy)
+{
+    uint64_t h = mix64(salt ^ mix64((uint64_t)ix * 0x632be59bd9b4e019ULL ^ (uint64_t)iy));
+    return (double)(h >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static double vnoise(uint64_t salt, double x, double y)
+{
+    double fx = floor(x), fy = floor(y);
+    long ix = (long)fx, iy = (long)fy;
+    double tx = x - fx, ty = y - fy;
+    tx = tx * tx * (3.0 - 2.0 * tx);
+    ty = ty * ty * (3.0 - 2.0 * ty);
+    double a = lattice(salt, ix, iy), b = lattice(salt, ix + 1, iy);
+    double c = lattice(salt, ix, iy + 1), d = lattice(salt, ix + 1, iy + 1);
+    return (a + (b - a) * tx) + ((c + (d - c) * tx) - (a + (b - a) * tx)) * ty;
+}
+
+/* ---- the part ----------------------------------------------------------- */
+
+enum defect { DEF_NONE, DEF_SCRATCH, DEF_SPOT, DEF_CRACK, DEF_CHIP, DEF_COUNT };
+static const char *const defect_names[DEF_COUNT] = {"good", "scratch", "spot", "crack",
+                                                    "chipped_edge"};
+
+typedef struct part {
+    double cx, cy, radius, bore;      /* centre, outer radius, centre bore radius */
+    double bright, grad, lx, ly;      /* base level, illumination gradient, light direction */
+    double sheen, ring_amp, ring_period, ring_phase, vignette;
+    double bg, bg_var;
+    double tint[3], bg_tint[3];
+    uint64_t salt_rings, salt_tex, salt_bg, salt_edge;
+} part;
+
+#define MAX_PATH_PTS 64
+typedef struct defect_shape {
+    enum defect kind;
+    int npts;
+    double px[MAX_PATH_PTS], py[MAX_PATH_PTS];   /* polyline for scratch / crack */
+    int branch_from;                             /* crack: second polyline starts here */
+    double half_width, amp;                      /* signed intensity change */
+    double sx, sy, ax, ay, ra, rb;               /* spot: centre, axis, radii */
+    double bx, by, brad;                         /* chip: bite centre and radius */
+} defect_shape;
+
+static void part_sample(part *p, ad_rng *r, int colour, double ox, double oy)
+{
+    p->cx = ox + 32.0 + urange(r, -2.5, 2.5);
+    p->cy = oy + 32.0 + urange(r, -2.5, 2.5);
+    p->radius = 25.5 + urange(r, -0.8, 0.8);
+    p->bore = 5.0 + urange(r, -0.4, 0.4);
+    p->bright = clampd(150.0 + 8.0 * gauss(r), 128.0, 172.0);
+    p->grad = urange(r, 8.0, 18.0);
+    double a = urange(r, 0.0, TWO_PI);
+    p->lx = det_cos(a);
+    p->ly = det_sin(a);
+    p->sheen = urange(r, 6.0, 13.0);
+    p->ring_amp = urange(r, 3.0, 5.5);
+    p->ring_period = urange(r, 3.0, 4.2);
+    p->ring_phase = urange(r, 0.0, TWO_PI);
+    p->vignette = urange(r, 4.0, 10.0);
+    p->bg = clampd(34.0 + 4.0 * gauss(r), 24.0, 44.0);
+    p->bg_var = urange(r, 3.0, 6.0);
+    if (colour) {
+        /* Brass-like part on a dark slate plate; the tint varies a little. */
+        p->tint[0] = 1.06 + urange(r, -0.02, 0.02);
+        p->tint[1] = 0.93 + urange(r, -0.02, 0.02);
+        p->tint[2] = 0.62 + urange(r, -0.03, 0.03);
+        p->bg_tint[0] = 0.88;
+        p->bg_tint[1] = 0.97;
+        p->bg_tint[2] = 1.12;
+    } else {
+        for (int i = 0; i < 3; i++) p->tint[i] = p->bg_tint[i] = 1.0;
+    }
+    p->salt_rings = ad_rng_u64(r);
+    p->salt_tex = ad_rng_u64(r);
+    p->salt_bg = ad_rng_u64(r);
+    p->salt_edge = ad_rng_u64(r);
+}
+
+/* Distance from (x, y) to segment (ax, ay)-(bx, by). */
+static double seg_dist(double x, double y, double ax, double ay, double bx, double by)
+{
+    double dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
+    double t = len2 > 0 ? ((x - ax) * dx + (y - ay) * dy) / len2 : 0.0;
+    t = clampd(t, 0.0, 1.0);
+    double ex = x - (ax + t * dx), ey = y - (ay + t * dy);
+    return sqrt(ex * ex + ey * ey);
+}
+
+static double path_dist(const defect_shape *d, double x, double y)
+{
+    double best = 1e9;
+    for (int i = 0; i + 1 < d->npts; i++) {
+        if (i + 1 == d->branch_from) continue;   /* the branch is a separate polyline */
+        double s = seg_dist(x, y, d->px[i], d->py[i], d->px[i + 1], d->py[i + 1]);
+        if (s < best) best = s;
+    }
+    return best;
+}
+
+/* A random point on the part's face, between the bore and the rim. */
+static void face_point(const part *p, ad_rng *r, double rmin_pad, double rmax_pad, double *x,
+                       double *y)
+{
+    double a = urange(r, 0.0, TWO_PI);
+    double rr = urange(r, p->bore + rmin_pad, p->radius - rmax_pad);
+    *x = p->cx + rr * det_cos(a);
+    *y = p->cy + rr * det_sin(a);
+}
+
+static void defect_sample(defect_shape *d, const part *p, ad_rng *r, enum defect kind)
+{
+    memset(d, 0, sizeof *d);
+    d->kind = kind;
+    d->branch_from = -1;
+    switch (kind) {
+    case DEF_SCRATCH: {
+        /* Slightly curved thin line (quadratic Bezier), mostly bright. */
+        double x0, y0;
+        face_point(p, r, 3.0, 4.0, &x0, &y0);
+        double a = urange(r, 0.0, TWO_PI), len = urange(r, 12.0, 22.0);
+        double x2 = x0 + len * det_cos(a), y2 = y0 + len * det_sin(a);
+        double bend = urange(r, -3.0, 3.0);
+        double mx = (x0 + x2) / 2 - bend * det_sin(a), my = (y0 + y2) / 2 + bend * det_cos(a);
+        d->npts = 17;
+        for (int i = 0; i < d->npts; i++) {
+            double t = i / 16.0, u = 1.0 - t;
+            d->px[i] = u * u * x0 + 2 * u * t * mx + t * t * x2;
+            d->py[i] = u * u * y0 + 2 * u * t * my + t * t * y2;
+        }
+        d->half_width = urange(r, 0.55, 0.95);
+        d->amp = urange(r, 26.0, 42.0) * (u01(r) < 0.7 ? 1.0 : -1.0);
+        break;
+    }
+    case DEF_SPOT: {
+        face_point(p, r, 4.0, 5.0, &d->sx, &d->sy);
+        double a = urange(r, 0.0, PI);
+        d->ax = det_cos(a);
+        d->ay = det_sin(a);
+        d->ra = urange(r, 2.0, 4.2);
+        d->rb = d->ra * urange(r, 0.55, 1.0);
+        d->amp = urange(r, 30.0, 50.0) * (u01(r) < 0.65 ? -1.0 : 1.0);
+        break;
+    }
+    case DEF_CRACK: {
+        /* Jagged random walk, dark, with an optional short branch. */
+        double x, y;
+        face_point(p, r, 3.0, 3.0, &x, &y);
+        double heading = urange(r, 0.0, TWO_PI);
+        int n = 12 + (int)ad_rng_below(r, 8);
+        d->npts = 0;
+        for (int i = 0; i <= n; i++) {
+            d->px[d->npts] = x;
+            d->py[d->npts] = y;
+            d->npts++;
+            heading += urange(r, -0.7, 0.7);
+            double step = urange(r, 1.2, 2.0);
+            x += step * det_cos(heading);
+            y += step * det_sin(heading);
+        }
+        if (u01(r) < 0.5) {
+            int from = 3 + (int)ad_rng_below(r, (uint32_t)(n - 5));
+            double bxp = d->px[from], byp = d->py[from];
+            double bh = heading + urange(r, 0.8, 1.6) * (u01(r) < 0.5 ? 1 : -1);
+            d->branch_from = d->npts;
+            int m = 4 + (int)ad_rng_below(r, 4);
+            for (int i = 0; i <= m && d->npts < MAX_PATH_PTS; i++) {
+                d->px[d->npts] = bxp;
+                d->py[d->npts] = byp;
+                d->npts++;
+                bh += urange(r, -0.6, 0.6);
+                bxp += 1.5 * det_cos(bh);
+                byp += 1.5 * det_sin(bh);
+            }
+        }
+        d->half_width = urange(r, 0.45, 0.75);
+        d->amp = -urange(r, 45.0, 70.0);
+        break;
+    }
+    case DEF_CHIP: {
+        double a = urange(r, 0.0, TWO_PI);
+        d->brad = urange(r, 3.5, 6.0);
+        double reach = p->radius + d->brad * urange(r, 0.15, 0.45);
+        d->bx = p->cx + reach * det_cos(a);
+        d->by = p->cy + reach * det_sin(a);
+        break;
+    }
+    default: break;
+    }
+}
+
+/* Renders one part (with optional defect) into an image of size w x h with
+ * c channels, and the defect mask (if non-NULL) as 0/255. Returns the
+ * number of mask pixels. */
+static int render(ad_image *im, ad_image *mask, const part *p, const defect_shape *d,
+                  ad_rng *r)
+{
+    int w = im->w, h = im->h, c = im->c, n_mask = 0;
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            double fx = x + 0.5, fy = y + 0.5;
+            double dx = fx - p->cx, dy = fy - p->cy, dist = sqrt(dx * dx + dy * dy);
+            double nx = dist > 1e-9 ? dx / dist : 0.0, ny = dist > 1e-9 ? dy / dist : 0.0;
+            double ndotl = nx * p->lx + ny * p->ly;
+
+            /* Fixture plate: dark, blotchy, darker in the part's shadow. */
+            double bg = p->bg + p->bg_var * (2.0 * vnoise(p->salt_bg, fx / 7.0, fy / 7.0) - 1.0) +
+                        1.5 * (2.0 * vnoise(p->salt_bg ^ 1, fx / 2.0, fy / 2.0) - 1.0);
+            double out = dist - p->radius;
+            if (out > 0) bg -= 10.0 * det_exp(-out * out / 10.0) * (0.6 - 0.4 * ndotl);
+
+            /* Turned face: concentric tool marks whose strength varies ring to
+             * ring, a cos(2 theta) sheen, a gradient, and fine texture. */
+            double ringmod = 0.55 + 0.9 * vnoise(p->salt_rings, dist / 3.0, 0.5);
+            double face = p->bright + p->grad * (dx * p->lx + dy * p->ly) / p->radius -
+                          p->vignette * (dist / p->radius) * (dist / p->radius) +
+                          p->sheen * (2.0 * ndotl * ndotl - 1.0) +
+                          p->ring_amp * ringmod *
+                              det_sin(TWO_PI * dist / p->ring_period + p->ring_phase) +
+                          3.0 * (2.0 * vnoise(p->salt_rings ^ 7, dist, 2.5) - 1.0) +
+                          2.0 * (2.0 * vnoise(p->salt_tex, fx / 3.0, fy / 3.0) - 1.0);
+            /* Chamfers at the rim and the bore catch the light on one side. */
+            double rim = clampd(1.0 - (p->radius - dist) / 2.5, 0.0, 1.0);
+            face += rim * (10.0 + 22.0 * ndotl);
+            double bore_edge = clampd(1.0 - (dist - p->bore) / 1.8, 0.0, 1.0);
+            face += bore_edge * (8.0 - 18.0 * ndotl);
+
+            double cov = clampd(p->radius - dist + 0.5, 0.0, 1.0);
+            double hole = clampd(p->bore - dist + 0.5, 0.0, 1.0);
+            double in_mask = 0.0, delta = 0.0;
+            double tint_shift[3] = {1.0, 1.0, 1.0};
+
+            if (d && d->kind == DEF_CHIP) {
+                double bdx = fx - d->bx, bdy = fy - d->by;
+                double bdist = sqrt(bdx * bdx + bdy * bdy);
+                double rough = d->brad + 1.3 * (vnoise(p->salt_edge, fx / 1.7, fy / 1.7) - 0.5);
+                double bite = clampd(rough - bdist + 0.5, 0.0, 1.0);
+                /* Fresh fracture just inside the bite's edge is brighter metal. */
+                double fract = clampd(1.0 - (bdist - rough) / 1.5, 0.0, 1.0) * (1.0 - bite);
+                face += fract * 24.0;
+                if (bite > 0.5 && cov > 0.5) in_mask = 1.0;
+                if (fract > 0.3 && cov > 0.5) in_mask = 1.0;
+                cov *= 1.0 - bite;
+                bg -= 6.0 * bite;   /* the chip's own shadow on the plate */
+            } else if (d && (d->kind == DEF_SCRATCH || d->kind == DEF_CRACK)) {
+                double pd = path_dist(d, fx, fy);
+                double prof = clampd(1.0 - pd / (d->half_width + 0.5), 0.0, 1.0);
+                double solid = cov * (1.0 - hole);
+                delta = d->amp * prof * solid;
+                if (d->kind == DEF_SCRATCH) {
+                    /* Scratches cut through the tint to bare, whiter metal. */
+                    tint_shift[2] = 1.0 + 0.5 * prof;
+                }
+                if (pd < d->half_width + 1.0 && solid > 0.5) in_mask = 1.0;
+            } else if (d && d->kind == DEF_SPOT) {
+                double sx = fx - d->sx, sy = fy - d->sy;
+                double u = (sx * d->ax + sy * d->ay) / d->ra;
+                double v = (-sx * d->ay + sy * d->ax) / d->rb;
+                double q2 = u * u + v * v;
+                q2 *= 1.0 + 0.35 * (vnoise(p->salt_edge, fx / 1.5, fy / 1.5) - 0.5);
+                double prof = det_exp(-1.6 * q2 * q2);
+                double solid = cov * (1.0 - hole);
+                delta = d->amp * prof * solid;
+                if (d->amp < 0) {   /* a stain: reddish-brown in colour */
+                    tint_shift[0] = 1.0 - 0.45 * prof;
+                    tint_shift[2] = 1.0 + 0.25 * prof;
+                }
+                if (prof > 0.25 && solid > 0.5) in_mask = 1.0;
+            }
+            cov *= 1.0 - hole;
+            bg = hole > 0 ? bg * (1.0 - hole) + (p->bg - 8.0) * hole : bg;
+
+            double shared_noise = 1.6 * gauss(r);
+            for (int ch = 0; ch < c; ch++) {
+                double fv = face * p->tint[ch] + delta * tint_shift[ch] *
+                                                     (delta > 0 ? 1.0 : p->tint[ch]);
+                double bv = bg * p->bg_tint[ch];
+                double v = bv + (fv - bv) * cov + shared_noise + (c == 3 ? 1.0 * gauss(r) : 0.0);
+                im->px[((size_t)y * w + x) * c + ch] = (uint8_t)floor(clampd(v, 0.0, 255.0) + 0.5);
+            }
+            if (mask) {
+                mask->px[(size_t)y * w + x] = in_mask > 0 ? 255 : 0;
+                n_mask += in_mask > 0;
+            }
+        }
+    }
+    return n_mask;
+}
+
+/* ---- datasets ------------------------------------------------------------ */
+
+static uint64_t stream_seed(uint64_t seed, int dataset, int split, int index)
+{
+    return mix64(mix64(mix64(seed ^ (uint64_t)dataset) ^ (uint64_t)split) ^ (uint64_t)index);
+}
+
+static int write_png(const char *dir, const char *name, const ad_image *im)
+{
+    char err[AD_ERRLEN], path[4096];
+    if (ad_mkdirs(dir, 0755, err, sizeof err) != 0) {
+        fprintf(stderr, "gen_fixtures: %s\n", err);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (ad_png_write(path, im, err, sizeof err) != 0) {
+        fprintf(stderr, "gen_fixtures: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* One image (and mask) of a part, drawing defects until one is visible
+ * enough (a mask of at least min_mask pixels inside the frame). */
+static int make_sample(ad_image *im, ad_image *mask, uint64_t seed, int canvas, int c,
+                       double offset, enum defect kind)
+{
+    ad_rng r;
+    ad_rng_seed(&r, seed);
+    part p;
+    part_sample(&p, &r, c == 3, offset, offset);
+    if (ad_image_alloc(im, canvas, canvas, c) != 0) return -1;
+    if (kind == DEF_NONE) {
+        render(im, NULL, &p, NULL, &r);
+        return 0;
+    }
+    if (ad_image_alloc(mask, canvas, canvas, 1) != 0) return -1;
+    for (int attempt = 0; attempt < 50; attempt++) {
+        defect_shape d;
+        defect_sample(&d, &p, &r, kind);
+        ad_rng noise = r;   /* same sensor noise for every attempt */
+        if (render(im, mask, &p, &d, &noise) >= 8) {
+            r = noise;
+            return 0;
+        }
+    }
+    fprintf(stderr, "gen_fixtures: could not place a visible %s defect\n", defect_names[kind]);
+    return -1;
+}
+
+typedef struct dataset_spec {
+    const char *name;
+    int id, c, n_train, n_test_good, n_per_defect;
+} dataset_spec;
+
+static int make_mvtec(const char *outdir, uint64_t seed, const dataset_spec *s)
+{
+    char dir[4096], name[64];
+    ad_image im = {0}, mask = {0};
+    int rc = -1;
+    for (int split = 0; split < 2 + DEF_CHIP; split++) {
+        enum defect kind = split <= 1 ? DEF_NONE : (enum defect)(split - 1);
+        int count = split == 0 ? s->n_train : split == 1 ? s->n_test_good : s->n_per_defect;
+        if (split == 0) snprintf(dir, sizeof dir, "%s/%s/train/good", outdir, s->name);
+        else snprintf(dir, sizeof dir, "%s/%s/test/%s", outdir, s->name, defect_names[kind]);
+        for (int i = 0; i < count; i++) {
+            if (make_sample(&im, &mask, stream_seed(seed, s->id, split, i), 64, s->c, 0.0,
+                            kind) != 0)
+                goto done;
+            snprintf(name, sizeof name, "%03d.png", i);
+            if (write_png(dir, name, &im) != 0) goto done;
+            if (kind != DEF_NONE) {
+                char mdir[4096];
+                snprintf(mdir, sizeof mdir, "%s/%s/ground_truth/%s", outdir, s->name,
+                         defect_names[kind]);
+                snprintf(name, sizeof name, "%03d_mask.png", i);
+                if (write_png(mdir, name, &mask) != 0) goto done;
+            }
+            ad_image_free(&im);
+            ad_image_free(&mask);
+        }
+    }
+    rc = 0;
+done:
+    ad_image_free(&im);
+    ad_image_free(&mask);
+    return rc;
+}
+
+/* 80x80 gray frames, the part inside ROI x=8 y=8 64x64, a few defective. */
+static int make_replay(const char *outdir, uint64_t seed)
+{
+    enum { N_FRAMES = 24 };
+    static const struct { int frame; enum defect kind; } bad[] = {
+        {5, DEF_SCRATCH}, {11, DEF_SPOT}, {16, DEF_CRACK}, {21, DEF_CHIP}};
+    char dir[4096], path[4096], name[64], err[AD_ERRLEN];
+    snprintf(dir, sizeof dir, "%s/replay/frames", outdir);
+    snprintf(path, sizeof path, "%s/replay/labels.csv", outdir);
+    if (ad_mkdirs(dir, 0755, err, sizeof err) != 0) {
+        fprintf(stderr, "gen_fixtures: %s\n", err);
+        return -1;
+    }
+    FILE *csv = fopen(path, "w");
+    if (!csv) {
+        fprintf(stderr, "gen_fixtures: %s: cannot create: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fputs("file,defect\n", csv);
+    int rc = -1;
+    ad_image im = {0}, mask = {0};
+    for (int i = 0; i < N_FRAMES; i++) {
+        enum defect kind = DEF_NONE;
+        for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++)
+            if (bad[b].frame == i) kind = bad[b].kind;
+        if (make_sample(&im, &mask, stream_seed(seed, 3, 0, i), 80, 1, 8.0, kind) != 0)
+            goto done;
+        snprintf(name, sizeof name, "frame_%04d.png", i);
+        if (write_png(dir, name, &im) != 0) goto done;
+        fprintf(csv, "%s,%s\n", name, defect_names[kind]);
+        ad_image_free(&im);
+        ad_image_free(&mask);
+    }
+    rc = 0;
+done:
+    ad_image_free(&im);
+    ad_image_free(&mask);
+    if (fclose(csv) != 0 && rc == 0) {
+        fprintf(stderr, "gen_fixtures: %s: cannot write: %s\n", path, strerror(errno));
+        rc = -1;
+    }
+    return rc;
+}
+
+static int usage(FILE *f)
+{
+    fprintf(f, "usage: gen_fixtures [--seed N] OUTDIR\n"
+               "Writes OUTDIR/parts (gray), OUTDIR/parts_rgb (RGB) in the MVTec AD layout\n"
+               "and OUTDIR/replay (80x80 frames + labels.csv). Default seed %u.\n",
+            DEFAULT_SEED);
+    return f == stderr ? 2 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t seed = DEFAULT_SEED;
+    const char *outdir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(stdout);
+        if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+            char *end;
+            errno = 0;
+            seed = strtoull(argv[++i], &end, 10);
+            if (errno || *end || end == argv[i]) {
+                fprintf(stderr, "gen_fixtures: --seed needs a non-negative integer, got '%s'\n",
+                        argv[i]);
+                return 2;
+            }
+        } else if (argv[i][0] == '-' || outdir) {
+            return usage(stderr);
+        } else {
+            outdir = argv[i];
+        }
+    }
+    if (!outdir) return usage(stderr);
+    static const dataset_spec parts = {"parts", 1, 1, 60, 16, 6};
+    static const dataset_spec parts_rgb = {"parts_rgb", 2, 3, 30, 8, 4};
+    if (make_mvtec(outdir, seed, &parts) != 0 || make_mvtec(outdir, seed, &parts_rgb) != 0 ||
+        make_replay(outdir, seed) != 0)
+        return 1;
+    return 0;
+}
