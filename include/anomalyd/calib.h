@@ -89,6 +89,13 @@ int ad_threshold_youden(const double *good, size_t ngood, const double *bad, siz
 double ad_threshold_round(double t, const double *good, size_t ngood,
                           const double *bad, size_t nbad, char *buf, size_t buflen);
 
+/* Range [lo, hi] of all scores and the threshold (widened when empty), and
+ * the bin of v among `bins` equal bins over it (clamped). Shared by the text
+ * histogram and the plot so both show the same bins. */
+void ad_score_range(const double *good, size_t ngood, const double *bad, size_t nbad,
+                    double threshold, double *lo, double *hi);
+int ad_score_bin(double v, double lo, double hi, int bins);
+
 /* Text histogram of good (and bad, nbad may be 0) scores in `bins` equal bins
  * across the range of all scores and the threshold, with the bin holding the
  * threshold marked. Bars are scaled to `width` characters. */
