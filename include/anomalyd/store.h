@@ -1,6 +1,18 @@
 /* The reject log: SQLite (WAL, prepared statements, busy timeout, schema
  * versioned by PRAGMA user_version) plus PNG files of each reject's ROI and
- * heat map under the image folder, with retention by age and total size.
+ * heat map under the image folder (one subfolder per UTC day), with retention
+ * by age and total size.
+ *
+ * Durability: the database runs with synchronous=FULL, so a row is on disk
+ * once its COMMIT returns (survives kill -9 and power loss). Images are
+ * written durably (temp file, fsync, rename, fsync folder) BEFORE the row
+ * that names them is committed, so a committed path always names a file.
+ *
+ * Retention: rows and their files older than retention_days are deleted; when
+ * the images of the remaining rows exceed max_megabytes, the oldest rows'
+ * files are deleted and their paths set to NULL (the rows stay: they are
+ * small and are the record of the reject). Counter rows follow retention_days.
+ *
  * Not thread-safe: one writer thread owns an ad_store. */
 #ifndef ANOMALYD_STORE_H
 #define ANOMALYD_STORE_H
@@ -13,40 +25,76 @@
 
 #define AD_STORE_SCHEMA_VERSION 1
 
+/* Return codes besides 0: AD_STORE_RETRY means the database is busy, locked,
+ * read-only, full or failing I/O right now: nothing was recorded, keep the
+ * data and try again later. AD_STORE_ERROR is permanent for this data. */
+enum { AD_STORE_ERROR = -1, AD_STORE_RETRY = -2 };
+
 typedef struct ad_reject {
     char ts[32];              /* UTC 'YYYY-MM-DD HH:MM:SS.SSS' */
     char line[64];
     char camera[256];
     uint64_t frame_seq;
     double score, threshold;
-    int box_x, box_y, box_w, box_h;
-    long area;
+    int box_x, box_y, box_w, box_h; /* frame pixels; w = h = 0 if no box */
+    long area;                /* frame pixels over the pixel threshold */
     char model_sha256[65];
     const ad_image *frame;    /* ROI image to save, or NULL */
     const ad_image *heatmap;  /* overlay to save, or NULL */
+    /* Filled by ad_store_save_images (empty = no file); ad_store_add_reject
+     * fills them itself. */
+    char image_path[1024];
+    char heatmap_path[1024];
+    long image_bytes;         /* bytes of both files, for the size cap */
 } ad_reject;
 
 typedef struct ad_minute_counts {
     char minute[32];          /* 'YYYY-MM-DD HH:MM' UTC */
+    char line[64];
+    double seconds;           /* length of the interval (shorter at start/stop) */
     long captured, inspected, dropped, rejects, images_skipped;
     double score_p50, score_p90, score_p99, score_max;
+    double latency_ms_p50, latency_ms_p99, latency_ms_max; /* inspection time */
 } ad_minute_counts;
 
 typedef struct ad_store ad_store;
 
-/* Opens/creates the database (and migrates it), creates the image folder. */
+/* Opens/creates the database (WAL, synchronous=FULL, busy timeout 2 s),
+ * migrates it to AD_STORE_SCHEMA_VERSION (refusing a newer one), creates the
+ * image folder. max_megabytes 0 = no size cap, retention_days 0 = forever. */
 int ad_store_open(ad_store **out, const char *db_path, const char *image_dir,
                   bool save_images, int retention_days, long max_megabytes,
                   char *err, size_t errlen);
 void ad_store_close(ad_store *st);
-/* Inserts the row (retrying while the database is locked) and writes the
- * PNGs; if images cannot be written the row is still inserted with NULL
- * paths and *images_skipped is set. Returns 0 once the row is committed. */
-int ad_store_add_reject(ad_store *st, const ad_reject *r, bool *images_skipped,
+void ad_store_set_busy_timeout(ad_store *st, int ms);
+
+/* Writes r->frame and r->heatmap (those non-NULL) as PNGs under
+ * image_dir/YYYY-MM-DD/ and fills r->image_path, heatmap_path, image_bytes.
+ * Returns 0, or -1 with err filled and the paths left empty (no partial files
+ * left behind). Does nothing when images are disabled. */
+int ad_store_save_images(ad_store *st, ad_reject *r, char *err, size_t errlen);
+
+/* Inserts n rows in one transaction (paths as filled by save_images).
+ * Returns 0 once committed, AD_STORE_RETRY (nothing committed; keep the rows)
+ * or AD_STORE_ERROR. After a RETRY the connection is reopened on the next
+ * call, so a database that became writable again is picked up. */
+int ad_store_insert_rejects(ad_store *st, const ad_reject *const *rows, size_t n,
+                            char *err, size_t errlen);
+
+/* save_images (if r->frame or r->heatmap and images are enabled) then insert
+ * one row. If images cannot be written the row is still inserted with NULL
+ * paths and *images_skipped is set. Returns 0 once the row is committed, or
+ * AD_STORE_RETRY / AD_STORE_ERROR (images already written are kept in r). */
+int ad_store_add_reject(ad_store *st, ad_reject *r, bool *images_skipped,
                         char *err, size_t errlen);
 int ad_store_add_minute(ad_store *st, const ad_minute_counts *c, char *err, size_t errlen);
+
 /* Deletes rows and files older than the retention age and trims the image
- * folder to the size cap (oldest first). */
-int ad_store_retention(ad_store *st, char *err, size_t errlen);
+ * files to the size cap (oldest first). *files_deleted (may be NULL) gets the
+ * number of files removed. */
+int ad_store_retention(ad_store *st, long *files_deleted, char *err, size_t errlen);
+
+/* Total bytes of image files named by rows (what the size cap counts). */
+int ad_store_image_bytes(ad_store *st, long long *bytes, char *err, size_t errlen);
 
 #endif

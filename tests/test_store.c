@@ -1,0 +1,398 @@
+/* Reject log: schema, migrations, rows + durable PNGs, locked database,
+ * skipped images, retention by age and by size. */
+#include "test_support.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "anomalyd/store.h"
+#include "anomalyd/util.h"
+
+typedef struct fx {
+    char *dir;
+    char db[1200];
+    char images[1200];
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = ad_xcalloc(1, sizeof *f);
+    f->dir = ts_tmpdir("store");
+    snprintf(f->db, sizeof f->db, "%s/sub/line3.db", f->dir);
+    snprintf(f->images, sizeof f->images, "%s/images", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    ts_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static sqlite3 *open_raw(const char *path)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+static long long q_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    long long v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static char *q_text(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    const unsigned char *t = sqlite3_column_text(s, 0);
+    char *v = t ? ad_xstrdup((const char *)t) : NULL;
+    sqlite3_finalize(s);
+    return v;
+}
+
+static void make_reject(ad_reject *r, const char *ts, uint64_t seq, double score)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->ts, sizeof r->ts, "%s", ts);
+    snprintf(r->line, sizeof r->line, "line3");
+    snprintf(r->camera, sizeof r->camera, "/dev/video0");
+    r->frame_seq = seq;
+    r->score = score;
+    r->threshold = 0.5;
+    r->box_x = 10;
+    r->box_y = 12;
+    r->box_w = 5;
+    r->box_h = 6;
+    r->area = 22;
+    memset(r->model_sha256, 'a', 64);
+}
+
+static void noise_image(ad_image *im, int w, int h, int c, uint64_t seed)
+{
+    assert_int_equal(ad_image_alloc(im, w, h, c), 0);
+    ad_rng rng;
+    ad_rng_seed(&rng, seed);
+    for (size_t i = 0; i < (size_t)w * h * c; i++) im->px[i] = (uint8_t)ad_rng_u64(&rng);
+}
+
+static bool file_exists(const char *p)
+{
+    struct stat sb;
+    return p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static void test_schema_created(void **state)
+{
+    fx *f = *state;
+    ad_store *st = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 30, 100, err, sizeof err), 0);
+    ad_store_close(st);
+    sqlite3 *db = open_raw(f->db);
+    assert_int_equal(q_int(db, "PRAGMA user_version"), AD_STORE_SCHEMA_VERSION);
+    char *mode = q_text(db, "PRAGMA journal_mode");
+    assert_string_equal(mode, "wal");
+    free(mode);
+    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE name IN "
+                               "('rejects','counters','rejects_ts','counters_minute')"),
+                     4);
+    sqlite3_close(db);
+    /* Reopening an existing v1 database is a no-op migration. */
+    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 30, 100, err, sizeof err), 0);
+    ad_store_close(st);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    fx *f = *state;
+    ad_store *st = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 0, 0, err, sizeof err), 0);
+    ad_store_close(st);
+    sqlite3 *db = open_raw(f->db);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 7", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_not_equal(ad_store_open(&st, f->db, f->images, true, 0, 0, err, sizeof err), 0);
+    assert_null(st);
+    assert_non_null(strstr(err, "newer anomalyd"));
+    assert_non_null(strstr(err, "version 7"));
+}
+
+static void test_reject_with_images(void **state)
+{
+    fx *f = *state;
+    ad_store *st = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 0, 0, err, sizeof err), 0);
+    ad_image frame = {0}, heat = {0};
+    noise_image(&frame, 32, 24, 1, 1);
+    noise_image(&heat, 32, 24, 3, 2);
+    ad_reject r;
+    make_reject(&r, "2026-11-25 10:43:35.123", 42, 0.91);
+    r.frame = &frame;
+    r.heatmap = &heat;
+    bool skipped = true;
+    assert_int_equal(ad_store_add_reject(st, &r, &skipped, err, sizeof err), 0);
+    assert_false(skipped);
+    ad_store_close(st);
+
+    sqlite3 *db = open_raw(f->db);
+    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM rejects"), 1);
+    assert_int_equal(q_int(db, "SELECT frame_seq FROM rejects"), 42);
+    assert_int_equal(q_int(db, "SELECT box_w * 100 + box_h FROM rejects"), 506);
+    char *ts = q_text(db, "SELECT ts FROM rejects");
+    assert_string_equal(ts, "2026-11-25 10:43:35.123");
+    free(ts);
+    char *ip = q_text(db, "SELECT image_path FROM rejects");
+    char *hp = q_text(db, "SELECT heatmap_path FROM rejects");
+    assert_non_null(strstr(ip, "/images/2026-11-25/104335.123-line3-000042-frame.png"));
+    assert_non_null(strstr(hp, "heatmap.png"));
+    struct stat a, b;
+    assert_int_equal(stat(ip, &a), 0);
+    assert_int_equal(stat(hp, &b), 0);
+    assert_int_equal(q_int(db, "SELECT image_bytes FROM rejects"), a.st_size + b.st_size);
+    ad_image back = {0};
+    assert_int_equal(ad_png_read(ip, 0, &back, err, sizeof err), 0);
+    assert_int_equal(back.w, 32);
+    assert_int_equal(back.c, 1);
+    assert_memory_equal(back.px, frame.px, 32 * 24);
+    ad_image_free(&back);
+    assert_int_equal(ad_png_read(hp, 0, &back, err, sizeof err), 0);
+    assert_int_equal(back.c, 3);
+    ad_image_free(&back);
+    free(ip);
+    free(hp);
+    sqlite3_close(db);
+    ad_image_free(&frame);
+    ad_image_free(&heat);
+}
+
+static void test_images_disabled(void **state)
+{
+    fx *f = *state;
+    ad_store *st = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_store_open(&st, f->db, "", false, 0, 0, err, sizeof err), 0);
+    ad_image frame = {0};
+    noise_image(&frame, 8, 8, 1, 3);
+    ad_reject r;
+    make_reject(&r, "2026-11-25 10:43:35.123", 1, 0.9);
+    r.frame = &frame;
+    bool skipped = true;
+    assert_int_equal(ad_store_add_reject(st, &r, &skipped, err, sizeof err), 0);
+    assert_false(skipped);
+    ad_store_close(st);
+    sqlite3 *db = open_raw(f->db);
+    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM rejects WHERE image_path IS NULL"), 1);
+    sqlite3_close(db);
+    ad_image_free(&frame);
+}
+
+/* The day folder cannot be created (a file is in the way): the row is still
+ * committed, with NULL paths, and the skip is reported. */
+static void test_images_skipped_row_kept(void **state)
+{
+    fx *f = *state;
+    ad_store *st = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 0, 0, err, sizeof err), 0);
+    free(ts_write_text(f->images, "2026-01-02", "not a folder"));
+    ad_image frame = {0};
+    noise_image(&frame, 8, 8, 1, 3);
+    ad_reject r;
+    make_reject(&r, "2026-01-02 03:04:05.678", 9, 0.9);
+    r.frame = &frame;
+    r.heatmap = &frame;
+    bool skipped = false;
+    assert_int_equal(ad_store_add_reject(st, &r, &skipped, err, sizeof err), 0);
+    assert_true(skipped);
+    ad_store_close(st);
+    sqlite3 *db = open_raw(f->db);
+    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM rejects WHERE image_path IS NULL "
+                               "AND heatmap_path IS NULL AND frame_seq = 9"),
+                     1);
+    sqlite3_close(db);
+    ad_image_free(&frame);
+}
+
+/* Another connection holds the write lock: the insert reports RETRY, commits
+ * nothing, and succeeds once the lock is gone. */
+static void test_locked_database_retry(void **state)
+{
+    fx *f = *state;
+    ad_store *st = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 0, 0, err, sizeof err), 0);
+    ad_store_set_busy_timeout(st, 50);
+    sqlite3 *other = open_raw(f->db);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+    ad_reject r1, r2;
+    make_reject(&r1, "2026-11-25 10:00:00.000", 1, 0.7);
+    make_reject(&r2, "2026-11-25 10:00:01.000", 2, 0.8);
+    const ad_reject *rows[2] = {&r1, &r2};
+    assert_int_equal(ad_store_insert_rejects(st, rows, 2, err, sizeof err), AD_STORE_RETRY);
+    assert_non_null(strstr(err, "locked"));
+    ad_minute_counts c = {.minute = "2026-11-25 10:00", .line = "line3", .seconds = 60};
+    assert_int_equal(ad_store_add_minute(st, &c, err, sizeof err), AD_STORE_RETRY);
+
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(q_int(other, "SELECT COUNT(*) FROM rejects"), 0);
+    assert_int_equal(ad_store_insert_rejects(st, rows, 2, err, sizeof err), 0);
+    assert_int_equal(ad_store_add_minute(st, &c, err, sizeof err), 0);
+    assert_int_equal(q_int(other, "SELECT COUNT(*) FROM rejects"), 2);
+    assert_int_equal(q_int(other, "SELECT COUNT(*) FROM counters"), 1);
+    sqlite3_close(other);
+    ad_store_close(st);
+}
+
+static void test_minute_counters(void **state)
+{
+    fx *f = *state;
+    ad_store *st = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 0, 0, err, sizeof err), 0);
+    ad_minute_counts idle = {.minute = "2026-11-25 10:00", .line = "line3", .seconds = 60,
+                             .captured = 5, .dropped = 5};
+    ad_minute_counts busy = {.minute = "2026-11-25 10:01", .line = "line3", .seconds = 60,
+                             .captured = 1800, .inspected = 1700, .dropped = 100, .rejects = 3,
+                             .score_p50 = 0.1, .score_p90 = 0.2, .score_p99 = 0.4,
+                             .score_max = 0.9, .latency_ms_p50 = 20, .latency_ms_p99 = 31,
+                             .latency_ms_max = 40};
+    assert_int_equal(ad_store_add_minute(st, &idle, err, sizeof err), 0);
+    assert_int_equal(ad_store_add_minute(st, &busy, err, sizeof err), 0);
+    ad_store_close(st);
+    sqlite3 *db = open_raw(f->db);
+    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM counters WHERE score_p50 IS NULL"), 1);
+    assert_int_equal(q_int(db, "SELECT SUM(captured) FROM counters"), 1805);
+    assert_int_equal(q_int(db, "SELECT latency_ms_p99 FROM counters WHERE minute = '2026-11-25 10:01'"), 31);
+    sqlite3_close(db);
+}
+
+static void test_retention_by_age(void **state)
+{
+    fx *f = *state;
+    ad_store *st = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 30, 0, err, sizeof err), 0);
+    ad_image frame = {0};
+    noise_image(&frame, 16, 16, 1, 5);
+    ad_reject old_r, new_r;
+    make_reject(&old_r, "2001-02-03 04:05:06.007", 1, 0.9);
+    char now[32];
+    ad_utc_timestamp(now);
+    make_reject(&new_r, now, 2, 0.9);
+    old_r.frame = new_r.frame = &frame;
+    assert_int_equal(ad_store_add_reject(st, &old_r, NULL, err, sizeof err), 0);
+    assert_int_equal(ad_store_add_reject(st, &new_r, NULL, err, sizeof err), 0);
+    assert_true(file_exists(old_r.image_path));
+    ad_minute_counts c = {.minute = "2001-02-03 04:05", .line = "line3", .seconds = 60};
+    assert_int_equal(ad_store_add_minute(st, &c, err, sizeof err), 0);
+
+    long deleted = -1;
+    assert_int_equal(ad_store_retention(st, &deleted, err, sizeof err), 0);
+    assert_int_equal(deleted, 1);
+    assert_false(file_exists(old_r.image_path));
+    assert_true(file_exists(new_r.image_path));
+    char day[1300];
+    snprintf(day, sizeof day, "%s/2001-02-03", f->images);
+    struct stat sb;
+    assert_int_not_equal(stat(day, &sb), 0); /* empty day folder removed */
+    ad_store_close(st);
+    sqlite3 *db = open_raw(f->db);
+    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM rejects"), 1);
+    assert_int_equal(q_int(db, "SELECT frame_seq FROM rejects"), 2);
+    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM counters"), 0);
+    sqlite3_close(db);
+    ad_image_free(&frame);
+}
+
+/* Three rejects of ~0.5 MB of incompressible images under a 1 MB cap: the
+ * oldest lose their files (paths NULL), every row stays. */
+static void test_retention_by_size(void **state)
+{
+    fx *f = *state;
+    ad_store *st = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 0, 1, err, sizeof err), 0);
+    ad_reject r[3];
+    ad_image im[3];
+    for (int i = 0; i < 3; i++) {
+        noise_image(&im[i], 400, 400, 3, 10 + (uint64_t)i);
+        char ts[32];
+        snprintf(ts, sizeof ts, "2026-11-25 10:00:0%d.000", i);
+        make_reject(&r[i], ts, (uint64_t)i, 0.9);
+        r[i].frame = &im[i];
+        assert_int_equal(ad_store_add_reject(st, &r[i], NULL, err, sizeof err), 0);
+        assert_true(r[i].image_bytes > 400 * 1024);
+    }
+    long long bytes = 0;
+    assert_int_equal(ad_store_image_bytes(st, &bytes, err, sizeof err), 0);
+    assert_true(bytes > 1024 * 1024);
+    long deleted = 0;
+    assert_int_equal(ad_store_retention(st, &deleted, err, sizeof err), 0);
+    assert_int_equal(deleted, 1);
+    assert_false(file_exists(r[0].image_path));
+    assert_true(file_exists(r[1].image_path));
+    assert_true(file_exists(r[2].image_path));
+    assert_int_equal(ad_store_image_bytes(st, &bytes, err, sizeof err), 0);
+    assert_true(bytes <= 1024 * 1024);
+    assert_int_equal(bytes, r[1].image_bytes + r[2].image_bytes);
+    ad_store_close(st);
+    sqlite3 *db = open_raw(f->db);
+    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM rejects"), 3);
+    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM rejects WHERE image_path IS NULL"), 1);
+    assert_int_equal(q_int(db, "SELECT frame_seq FROM rejects WHERE image_path IS NULL"), 0);
+    sqlite3_close(db);
+    for (int i = 0; i < 3; i++) ad_image_free(&im[i]);
+}
+
+static void test_bad_paths(void **state)
+{
+    fx *f = *state;
+    ad_store *st = NULL;
+    char err[AD_ERRLEN];
+    assert_int_not_equal(ad_store_open(&st, "", f->images, true, 0, 0, err, sizeof err), 0);
+    assert_non_null(strstr(err, "reject_log.database"));
+    /* The database's folder is a file. */
+    char *file = ts_write_text(f->dir, "plainfile", "x");
+    char db[1300];
+    snprintf(db, sizeof db, "%s/x.db", file);
+    assert_int_not_equal(ad_store_open(&st, db, f->images, true, 0, 0, err, sizeof err), 0);
+    assert_non_null(strstr(err, "plainfile"));
+    assert_null(st);
+    free(file);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reject_with_images, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_images_disabled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_images_skipped_row_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_locked_database_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_minute_counters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_by_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_by_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_paths, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
