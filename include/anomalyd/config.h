@@ -95,17 +95,78 @@ typedef struct ad_config {
     } train;
 } ad_config;
 
+/* ---- The key table ----
+ * Every YAML key is one row: its dotted name ("camera.roi.width"), type, where
+ * it lives in ad_config, default, range and one line of documentation. The
+ * parser, the validator, ad_config_print, ad_config_write_reference and the
+ * docs are all driven by it. Rows are static; nothing to free. */
+typedef enum ad_config_type {
+    AD_CFG_STRING = 0,   /* char[size] */
+    AD_CFG_PATH,         /* char[size]; relative values resolved against the config's folder */
+    AD_CFG_INT,          /* int, range [min, max] */
+    AD_CFG_U64,          /* uint64_t, any non-negative integer */
+    AD_CFG_FLOAT,        /* double, range [min, max] (min exclusive with AD_CFG_MIN_EXCLUSIVE) */
+    AD_CFG_BOOL,         /* bool, true | false */
+    AD_CFG_ENUM,         /* int-sized enum, one of choices[] */
+    AD_CFG_INT_LIST,     /* int[size] + int count at count_offset; each entry in [min, max] */
+} ad_config_type;
+
+enum {
+    AD_CFG_REQUIRED = 1u << 0,      /* must be given in the file */
+    AD_CFG_MIN_EXCLUSIVE = 1u << 1, /* value must be > min */
+    AD_CFG_NAME_CHARS = 1u << 2,    /* string limited to [A-Za-z0-9_.-] and non-empty */
+    AD_CFG_DERIVED = 1u << 3,       /* empty default is filled from other keys (see doc) */
+};
+
+typedef struct ad_config_key {
+    const char *name;                 /* dotted path, e.g. "camera.roi.width" */
+    ad_config_type type;
+    size_t offset;                    /* offsetof(ad_config, ...) */
+    size_t size;                      /* string: buffer bytes; int list: max entries */
+    size_t count_offset;              /* int list: offsetof the entry count (int) */
+    const char *def;                  /* default as YAML text; NULL when required/derived */
+    const char *example;              /* shown in the reference when def is NULL */
+    double min, max;                  /* numeric range; list: range of each entry */
+    size_t min_count;                 /* int list: fewest entries */
+    const char *range;                /* human text: "16..8192", "(0, 1]", ">= 0", "" */
+    const char *const *choices;       /* enum: NULL-terminated names ... */
+    const int *choice_values;         /* ... and their values */
+    unsigned flags;                   /* AD_CFG_* above */
+    const char *doc;                  /* one line: what it does, units */
+} ad_config_key;
+
+/* The table, in file order; *n gets the row count. */
+const ad_config_key *ad_config_keys(size_t *n);
+/* Row by dotted name, or NULL. */
+const ad_config_key *ad_config_key_find(const char *name);
+/* "an integer in 16..8192", "one of v4l2, replay", ...: what a value must be. */
+void ad_config_key_expect(const ad_config_key *k, char *out, size_t n);
+
+/* Writes a documented YAML of every key with its default (example values for
+ * required keys), one comment per key; it parses as a valid config. */
+void ad_config_write_reference(FILE *out);
+
 /* Fills cfg with every default (required keys stay empty/zero). */
 void ad_config_defaults(ad_config *cfg);
 
 /* Parses and validates a YAML file. On error returns -1 and err holds
- * "FILE:LINE:COL: what is wrong, what was expected". Callers exit with 2. */
+ * "FILE:LINE:COL: what is wrong, what was expected" (LINE and COL 1-based,
+ * at the offending node; "FILE: ..." for file-level problems such as a
+ * missing file, an empty file or a missing required key). Callers exit with 2.
+ * cfg is written only on success, so a failed reload keeps the old config.
+ * Absent keys get their defaults; line.name defaults to the file name without
+ * .yaml/.yml, reject_log.database to /var/lib/anomalyd/<line.name>.db,
+ * reject_log.image_dir to /var/lib/anomalyd/<line.name>-images. Relative paths
+ * are resolved against the (real) folder of the config file. */
 int ad_config_load(const char *path, ad_config *cfg, char *err, size_t errlen);
-/* Same from a memory buffer; `name` is used in messages. */
+/* Same from a memory buffer; `name` is used in messages, for the line.name
+ * default and, when it contains a '/', relative paths are resolved against
+ * its folder (as written, not made absolute). */
 int ad_config_parse(const char *name, const char *text, size_t len,
                     ad_config *cfg, char *err, size_t errlen);
 
-/* Prints the effective config (defaults filled in) as valid YAML. */
+/* Prints the effective config (defaults filled in) as valid YAML that
+ * ad_config_parse reads back into the same struct (cfg->path aside). */
 void ad_config_print(FILE *out, const ad_config *cfg);
 
 /* Rewrites only the value of the top-level `threshold:` key in the file,

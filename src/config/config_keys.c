@@ -1,0 +1,198 @@
+/* The one table of config keys: names, types, where they live in ad_config,
+ * defaults, ranges and documentation. Parsing, validation, printing, the
+ * reference YAML and the docs all read it, so they cannot drift apart.
+ *
+ * Keys of one section must be contiguous (the printer opens a section once).
+ * Detector and train defaults are starting values; tune them here. */
+#include <float.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "anomalyd/config.h"
+
+#define FIELD(f) .offset = offsetof(ad_config, f), .size = sizeof(((ad_config *)0)->f)
+
+#define STR(nm, f, dflt, fl, dc) \
+    {.name = nm, .type = AD_CFG_STRING, FIELD(f), .def = dflt, .range = "", .flags = fl, .doc = dc}
+#define PATHK(nm, f, dflt, ex, fl, dc) \
+    {.name = nm, .type = AD_CFG_PATH, FIELD(f), .def = dflt, .example = ex, .range = "", .flags = fl, .doc = dc}
+/* Integer in lo..hi; the range text is the literal bounds, so it cannot drift. */
+#define INT(nm, f, dflt, lo, hi, dc) \
+    {.name = nm, .type = AD_CFG_INT, FIELD(f), .def = #dflt, .min = lo, .max = hi, .range = #lo ".." #hi, .doc = dc}
+#define INT_GE(nm, f, dflt, lo, dc) \
+    {.name = nm, .type = AD_CFG_INT, FIELD(f), .def = #dflt, .min = lo, .max = INT_MAX, .range = ">= " #lo, .doc = dc}
+#define FLT(nm, f, dflt, lo, hi, dc) \
+    {.name = nm, .type = AD_CFG_FLOAT, FIELD(f), .def = #dflt, .min = lo, .max = hi, .range = #lo ".." #hi, .doc = dc}
+#define FLT_GE(nm, f, dflt, lo, dc) \
+    {.name = nm, .type = AD_CFG_FLOAT, FIELD(f), .def = #dflt, .min = lo, .max = DBL_MAX, .range = ">= " #lo, .doc = dc}
+#define BOOLK(nm, f, dflt, dc) \
+    {.name = nm, .type = AD_CFG_BOOL, FIELD(f), .def = #dflt, .range = "", .doc = dc}
+#define ENUMK(nm, f, dflt, names, values, dc)                                             \
+    {.name = nm, .type = AD_CFG_ENUM, FIELD(f), .def = dflt, .range = "", .choices = names, \
+     .choice_values = values, .doc = dc}
+
+static const char *const source_names[] = {"v4l2", "replay", NULL};
+static const int source_values[] = {AD_SOURCE_V4L2, AD_SOURCE_REPLAY};
+static const char *const pixfmt_names[] = {"auto", "GREY", "RGB24", NULL};
+static const int pixfmt_values[] = {AD_PIXFMT_AUTO, AD_PIXFMT_GREY, AD_PIXFMT_RGB24};
+static const char *const color_names[] = {"gray", "rgb", NULL};
+static const int color_values[] = {AD_COLOR_GRAY, AD_COLOR_RGB};
+static const char *const map_names[] = {"diff", "head", "both", NULL};
+static const int map_values[] = {AD_MAP_DIFF, AD_MAP_HEAD, AD_MAP_BOTH};
+static const char *const score_names[] = {"max", "topk", NULL};
+static const int score_values[] = {AD_SCORE_MAX, AD_SCORE_TOPK};
+static const char *const schedule_names[] = {"linear", "cosine", NULL};
+static const int schedule_values[] = {AD_SCHEDULE_LINEAR, AD_SCHEDULE_COSINE};
+
+/* The parser stores enums through an int pointer. */
+_Static_assert(sizeof(enum ad_source_kind) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum ad_pixfmt) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum ad_color) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum ad_map_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum ad_score_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum ad_schedule) == sizeof(int), "enum size");
+
+static const ad_config_key keys[] = {
+    {.name = "line.name", .type = AD_CFG_STRING, FIELD(line.name), .def = NULL, .example = "line3",
+     .range = "", .flags = AD_CFG_NAME_CHARS | AD_CFG_DERIVED,
+     .doc = "Line/station name used in reject rows, file names and status; "
+            "default: the config file name without .yaml"},
+
+    ENUMK("camera.source", camera.source, "v4l2", source_names, source_values,
+          "Where frames come from: a V4L2 camera, or a folder of PNG frames (tests, demos)"),
+    STR("camera.device", camera.device, "/dev/video0", 0, "V4L2 device node (source: v4l2)"),
+    PATHK("camera.replay_dir", camera.replay_dir, "", NULL, 0,
+          "Folder of PNG frames played in name order; required when source is replay"),
+    BOOLK("camera.replay_loop", camera.replay_loop, false,
+          "Start the replay folder again at its end instead of stopping"),
+    INT("camera.width", camera.width, 640, 16, 8192, "Requested capture width, pixels"),
+    INT("camera.height", camera.height, 480, 16, 8192, "Requested capture height, pixels"),
+    ENUMK("camera.pixel_format", camera.pixel_format, "auto", pixfmt_names, pixfmt_values,
+          "Capture pixel format; auto lets libv4l2 convert from what the camera offers"),
+    FLT("camera.fps", camera.fps, 30, 0.1, 1000, "Requested frame rate (replay: playback rate), frames/s"),
+    INT("camera.roi.x", camera.roi_x, 0, 0, 8192, "Left edge of the inspected region, frame pixels"),
+    INT("camera.roi.y", camera.roi_y, 0, 0, 8192, "Top edge of the inspected region, frame pixels"),
+    INT("camera.roi.width", camera.roi_width, 0, 0, 8192,
+        "Width of the inspected region, pixels; 0 = whole frame width"),
+    INT("camera.roi.height", camera.roi_height, 0, 0, 8192,
+        "Height of the inspected region, pixels; 0 = whole frame height"),
+    INT("camera.buffers", camera.buffers, 4, 4, 32, "V4L2 mmap buffers queued to the driver"),
+    INT("camera.timeout_ms", camera.timeout_ms, 2000, 10, 60000,
+        "Wait for a frame before counting it missing and retrying, milliseconds"),
+
+    PATHK("model.path", model.path, NULL, "/var/lib/anomalyd/line3.safetensors", AD_CFG_REQUIRED,
+          "Model file (.safetensors) written by anomalyctl train"),
+    ENUMK("model.color", model.color, "gray", color_names, color_values,
+          "Channels the model sees: gray (1) or rgb (3)"),
+    INT("model.input_width", model.input_width, 256, 16, 4096,
+        "The ROI is resized to this width before inspection, pixels"),
+    INT("model.input_height", model.input_height, 256, 16, 4096,
+        "The ROI is resized to this height before inspection, pixels"),
+    INT("model.base_channels", model.base_channels, 32, 4, 256,
+        "UNet channels at full resolution (training a new model)"),
+    {.name = "model.channel_mult", .type = AD_CFG_INT_LIST, .offset = offsetof(ad_config, model.channel_mult),
+     .size = AD_MAX_LEVELS, .count_offset = offsetof(ad_config, model.num_levels), .def = "[1, 2, 2]",
+     .min = 1, .max = 8, .min_count = 1, .range = "1..8",
+     .doc = "Channel multiplier per UNet level, one entry per resolution (training a new model)"},
+    INT("model.res_blocks", model.res_blocks, 1, 1, 4, "Residual blocks per UNet level (training a new model)"),
+    INT("model.groups", model.groups, 8, 1, 64,
+        "GroupNorm groups; must divide every channel count (training a new model)"),
+
+    FLT("detector.noise_level", detector.noise_level, 0.25, 0.001, 1,
+        "Fraction of the diffusion steps the frame is noised to (t0 = noise_level * T)"),
+    INT("detector.steps", detector.steps, 1, 1, 100,
+        "Deterministic DDIM steps back to t=0; 1 = a single x0 prediction"),
+    FLT("detector.guidance", detector.guidance, 0, 0, 20,
+        "Weight pulling the reconstruction toward the input (DDAD-style); 0 = off"),
+    INT("detector.draws", detector.draws, 1, 1, 16, "Noise draws averaged per frame"),
+    ENUMK("detector.map", detector.map, "diff", map_names, map_values,
+          "Anomaly map: pixel difference, learned head, or both"),
+    FLT("detector.sigma", detector.sigma, 4, 0, 32, "Gaussian smoothing of the map, pixels at input size; 0 = off"),
+    ENUMK("detector.score", detector.score, "max", score_names, score_values,
+          "Image score: the map's maximum, or the mean of its top topk_percent"),
+    FLT("detector.topk_percent", detector.topk_percent, 1, 0.001, 100,
+        "Percent of map pixels averaged when score is topk"),
+    FLT_GE("detector.pixel_threshold", detector.pixel_threshold, 0, 0,
+           "Map value that marks a pixel defective for the box; 0 = same as threshold"),
+    INT("detector.threads", detector.threads, 2, 1, 256, "Compute threads for inspection"),
+
+    {.name = "threshold", .type = AD_CFG_FLOAT, FIELD(threshold), .def = NULL, .example = "0.5",
+     .min = 0, .max = DBL_MAX, .range = ">= 0", .flags = AD_CFG_REQUIRED,
+     .doc = "Image score above this rejects the part; anomalyctl calibrate suggests one"},
+
+    PATHK("reject_log.database", reject_log.database, "", NULL, AD_CFG_DERIVED,
+          "SQLite reject log; empty = /var/lib/anomalyd/<line.name>.db"),
+    PATHK("reject_log.image_dir", reject_log.image_dir, "", NULL, AD_CFG_DERIVED,
+          "Folder of reject PNGs; empty = /var/lib/anomalyd/<line.name>-images"),
+    BOOLK("reject_log.save_images", reject_log.save_images, true,
+          "Save the ROI and a heat-map overlay PNG per reject"),
+    INT("reject_log.retention_days", reject_log.retention_days, 30, 0, 36500,
+        "Delete saved images older than this, days; 0 = keep forever"),
+    INT("reject_log.max_megabytes", reject_log.max_megabytes, 2048, 0, 10000000,
+        "Cap on the image folder size, MiB (oldest deleted first); 0 = no cap"),
+
+    INT("train.steps", train.steps, 3000, 1, 10000000, "Optimizer steps"),
+    INT("train.batch", train.batch, 8, 1, 1024, "Crops per optimizer step"),
+    INT("train.crop", train.crop, 64, 8, 4096, "Side of the random square crops, pixels"),
+    {.name = "train.lr", .type = AD_CFG_FLOAT, FIELD(train.lr), .def = "0.0002", .min = 0, .max = 1,
+     .range = "(0, 1]", .flags = AD_CFG_MIN_EXCLUSIVE, .doc = "Adam learning rate (peak, after warmup)"},
+    FLT("train.weight_decay", train.weight_decay, 0, 0, 1, "Decoupled weight decay (AdamW); 0 = off"),
+    INT_GE("train.warmup", train.warmup, 100, 0, "Linear learning-rate warmup, steps"),
+    FLT_GE("train.grad_clip", train.grad_clip, 1.0, 0, "Clip the global gradient norm to this; 0 = off"),
+    FLT("train.ema", train.ema, 0.999, 0, 1, "EMA decay of the weights that are saved; 0 = no EMA"),
+    ENUMK("train.schedule", train.schedule, "linear", schedule_names, schedule_values,
+          "Diffusion noise schedule (beta): linear or cosine"),
+    BOOLK("train.flip_h", train.flip_h, true, "Random horizontal flips of training crops"),
+    BOOLK("train.flip_v", train.flip_v, false, "Random vertical flips of training crops"),
+    {.name = "train.seed", .type = AD_CFG_U64, FIELD(train.seed), .def = "1", .min = 0, .max = 0,
+     .range = "", .doc = "Seed of every random choice in training; same seed, same model"},
+    INT_GE("train.checkpoint_every", train.checkpoint_every, 500, 0,
+           "Write a checkpoint every N steps; 0 = only at the end and on Ctrl-C"),
+    PATHK("train.checkpoint", train.checkpoint, "", NULL, 0,
+          "Checkpoint file for --resume; empty = model.path + \".ckpt\""),
+    INT_GE("train.head_steps", train.head_steps, 0, 0,
+           "Steps training the learned anomaly-map head on synthetic defects; 0 = no head"),
+};
+
+const ad_config_key *ad_config_keys(size_t *n)
+{
+    *n = sizeof keys / sizeof keys[0];
+    return keys;
+}
+
+const ad_config_key *ad_config_key_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(keys[i].name, name) == 0) return &keys[i];
+    return NULL;
+}
+
+void ad_config_key_expect(const ad_config_key *k, char *out, size_t n)
+{
+    /* ">= 0" reads "an integer >= 0"; "16..8192" reads "an integer in 16..8192" */
+    const char *in = (k->range[0] == '>' || k->range[0] == '<') ? " " : " in ";
+    switch (k->type) {
+    case AD_CFG_STRING:
+        if (k->flags & AD_CFG_NAME_CHARS)
+            snprintf(out, n, "a name of 1..%zu characters from A-Z a-z 0-9 _ . -", k->size - 1);
+        else
+            snprintf(out, n, "a string of at most %zu bytes", k->size - 1);
+        break;
+    case AD_CFG_PATH: snprintf(out, n, "a path of at most %zu bytes", k->size - 1); break;
+    case AD_CFG_INT: snprintf(out, n, "an integer%s%s", in, k->range); break;
+    case AD_CFG_U64: snprintf(out, n, "an integer in 0..18446744073709551615"); break;
+    case AD_CFG_FLOAT: snprintf(out, n, "a number%s%s", in, k->range); break;
+    case AD_CFG_BOOL: snprintf(out, n, "true or false"); break;
+    case AD_CFG_ENUM: {
+        size_t used = (size_t)snprintf(out, n, "one of ");
+        for (int i = 0; k->choices[i] && used < n; i++)
+            used += (size_t)snprintf(out + used, n - used, "%s%s", i ? ", " : "", k->choices[i]);
+        break;
+    }
+    case AD_CFG_INT_LIST:
+        snprintf(out, n, "a list of %zu..%zu integers, each in %s", k->min_count, k->size, k->range);
+        break;
+    }
+}

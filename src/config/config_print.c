@@ -1,0 +1,145 @@
+/* YAML output driven by the key table: the effective config (--check-config)
+ * and the documented reference of every key. Both parse back with
+ * ad_config_parse. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anomalyd/config.h"
+#include "anomalyd/util.h"
+
+/* Double-quoted YAML scalar: always valid, whatever the bytes. */
+static void put_quoted(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(out, "\\%c", *p);
+        else if (*p == '\n') fputs("\\n", out);
+        else if (*p == '\t') fputs("\\t", out);
+        else if (*p < 0x20 || *p == 0x7f) fprintf(out, "\\x%02x", *p);
+        else fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+/* Shortest %g form that reads back to the same double. */
+static void put_double(FILE *out, double x)
+{
+    char buf[64];
+    /* plain digits when some precision allows it (30, not 3e+01), else exponent */
+    for (int pass = 0; pass < 2; pass++)
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(buf, sizeof buf, "%.*g", prec, x);
+            if (strtod(buf, NULL) == x && (pass == 1 || !strchr(buf, 'e'))) {
+                fputs(buf, out);
+                return;
+            }
+        }
+    AD_ASSERT(0 && "%.17g always reads back");
+}
+
+static void put_value(FILE *out, const ad_config_key *k, const ad_config *cfg)
+{
+    const void *p = (const char *)cfg + k->offset;
+    switch (k->type) {
+    case AD_CFG_STRING:
+    case AD_CFG_PATH: put_quoted(out, p); break;
+    case AD_CFG_INT: fprintf(out, "%d", *(const int *)p); break;
+    case AD_CFG_U64: fprintf(out, "%" PRIu64, *(const uint64_t *)p); break;
+    case AD_CFG_FLOAT: put_double(out, *(const double *)p); break;
+    case AD_CFG_BOOL: fputs(*(const bool *)p ? "true" : "false", out); break;
+    case AD_CFG_ENUM: {
+        int v = *(const int *)p;
+        const char *name = NULL;
+        for (int i = 0; k->choices[i]; i++)
+            if (k->choice_values[i] == v) name = k->choices[i];
+        AD_ASSERT(name);
+        fputs(name, out);
+        break;
+    }
+    case AD_CFG_INT_LIST: {
+        int n = *(const int *)((const char *)cfg + k->count_offset);
+        fputc('[', out);
+        for (int i = 0; i < n; i++) fprintf(out, "%s%d", i ? ", " : "", ((const int *)p)[i]);
+        fputc(']', out);
+        break;
+    }
+    }
+}
+
+/* One line of the reference: "doc [range]" or "required. doc [range]". */
+static void put_comment(FILE *out, const ad_config_key *k, int indent)
+{
+    char range[256] = "";
+    switch (k->type) {
+    case AD_CFG_INT:
+    case AD_CFG_FLOAT: snprintf(range, sizeof range, "; range %s", k->range); break;
+    case AD_CFG_INT_LIST:
+        snprintf(range, sizeof range, "; %zu..%zu entries, each %s", k->min_count, k->size, k->range);
+        break;
+    case AD_CFG_ENUM: {
+        size_t used = (size_t)snprintf(range, sizeof range, "; one of ");
+        for (int i = 0; k->choices[i] && used < sizeof range; i++)
+            used += (size_t)snprintf(range + used, sizeof range - used, "%s%s", i ? " | " : "", k->choices[i]);
+        break;
+    }
+    default: break;
+    }
+    fprintf(out, "%*s# %s%s%s\n", indent, "", (k->flags & AD_CFG_REQUIRED) ? "Required. " : "", k->doc, range);
+}
+
+static void emit(FILE *out, const ad_config *cfg, bool comments)
+{
+    size_t n;
+    const ad_config_key *keys = ad_config_keys(&n);
+    const char *prev = "";
+    for (size_t i = 0; i < n; i++) {
+        const char *name = keys[i].name;
+        /* sections shared with the previous key stay open */
+        size_t common = 0, depth = 0;
+        for (size_t j = 0; name[j] && name[j] == prev[j]; j++)
+            if (name[j] == '.') common = j + 1, depth++;
+        const char *rest = name + common;
+        if (comments && depth == 0 && i > 0) fputc('\n', out);
+        for (const char *dot; (dot = strchr(rest, '.')); rest = dot + 1, depth++)
+            fprintf(out, "%*s%.*s:\n", (int)(2 * depth), "", (int)(dot - rest), rest);
+        if (comments) put_comment(out, &keys[i], (int)(2 * depth));
+        fprintf(out, "%*s%s: ", (int)(2 * depth), "", rest);
+        put_value(out, &keys[i], cfg);
+        fputc('\n', out);
+        prev = name;
+    }
+}
+
+void ad_config_print(FILE *out, const ad_config *cfg)
+{
+    fprintf(out, "# effective configuration");
+    if (cfg->path[0]) {
+        fputs(" of ", out);
+        for (const char *p = cfg->path; *p; p++) fputc(*p == '\n' ? ' ' : *p, out); /* stays one comment line */
+    }
+    fputs(" (defaults filled in)\n", out);
+    emit(out, cfg, false);
+}
+
+void ad_config_write_reference(FILE *out)
+{
+    size_t n;
+    const ad_config_key *keys = ad_config_keys(&n);
+    ad_config cfg;
+    ad_config_defaults(&cfg);
+    /* required and derived keys show an example; derived paths stay empty (= derived) */
+    for (size_t i = 0; i < n; i++) {
+        const ad_config_key *k = &keys[i];
+        if (k->def || !k->example) continue;
+        void *p = (char *)&cfg + k->offset;
+        if (k->type == AD_CFG_FLOAT) *(double *)p = strtod(k->example, NULL);
+        else snprintf(p, k->size, "%s", k->example);
+    }
+    cfg.reject_log.database[0] = '\0';
+    cfg.reject_log.image_dir[0] = '\0';
+    fputs("# anomalyd configuration: every key with its default.\n"
+          "# Relative paths are resolved against this file's folder.\n\n",
+          out);
+    emit(out, &cfg, true);
+}
