@@ -23,6 +23,7 @@ typedef struct ad_v4l2_state {
     uint32_t sizeimage;
     bool have_seq;
     uint32_t last_seq;          /* driver's 32-bit sequence of the last frame */
+    int gone_errno;             /* device failed after a good frame: report on next grab */
 } ad_v4l2_state;
 
 typedef struct ad_replay_state {

@@ -365,6 +365,11 @@ static int request_buffers(ad_source *src, char *err, size_t errlen)
                strerror(e));
         return AD_CAPTURE_NODEV; /* EBUSY, ENOMEM, a vanished device: worth a retry */
     }
+    if (req.count > 0 && req.count <= 64) { /* so close releases them on any failure */
+        src->v4l2.bufs = ad_xcalloc(req.count, sizeof *src->v4l2.bufs);
+        src->v4l2.nbufs = (int)req.count;
+        for (int i = 0; i < src->v4l2.nbufs; i++) src->v4l2.bufs[i].start = MAP_FAILED;
+    }
     if (req.count < 2) {
         ad_err(err, errlen, "camera %s granted only %u capture buffer(s); at least 2 are needed",
                dev, req.count);
@@ -374,9 +379,6 @@ static int request_buffers(ad_source *src, char *err, size_t errlen)
         ad_err(err, errlen, "camera %s granted an implausible %u buffers", dev, req.count);
         return AD_CAPTURE_ERROR;
     }
-    src->v4l2.bufs = ad_xcalloc(req.count, sizeof *src->v4l2.bufs);
-    src->v4l2.nbufs = (int)req.count;
-    for (int i = 0; i < src->v4l2.nbufs; i++) src->v4l2.bufs[i].start = MAP_FAILED;
     return 0;
 }
 
@@ -518,11 +520,24 @@ static void copy_frame(const ad_source *src, const uint8_t *data, ad_image *fram
     }
 }
 
+static int report_gone(const ad_source *src, char *err, size_t errlen)
+{
+    int e = src->v4l2.gone_errno;
+    if (device_gone(e) || e == EPIPE)
+        ad_err(err, errlen, "camera %s stopped delivering frames (%s); it was unplugged or its "
+               "driver failed", src->opt.device, strerror(e));
+    else
+        ad_err(err, errlen, "camera %s failed a buffer exchange (%s); it needs reopening",
+               src->opt.device, strerror(e));
+    return AD_CAPTURE_NODEV;
+}
+
 int ad_v4l2_grab(ad_source *src, ad_image *frame, uint64_t *seq, uint64_t *dropped,
                  char *err, size_t errlen)
 {
     ad_v4l2_state *v = &src->v4l2;
     const char *dev = src->opt.device;
+    if (v->gone_errno) return report_gone(src, err, errlen);
     struct pollfd pfd = {.fd = v->fd, .events = POLLIN};
     int r = poll(&pfd, 1, src->opt.timeout_ms);
     if (r < 0) {
@@ -550,14 +565,9 @@ int ad_v4l2_grab(ad_source *src, ad_image *frame, uint64_t *seq, uint64_t *dropp
         if (xioctl(v->fd, VIDIOC_DQBUF, &b) < 0) {
             int e = errno;
             if (e == EAGAIN) break;
-            if (held >= 0) queue_buffer(src, held);
-            if (device_gone(e) || e == EPIPE)
-                ad_err(err, errlen, "camera %s stopped delivering frames (%s); it was unplugged "
-                       "or its driver failed", dev, strerror(e));
-            else
-                ad_err(err, errlen, "camera %s: cannot take a frame (VIDIOC_DQBUF: %s)", dev,
-                       strerror(e));
-            return AD_CAPTURE_NODEV;
+            v->gone_errno = e;
+            if (held >= 0) break; /* hand on the good frame first; the next grab reports */
+            return report_gone(src, err, errlen);
         }
         if ((int)b.index < 0 || (int)b.index >= v->nbufs) {
             if (held >= 0) queue_buffer(src, held);
@@ -620,13 +630,10 @@ int ad_v4l2_grab(ad_source *src, ad_image *frame, uint64_t *seq, uint64_t *dropp
     }
     copy_frame(src, v->bufs[held].start, frame);
     *seq = held_seq;
-    if (queue_buffer(src, held) < 0) {
-        /* The frame is good; the next grab will see what the driver does. */
-        ad_log(AD_LOG_WARN, "camera %s refused buffer %d back: %s", dev, held, strerror(errno));
-        if (device_gone(errno)) {
-            ad_err(err, errlen, "camera %s refused a buffer back: %s", dev, strerror(errno));
-            return AD_CAPTURE_NODEV;
-        }
+    if (queue_buffer(src, held) < 0 && !v->gone_errno) {
+        /* The frame is good; without this buffer the driver would slowly
+         * starve, so the next grab asks for a reopen. */
+        v->gone_errno = errno;
     }
     return AD_CAPTURE_OK;
 }
@@ -655,4 +662,5 @@ void ad_v4l2_close(ad_source *src)
     if (v->fd >= 0) v4l2_close(v->fd);
     v->fd = -1;
     v->have_seq = false;
+    v->gone_errno = 0;
 }
