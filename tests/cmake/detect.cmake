@@ -1,0 +1,10 @@
+# Detector module: score and eval run the real anomalyctl binary.
+foreach(t test_score test_eval)
+  if(TARGET ${t})
+    add_dependencies(${t} anomalyctl)
+    set_tests_properties(${t} PROPERTIES LABELS "integration" TIMEOUT 300)
+  endif()
+endforeach()
+if(TARGET test_detect_model)
+  set_tests_properties(test_detect_model PROPERTIES LABELS "integration" TIMEOUT 300)
+endif()
