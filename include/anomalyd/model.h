@@ -48,7 +48,29 @@ int ad_safetensors_write(const char *path, const ad_st_out *tensors, int n,
                          const char *const *meta_keys, const char *const *meta_values,
                          int num_meta, char *err, size_t errlen);
 
-/* A loaded model: UNet with weights plus what the metadata says. */
+/* Metadata keys of an anomalyd model file. Architecture keys are written by
+ * ad_model_save; channel_mult is comma-separated ("1,2,2"), schedule is
+ * "linear" or "cosine", format is "1". Other keys (e.g. anomalyd.train.*) are
+ * provenance, free-form strings. */
+#define AD_META_FORMAT "anomalyd.format"
+#define AD_META_IN_CHANNELS "anomalyd.in_channels"
+#define AD_META_BASE_CHANNELS "anomalyd.base_channels"
+#define AD_META_CHANNEL_MULT "anomalyd.channel_mult"
+#define AD_META_RES_BLOCKS "anomalyd.res_blocks"
+#define AD_META_GROUPS "anomalyd.groups"
+#define AD_META_T "anomalyd.T"
+#define AD_META_SCHEDULE "anomalyd.schedule"
+#define AD_META_PROVENANCE "anomalyd.provenance"   /* optional one-line summary */
+
+/* Architecture from a parsed file's metadata, validated (no allocation). */
+int ad_model_read_hparams(const char *path, const ad_safetensors *st, ad_unet_hparams *hp, int *T,
+                          int *schedule, char *err, size_t errlen);
+/* "1,2,2" -> hp->channel_mult / num_levels. */
+int ad_model_parse_channel_mult(const char *s, ad_unet_hparams *hp, char *err, size_t errlen);
+
+/* A loaded model: UNet with weights plus what the metadata says.
+ * provenance is AD_META_PROVENANCE when present, else "k=v; ..." of the
+ * non-architecture metadata. Free with ad_model_free (frees the unet). */
 typedef struct ad_model {
     ad_unet *unet;
     int T;                           /* diffusion steps, 1000 */

@@ -43,6 +43,10 @@ typedef struct ad_unet ad_unet;
  * and allocates parameters. Weights are zero until init or load. */
 int ad_unet_create(ad_unet **out, const ad_unet_hparams *hp, char *err, size_t errlen);
 void ad_unet_free(ad_unet *u);
+/* Checks hparams against the bounds above without allocating anything. */
+int ad_unet_validate_hparams(const ad_unet_hparams *hp, char *err, size_t errlen);
+/* Parameter count of an architecture (validated; refused above 64 M floats). */
+int ad_unet_count_params(const ad_unet_hparams *hp, size_t *count, char *err, size_t errlen);
 const ad_unet_hparams *ad_unet_hp(const ad_unet *u);
 
 /* PyTorch-default-like init (kaiming uniform), seeded; deterministic. */
@@ -50,7 +54,11 @@ void ad_unet_init(ad_unet *u, uint64_t seed);
 
 size_t ad_unet_num_params(const ad_unet *u);
 float *ad_unet_params(ad_unet *u);
+/* Gradients and Adam moments share the params layout; each is allocated
+ * (zeroed) on first use, so inference-only users never pay for them. */
 float *ad_unet_grads(ad_unet *u);
+float *ad_unet_adam_m(ad_unet *u);
+float *ad_unet_adam_v(ad_unet *u);
 int ad_unet_num_tensors(const ad_unet *u);
 const ad_param_info *ad_unet_tensor(const ad_unet *u, int i);
 const ad_param_info *ad_unet_find_tensor(const ad_unet *u, const char *name);
@@ -64,17 +72,20 @@ int ad_unet_size_multiple(const ad_unet *u);
 int ad_unet_reserve(ad_unet *u, int n, int h, int w, bool training, char *err, size_t errlen);
 
 /* eps is (n, C, h, w), x is (n, C, h, w), t holds n timesteps (float, 0..T-1).
- * Requires a prior reserve of at least (n, h, w). */
+ * Requires a prior reserve whose scratch covers (n, h, w). x must stay alive
+ * and unchanged until backward (conv_in's weight gradient reads it). */
 void ad_unet_forward(ad_unet *u, float *eps, const float *x, const float *t, int n, int h, int w);
 /* Accumulates parameter gradients (+=) for the last training forward given
- * d loss / d eps; dx (may be NULL) receives d loss / d x. */
+ * d loss / d eps; dx (may be NULL) is overwritten with d loss / d x. */
 void ad_unet_backward(ad_unet *u, float *dx, const float *deps);
 void ad_unet_zero_grad(ad_unet *u);
 
 /* Threads for the compute kernels (OpenBLAS + OpenMP kept from oversubscribing). */
 void ad_nn_set_threads(int threads);
 
-/* AdamW over a flat parameter array; moments m, v of the same length. */
+/* AdamW over a flat parameter array; moments m, v of the same length (start
+ * zeroed). Increments opt->step first, then applies the torch.optim.AdamW
+ * update with bias correction for that step. */
 typedef struct ad_adamw {
     float lr, beta1, beta2, eps, weight_decay;
     long step;                        /* number of updates taken */

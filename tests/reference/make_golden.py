@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Writes golden tensors for tests/test_unet.c into fixtures/golden/.
+
+For each tiny configuration: a model file (weights + architecture metadata,
+loadable by ad_model_load) and a data file with the inputs x, t, target, the
+output eps, the MSE loss, every parameter gradient ("grad.<name>"), the
+gradient of the loss w.r.t. x ("dx"), the global grad norm, and the losses
+and final weights of 3 AdamW steps (with grad-norm clipping) on that batch.
+
+    /usr/bin/python3 tests/reference/make_golden.py [outdir]
+"""
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from unet import UNet, arch_metadata, st_write  # noqa: E402
+
+CONFIGS = [
+    # name, in_channels, base, mult, res_blocks, groups, n, h, w
+    ("tiny_gray", 1, 8, (1, 2), 1, 4, 2, 16, 16),
+    ("tiny_rgb", 3, 8, (1, 2), 1, 4, 2, 16, 16),
+    ("tiny_deep", 1, 8, (1, 2, 2), 2, 2, 1, 16, 8),
+]
+ADAM = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+CLIP = 1.0
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "golden")
+    os.makedirs(out, exist_ok=True)
+    torch.set_num_threads(1)
+    for name, cin, base, mult, rbs, groups, n, h, w in CONFIGS:
+        torch.manual_seed(1234)
+        net = UNet(cin, base, mult, rbs, groups)
+        # make the norms non-trivial so their gradients are tested properly
+        with torch.no_grad():
+            for k, p in net.named_parameters():
+                if "norm" in k:
+                    p.add_(0.1 * torch.randn_like(p))
+        meta = arch_metadata(cin, base, mult, rbs, groups)
+        meta["anomalyd.provenance"] = "golden fixture from tests/reference/make_golden.py"
+        st_write(os.path.join(out, name + ".safetensors"), net.state_dict(), meta)
+
+        x = torch.randn(n, cin, h, w)
+        t = torch.tensor([float((137 * (i + 1)) % 1000) for i in range(n)])
+        target = torch.randn(n, cin, h, w)
+        xg = x.clone().requires_grad_(True)
+        eps = net(xg, t)
+        loss = torch.mean((eps - target) ** 2)
+        loss.backward()
+        data = {"x": x, "t": t, "target": target, "eps": eps.detach(), "loss": loss.detach().reshape(1),
+                "dx": xg.grad}
+        for k, p in net.named_parameters():
+            data["grad." + k] = p.grad.clone()
+        norm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in net.parameters())).float()
+        data["grad_norm"] = norm.reshape(1)
+
+        opt = torch.optim.AdamW(net.parameters(), **ADAM)
+        losses = []
+        for _ in range(3):
+            opt.zero_grad()
+            l = torch.mean((net(x, t) - target) ** 2)
+            l.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), CLIP)
+            opt.step()
+            losses.append(l.item())
+        losses.append(torch.mean((net(x, t) - target) ** 2).item())
+        data["adam_losses"] = torch.tensor(losses)
+        for k, p in net.named_parameters():
+            data["after." + k] = p.detach().clone()
+        st_write(os.path.join(out, name + ".data.safetensors"), data,
+                 {"lr": ADAM["lr"], "beta1": ADAM["betas"][0], "beta2": ADAM["betas"][1],
+                  "eps": ADAM["eps"], "weight_decay": ADAM["weight_decay"], "clip": CLIP,
+                  "n": n, "h": h, "w": w})
+        print(f"{name}: params {sum(p.numel() for p in net.parameters())} loss {loss.item():.6f} "
+              f"adam {losses}")
+
+
+if __name__ == "__main__":
+    main()
