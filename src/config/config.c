@@ -625,24 +625,14 @@ static int validate(parse_state *st, const char *basedir)
         }
     }
 
-    /* GroupNorm needs groups to divide the stem and every level's channels */
+    /* every channel count (levels, skip concatenations) is a multiple of
+     * base_channels, so groups dividing it divides them all */
     size_t kg = key_index(st, "model.groups"), kb = key_index(st, "model.base_channels");
-    size_t km = key_index(st, "model.channel_mult");
-    size_t at = st->line[kg] ? kg : st->line[kb] ? kb : km;
-    int groups = cfg->model.groups, base = cfg->model.base_channels;
-    if (base % groups)
-        return fail_at(st, mark_of(st, at),
-                       "model.groups %d does not divide model.base_channels %d, expected a divisor of every "
-                       "channel count",
-                       groups, base);
-    for (int l = 0; l < cfg->model.num_levels; l++) {
-        int ch = base * cfg->model.channel_mult[l];
-        if (ch % groups)
-            return fail_at(st, mark_of(st, at),
-                           "model.groups %d does not divide %d channels of level %d (base_channels %d x "
-                           "channel_mult %d), expected a divisor of every channel count",
-                           groups, ch, l + 1, base, cfg->model.channel_mult[l]);
-    }
+    if (cfg->model.base_channels % cfg->model.groups)
+        return fail_at(st, mark_of(st, st->line[kg] ? kg : kb),
+                       "model.groups %d does not divide model.base_channels %d, expected a divisor of "
+                       "base_channels (every channel count is a multiple of it)",
+                       cfg->model.groups, cfg->model.base_channels);
 
     size_t kn = key_index(st, "line.name");
     if (!st->line[kn] && name_from_file(st->name, cfg->line.name, sizeof cfg->line.name))
