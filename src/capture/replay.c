@@ -128,8 +128,8 @@ int ad_replay_grab(ad_source *src, ad_image *frame, uint64_t *seq, uint64_t *dro
         ad_image_free(frame);
         *frame = im;
     }
-    src->info.width = im.w;
-    src->info.height = im.h;
+    src->info.width = frame->w;
+    src->info.height = frame->h;
     return AD_CAPTURE_OK;
 }
 
