@@ -388,7 +388,7 @@ static void print_parses_back_to_the_same_struct(void **state)
                        "  retention_days: 0\n  max_megabytes: 0\n"
                        "train:\n  steps: 1\n  batch: 1024\n  crop: 8\n  lr: 1\n  weight_decay: 0.01\n  warmup: 0\n"
                        "  grad_clip: 0\n  ema: 0\n  schedule: cosine\n  flip_h: false\n  flip_v: true\n"
-                       "  seed: 18446744073709551615\n  checkpoint_every: 0\n  checkpoint: /c/k.ckpt\n"
+                       "  seed: 18446744073709551615\n  checkpoint_every: 0\n  checkpoint: \"/c/\\u0085\\u2028\\x81\\ufeff\\t\\r.ckpt\"\n"
                        "  head_steps: 250\n";
     ad_config a, b;
     char err[AD_ERRLEN];
@@ -398,6 +398,7 @@ static void print_parses_back_to_the_same_struct(void **state)
     assert_string_equal(a.model.path, "/models/p\xc3\xa4rts\nx.safetensors");
     assert_int_equal(a.model.num_levels, 4);
     assert_true(a.train.seed == UINT64_MAX);
+    assert_string_equal(a.train.checkpoint, "/c/\xc2\x85\xe2\x80\xa8\xc2\x81\xef\xbb\xbf\t\r.ckpt");
 
     char *printed = print_to_string(&a, false);
     assert_int_equal(ad_config_parse("other.yaml", printed, strlen(printed), &b, err, sizeof err), 0);

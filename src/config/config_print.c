@@ -8,16 +8,46 @@
 #include "anomalyd/config.h"
 #include "anomalyd/util.h"
 
-/* Double-quoted YAML scalar: always valid, whatever the bytes. */
+/* Double-quoted YAML scalar: always valid, whatever the bytes. Code points
+ * that YAML reads as line breaks (NEL, LS, PS) or refuses raw (C1 controls,
+ * BOM, noncharacters) are escaped so the value reads back unchanged. */
 static void put_quoted(FILE *out, const char *s)
 {
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(out, "\\%c", *p);
-        else if (*p == '\n') fputs("\\n", out);
-        else if (*p == '\t') fputs("\\t", out);
-        else if (*p < 0x20 || *p == 0x7f) fprintf(out, "\\x%02x", *p);
-        else fputc(*p, out);
+        if (*p == '"' || *p == '\\') {
+            fprintf(out, "\\%c", *p);
+            continue;
+        }
+        if (*p == '\n') {
+            fputs("\\n", out);
+            continue;
+        }
+        if (*p < 0x20 || *p == 0x7f) {
+            fprintf(out, "\\x%02x", *p);
+            continue;
+        }
+        if (*p < 0x80) {
+            fputc(*p, out);
+            continue;
+        }
+        /* a UTF-8 sequence (the parser only accepts valid UTF-8) */
+        unsigned cp = 0;
+        int n = *p >= 0xF0 ? 3 : *p >= 0xE0 ? 2 : 1;
+        cp = *p & (0x3Fu >> n);
+        int got = 0;
+        while (got < n && (p[got + 1] & 0xC0) == 0x80) cp = (cp << 6) | (p[++got] & 0x3Fu);
+        if (got < n) { /* not valid UTF-8: keep the byte as an escape */
+            fprintf(out, "\\x%02x", *p);
+            continue;
+        }
+        if ((cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 || cp == 0xFEFF || cp == 0xFFFE ||
+            cp == 0xFFFF) {
+            fprintf(out, "\\u%04x", cp);
+        } else {
+            fwrite(p, 1, (size_t)n + 1, out);
+        }
+        p += n;
     }
     fputc('"', out);
 }
