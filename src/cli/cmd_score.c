@@ -1,10 +1,124 @@
-/* TEMPORARY placeholder, replaced by the score implementation. */
+/* anomalyctl score: images in, score + verdict + defect box out, heat maps
+ * on request. Goes through ad_detector_inspect like the daemon. */
+#include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anomalyd/config.h"
+#include "anomalyd/detect.h"
+#include "anomalyd/image.h"
+#include "anomalyd/util.h"
 #include "commands.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: anomalyctl score --config FILE [--heatmap DIR] IMAGE...\n"
+            "\n"
+            "Scores each PNG as the daemon scores a camera frame (camera.roi crop,\n"
+            "resize to model.input_width x input_height) and prints one line per image:\n"
+            "  PATH score=S threshold=T verdict=pass|reject box=X,Y,W,H area=A\n"
+            "box: bounding box of the smoothed anomaly map over the pixel threshold, in\n"
+            "ROI pixels (0,0,0,0 when no pixel is over it); area: those pixels.\n"
+            "The image must have the model's channels (model.color); when camera.roi is\n"
+            "set it must be a whole camera frame (camera.width x camera.height).\n"
+            "\n"
+            "  --config FILE   the line's YAML config (model, detector, threshold)\n"
+            "  --heatmap DIR   also write DIR/NAME_heatmap.png, the map over the ROI\n"
+            "                  (colour scale 0 .. 2 x pixel threshold)\n"
+            "\n"
+            "exit codes: 0 every image passed, 3 at least one image rejected,\n"
+            "            1 runtime failure (model or an image unreadable or of the wrong\n"
+            "              size/channels; the other images are still scored),\n"
+            "            2 usage or config error\n");
+}
+
+static int write_heatmap(const ad_detector *d, const ad_image *roi, const char *dir,
+                         const char *path, char *err, size_t errlen)
+{
+    char name[AD_PATH_MAX], out[AD_PATH_MAX * 2];
+    snprintf(name, sizeof name, "%s", path);
+    char *base = basename(name);
+    size_t bl = strlen(base);
+    if (bl > 4 && !strcasecmp(base + bl - 4, ".png")) base[bl - 4] = 0;
+    snprintf(out, sizeof out, "%s/%s_heatmap.png", dir, base);
+    ad_image hm = {0};
+    if (ad_detector_heatmap(d, roi, &hm, err, errlen) < 0) return -1;
+    int rc = ad_png_write(out, &hm, err, errlen);
+    ad_image_free(&hm);
+    return rc;
+}
+
 int ad_cmd_score(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "anomalyctl score: not built yet\n");
-    return 1;
+    const char *config_path = NULL, *heatmap_dir = NULL;
+    int first_image = argc;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (!strcmp(argv[i], "--heatmap") && i + 1 < argc) {
+            heatmap_dir = argv[++i];
+        } else if (!strcmp(argv[i], "--")) {
+            first_image = i + 1;
+            break;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "anomalyctl score: unknown or incomplete option '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        } else {
+            first_image = i;
+            break;
+        }
+    }
+    if (!config_path || first_image >= argc) {
+        fprintf(stderr, "anomalyctl score: %s\n",
+                !config_path ? "--config FILE is required" : "no IMAGE given");
+        usage(stderr);
+        return 2;
+    }
+    char err[AD_ERRLEN];
+    ad_config cfg;
+    if (ad_config_load(config_path, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "anomalyctl score: %s\n", err);
+        return 2;
+    }
+    if (heatmap_dir && ad_mkdirs(heatmap_dir, 0755, err, sizeof err) < 0) {
+        fprintf(stderr, "anomalyctl score: %s\n", err);
+        return 1;
+    }
+    ad_detector *d = NULL;
+    if (ad_detector_open(&d, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "anomalyctl score: %s\n", err);
+        return 1;
+    }
+    int failed = 0, rejected = 0;
+    for (int i = first_image; i < argc; i++) {
+        const char *path = argv[i];
+        ad_image roi = {0};
+        ad_result r;
+        if (ad_load_frame_file(&cfg, path, &roi, err, sizeof err) < 0 ||
+            ad_detector_inspect(d, &roi, &r, err, sizeof err) < 0) {
+            fprintf(stderr, "anomalyctl score: %s\n", err);
+            failed++;
+            ad_image_free(&roi);
+            continue;
+        }
+        printf("%s score=%.6f threshold=%.6f verdict=%s box=%d,%d,%d,%d area=%ld\n", path,
+               r.score, r.threshold, r.reject ? "reject" : "pass", r.box_x, r.box_y, r.box_w,
+               r.box_h, r.area);
+        fflush(stdout);
+        rejected += r.reject;
+        if (heatmap_dir && write_heatmap(d, &roi, heatmap_dir, path, err, sizeof err) < 0) {
+            fprintf(stderr, "anomalyctl score: heat map of %s: %s\n", path, err);
+            failed++;
+        }
+        ad_image_free(&roi);
+    }
+    ad_detector_close(d);
+    if (failed) return 1;
+    return rejected ? 3 : 0;
 }
