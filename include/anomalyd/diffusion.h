@@ -81,13 +81,38 @@ typedef struct ad_train_opts {
     const ad_config *cfg;
     const char *images_dir;
     const char *resume_path;          /* checkpoint to continue, or NULL */
+    long steps;                       /* total steps; 0 = cfg->train.steps */
     volatile int *stop_flag;          /* set by SIGINT: save a checkpoint and stop */
-    void (*progress)(const ad_train_progress *p, void *user);
+    void (*progress)(const ad_train_progress *p, void *user); /* every step; may be NULL */
     void *user;
+    ad_train_progress *last;          /* receives the final progress, may be NULL */
 } ad_train_opts;
 
 /* Returns 0 when training finished (model written to cfg->model.path),
- * 1 when stopped by the flag (checkpoint written), -1 on error. */
+ * 1 when stopped by the flag (checkpoint written), -1 on error.
+ *
+ * Each step: `batch` random crops (train.crop, flips per train.flip_h/v) of
+ * the images in images_dir resized to model.input_width x input_height,
+ * t ~ U{0..T-1}, noise ~ N(0, 1), loss = mean (eps_pred - noise)^2; then
+ * global-norm clipping (train.grad_clip), AdamW (bias-corrected, beta
+ * 0.9/0.999, eps 1e-8, train.weight_decay) with the learning rate ramped
+ * linearly over train.warmup steps, and an EMA of the weights with decay
+ * min(train.ema, (1 + s) / (10 + s)) after update s, so short runs are not
+ * dominated by the random init. Every random number comes from one RNG
+ * seeded by train.seed (the init from the same seed), so a run is
+ * bit-for-bit repeatable on the same machine and thread count, and a
+ * checkpoint (every train.checkpoint_every steps, at the end and on stop)
+ * continues it exactly. The checkpoint path is train.checkpoint, or
+ * model.path + ".ckpt" when empty. The model file gets the EMA weights.
+ * If opts->last is non-NULL it receives the final progress. */
 int ad_train_run(const ad_train_opts *opts, char *err, size_t errlen);
+
+/* Checks what training needs of a config beyond the key table: a valid
+ * architecture, and train.crop a multiple of 2^(levels-1) that fits the model
+ * input. The error names the config file; callers exit 2. */
+int ad_train_check_config(const ad_config *cfg, char *err, size_t errlen);
+
+/* Path of the checkpoint for cfg (train.checkpoint or model.path + ".ckpt"). */
+void ad_train_checkpoint_path(const ad_config *cfg, char *out, size_t len);
 
 #endif

@@ -1,10 +1,188 @@
-/* TEMPORARY placeholder, replaced by the train implementation. */
+/* anomalyctl train --config F --images DIR [--resume CKPT] [--steps N]
+ *
+ * Exit codes: 0 trained (model written) or interrupted by Ctrl-C/SIGTERM with
+ * a checkpoint saved (the message says how to resume); 1 runtime failure
+ * (images unreadable, training diverged, a file not writable); 2 usage or
+ * config error. */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "anomalyd/config.h"
+#include "anomalyd/diffusion.h"
+#include "anomalyd/util.h"
 #include "commands.h"
+
+static volatile int stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: anomalyctl train --config FILE --images DIR [--resume CKPT] [--steps N]\n"
+            "\n"
+            "Trains the diffusion model on a folder of good images (*.png) with the model\n"
+            "and train sections of FILE, and writes the EMA weights to model.path.\n"
+            "\n"
+            "  --config FILE   station config (YAML)\n"
+            "  --images DIR    folder of good images; other files are skipped with a warning\n"
+            "  --resume CKPT   continue a run from its checkpoint, exactly where it stopped\n"
+            "  --steps N       total steps (overrides train.steps)\n"
+            "\n"
+            "A checkpoint (train.checkpoint, default model.path + \".ckpt\") is written every\n"
+            "train.checkpoint_every steps, at the end, and on Ctrl-C, which stops cleanly\n"
+            "(press it twice to abort without saving).\n"
+            "exit codes: 0 done or interrupted with a checkpoint, 1 runtime failure,\n"
+            "2 usage or config error\n");
+}
+
+static void format_duration(char *out, size_t len, double sec)
+{
+    if (sec < 0 || sec > 1e8) {
+        snprintf(out, len, "?");
+        return;
+    }
+    long s = (long)(sec + 0.5);
+    if (s >= 3600)
+        snprintf(out, len, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+    else if (s >= 60)
+        snprintf(out, len, "%ldm%02lds", s / 60, s % 60);
+    else
+        snprintf(out, len, "%lds", s);
+}
+
+typedef struct progress_view {
+    int tty;
+    double last_draw;
+    long last_logged_step;
+    int drew;
+} progress_view;
+
+static void show_progress(const ad_train_progress *p, void *user)
+{
+    progress_view *v = user;
+    double now = ad_now_sec();
+    int final = p->step >= p->total_steps;
+    char eta[32];
+    format_duration(eta, sizeof eta, p->eta_sec);
+    if (v->tty) {
+        if (!final && now - v->last_draw < 0.1) return;
+        v->last_draw = now;
+        int width = 24, filled = (int)((double)p->step * width / p->total_steps);
+        char bar[32];
+        for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+        bar[width] = 0;
+        printf("\r[%s] step %ld/%ld  loss %.4f  %.1f samples/s  ETA %s   ", bar, p->step,
+               p->total_steps, p->loss_smoothed, p->samples_per_sec, eta);
+        if (final) printf("\n");
+        fflush(stdout);
+        v->drew = !final;
+        return;
+    }
+    long every = p->total_steps / 20;
+    if (every < 1) every = 1;
+    if (!final && p->step - v->last_logged_step < every && now - v->last_draw < 10.0) return;
+    v->last_draw = now;
+    v->last_logged_step = p->step;
+    printf("step %ld/%ld (%.0f%%) loss %.5f smoothed %.5f, %.1f samples/s, ETA %s\n", p->step,
+           p->total_steps, 100.0 * p->step / p->total_steps, p->loss, p->loss_smoothed,
+           p->samples_per_sec, eta);
+    fflush(stdout);
+}
+
 int ad_cmd_train(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "anomalyctl train: not built yet\n");
-    return 1;
+    const char *config_path = NULL, *images = NULL, *resume = NULL;
+    long steps = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "anomalyctl train: %s needs a value\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (!strcmp(a, "--config")) {
+            config_path = argv[++i];
+        } else if (!strcmp(a, "--images")) {
+            images = argv[++i];
+        } else if (!strcmp(a, "--resume")) {
+            resume = argv[++i];
+        } else if (!strcmp(a, "--steps")) {
+            char *end;
+            errno = 0;
+            steps = strtol(argv[++i], &end, 10);
+            if (errno || end == argv[i] || *end || steps < 1 || steps > 10000000) {
+                fprintf(stderr, "anomalyctl train: --steps must be a whole number from 1 to "
+                                "10000000, got '%s'\n", argv[i]);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "anomalyctl train: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config_path || !images) {
+        fprintf(stderr, "anomalyctl train: --config and --images are required\n");
+        usage(stderr);
+        return 2;
+    }
+
+    static ad_config cfg; /* large; keep it off the stack */
+    char err[AD_ERRLEN];
+    if (ad_config_load(config_path, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "anomalyctl train: %s\n", err);
+        return 2;
+    }
+    if (ad_train_check_config(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "anomalyctl train: %s\n", err);
+        return 2;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C aborts at once */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    progress_view view = {.tty = isatty(STDOUT_FILENO)};
+    ad_train_progress last = {0};
+    ad_train_opts opts = {.cfg = &cfg, .images_dir = images, .resume_path = resume,
+                          .steps = steps, .stop_flag = &stop_requested,
+                          .progress = show_progress, .user = &view, .last = &last};
+    int rc = ad_train_run(&opts, err, sizeof err);
+    if (view.drew) printf("\n");
+    char ckpt[AD_PATH_MAX + 8];
+    ad_train_checkpoint_path(&cfg, ckpt, sizeof ckpt);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (rc < 0) {
+        fprintf(stderr, "anomalyctl train: %s\n", err);
+        return 1;
+    }
+    if (rc == 1) {
+        char more[40] = "";
+        if (steps) snprintf(more, sizeof more, " --steps %ld", steps);
+        printf("interrupted at step %ld of %ld; checkpoint saved to %s\n"
+               "resume with: anomalyctl train --config %s --images %s --resume %s%s\n",
+               last.step, last.total_steps, ckpt, config_path, images, ckpt, more);
+        return 0;
+    }
+    printf("trained %ld steps, final loss %.5f; model written to %s (checkpoint %s)\n",
+           last.step, last.loss_smoothed, cfg.model.path, ckpt);
+    return 0;
 }
