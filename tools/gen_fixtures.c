@@ -2,7 +2,8 @@
  * centre bore on a dark fixture plate, and four defect kinds with
  * ground-truth masks, written in the MVTec AD layout.
  *
- *   gen_fixtures [--seed N] OUTDIR    -> OUTDIR/parts, OUTDIR/parts_rgb, OUTDIR/replay
+ *   gen_fixtures [--seed N] OUTDIR    -> OUTDIR/parts, OUTDIR/parts_rgb, OUTDIR/replay,
+ *                                        OUTDIR/png (every PNG kind, corrupt and truncated files)
  *
  * Byte-for-byte reproducible: every image draws from its own RNG stream
  * seeded from (seed, dataset, split, index); only +, -, *, /, sqrt and floor
@@ -18,6 +19,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,11 +501,285 @@ done:
     return rc;
 }
 
+/* ---- PNG samples of every kind, for the loader's tests and fuzz corpus ---
+ *
+ * Pixel (x, y) of channel ch holds sample_value(x, y, ch) mod 2^depth;
+ * palette images hold index sample_value(x, y, 0) mod 2^depth into
+ * sample_palette. tests/test_image.c computes the same values independently
+ * and checks the decoded pixels. */
+
+#define SAMPLE_W 13
+#define SAMPLE_H 7
+
+static uint32_t sample_value(int x, int y, int ch)
+{
+    uint32_t h = (uint32_t)x * 73856093u ^ (uint32_t)y * 19349663u ^ (uint32_t)ch * 83492791u;
+    h *= 2654435761u;
+    return h >> 8;
+}
+
+static void sample_palette(int i, uint8_t rgb[3])
+{
+    rgb[0] = (uint8_t)(i * 53 + 17);
+    rgb[1] = (uint8_t)(i * 101 + 3);
+    rgb[2] = (uint8_t)(i * 29 + 200);
+}
+
+typedef struct png_kind {
+    const char *name;
+    int color_type, depth, interlace, trns;
+} png_kind;
+
+static const png_kind png_kinds[] = {
+    {"gray1", PNG_COLOR_TYPE_GRAY, 1, 0, 0},        {"gray2", PNG_COLOR_TYPE_GRAY, 2, 0, 0},
+    {"gray4", PNG_COLOR_TYPE_GRAY, 4, 0, 0},        {"gray8", PNG_COLOR_TYPE_GRAY, 8, 0, 0},
+    {"gray16", PNG_COLOR_TYPE_GRAY, 16, 0, 0},      {"gray8_trns", PNG_COLOR_TYPE_GRAY, 8, 0, 1},
+    {"graya8", PNG_COLOR_TYPE_GRAY_ALPHA, 8, 0, 0}, {"graya16", PNG_COLOR_TYPE_GRAY_ALPHA, 16, 0, 0},
+    {"rgb8", PNG_COLOR_TYPE_RGB, 8, 0, 0},          {"rgb16", PNG_COLOR_TYPE_RGB, 16, 0, 0},
+    {"rgb8_trns", PNG_COLOR_TYPE_RGB, 8, 0, 1},     {"rgba8", PNG_COLOR_TYPE_RGBA, 8, 0, 0},
+    {"rgba16", PNG_COLOR_TYPE_RGBA, 16, 0, 0},      {"pal1", PNG_COLOR_TYPE_PALETTE, 1, 0, 0},
+    {"pal2", PNG_COLOR_TYPE_PALETTE, 2, 0, 0},      {"pal4", PNG_COLOR_TYPE_PALETTE, 4, 0, 0},
+    {"pal8", PNG_COLOR_TYPE_PALETTE, 8, 0, 0},      {"pal4_trns", PNG_COLOR_TYPE_PALETTE, 4, 0, 1},
+    {"pal8_trns", PNG_COLOR_TYPE_PALETTE, 8, 0, 1}, {"rgb8_adam7", PNG_COLOR_TYPE_RGB, 8, 1, 0},
+    {"gray16_adam7", PNG_COLOR_TYPE_GRAY, 16, 1, 0}, {"pal2_adam7", PNG_COLOR_TYPE_PALETTE, 2, 1, 1},
+    {"gray2_trns", PNG_COLOR_TYPE_GRAY, 2, 0, 1},
+};
+
+static void sample_write_cb(png_structp png, png_bytep in, size_t n)
+{
+    FILE *f = png_get_io_ptr(png);
+    if (fwrite(in, 1, n, f) != n) png_error(png, "write failed");
+}
+
+static void sample_flush_cb(png_structp png) { (void)png; }
+
+static void sample_error_cb(png_structp png, png_const_charp msg)
+{
+    fprintf(stderr, "gen_fixtures: libpng: %s\n", msg);
+    png_longjmp(png, 1);
+}
+
+/* Writes one sample kind with libpng directly (our own writer only makes
+ * 8-bit gray and RGB). */
+static int write_png_kind(const char *path, const png_kind *k)
+{
+    int chans = k->color_type == PNG_COLOR_TYPE_GRAY || k->color_type == PNG_COLOR_TYPE_PALETTE ? 1
+                : k->color_type == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
+                : k->color_type == PNG_COLOR_TYPE_RGB ? 3 : 4;
+    static uint8_t buf[SAMPLE_H][SAMPLE_W * 8];   /* up to RGBA 16-bit */
+    png_bytep rows[SAMPLE_H];
+    memset(buf, 0, sizeof buf);
+    uint32_t maxv = k->depth == 16 ? 65535u : (1u << k->depth) - 1;
+    for (int y = 0; y < SAMPLE_H; y++) {
+        rows[y] = buf[y];
+        for (int x = 0; x < SAMPLE_W; x++) {
+            for (int ch = 0; ch < chans; ch++) {
+                uint32_t v = sample_value(x, y, ch) & maxv;
+                if (k->depth == 16) {
+                    buf[y][(x * chans + ch) * 2] = (uint8_t)(v >> 8);
+                    buf[y][(x * chans + ch) * 2 + 1] = (uint8_t)v;
+                } else if (k->depth == 8) {
+                    buf[y][x * chans + ch] = (uint8_t)v;
+                } else {   /* packed, most significant bits first */
+                    int bit = x * k->depth;
+                    buf[y][bit / 8] |= (uint8_t)(v << (8 - k->depth - bit % 8));
+                }
+            }
+        }
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fprintf(stderr, "gen_fixtures: %s: cannot create: %s\n", path, strerror(errno));
+        return -1;
+    }
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, sample_error_cb, NULL);
+    png_infop info = png_create_info_struct(png);
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        fclose(f);
+        return -1;
+    }
+    png_set_write_fn(png, f, sample_write_cb, sample_flush_cb);
+    png_set_compression_level(png, 9);
+    png_set_IHDR(png, info, SAMPLE_W, SAMPLE_H, k->depth, k->color_type,
+                 k->interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_BASE, PNG_FILTER_TYPE_BASE);
+    if (k->color_type == PNG_COLOR_TYPE_PALETTE) {
+        png_color pal[256];
+        int n = 1 << k->depth;
+        for (int i = 0; i < n; i++) {
+            uint8_t c[3];
+            sample_palette(i, c);
+            pal[i].red = c[0];
+            pal[i].green = c[1];
+            pal[i].blue = c[2];
+        }
+        png_set_PLTE(png, info, pal, n);
+        if (k->trns) {
+            png_byte alpha[5] = {0, 64, 128, 200, 255};
+            png_set_tRNS(png, info, alpha, n < 5 ? n : 5, NULL);
+        }
+    } else if (k->trns) {
+        png_color_16 key = {0};
+        key.gray = k->depth < 8 ? 1 : 7;
+        key.red = 1;
+        key.green = 2;
+        key.blue = 3;
+        png_set_tRNS(png, info, NULL, 0, &key);
+    }
+    png_write_info(png, info);
+    if (k->interlace) {
+        int passes = png_set_interlace_handling(png);
+        for (int p = 0; p < passes; p++) png_write_rows(png, rows, SAMPLE_H);
+    } else {
+        png_write_image(png, rows);
+    }
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    if (fclose(f) != 0) {
+        fprintf(stderr, "gen_fixtures: %s: cannot write: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static uint32_t crc32_png(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xffffffffu;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* Appends a chunk with a correct CRC; returns the new length. */
+static size_t put_chunk(uint8_t *buf, size_t len, const char *type, const uint8_t *data,
+                        uint32_t n)
+{
+    put_be32(buf + len, n);
+    memcpy(buf + len + 4, type, 4);
+    if (n) memcpy(buf + len + 8, data, n);
+    put_be32(buf + len + 8 + n, crc32_png(buf + len + 4, n + 4));
+    return len + 12 + n;
+}
+
+static int write_bytes(const char *dir, const char *name, const uint8_t *data, size_t len)
+{
+    char path[4096 + 64];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || (len && fwrite(data, 1, len, f) != len) || fclose(f) != 0) {
+        fprintf(stderr, "gen_fixtures: %s: cannot write: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* A hand-made PNG whose IHDR says w x h (gray, 8-bit unless depth given)
+ * followed by a small valid IDAT and IEND. */
+static size_t header_only_png(uint8_t *buf, uint32_t w, uint32_t h, uint8_t depth,
+                              uint8_t color_type)
+{
+    static const uint8_t sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+    /* zlib stream of 2 bytes {0, 0}: one filter byte and one pixel. */
+    static const uint8_t idat[] = {0x78, 0x9c, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01};
+    uint8_t ihdr[13];
+    put_be32(ihdr, w);
+    put_be32(ihdr + 4, h);
+    ihdr[8] = depth;
+    ihdr[9] = color_type;
+    ihdr[10] = ihdr[11] = ihdr[12] = 0;
+    memcpy(buf, sig, 8);
+    size_t len = put_chunk(buf, 8, "IHDR", ihdr, 13);
+    len = put_chunk(buf, len, "IDAT", idat, sizeof idat);
+    return put_chunk(buf, len, "IEND", NULL, 0);
+}
+
+static int make_png_samples(const char *outdir)
+{
+    char dir[4096], path[4096 + 64], err[AD_ERRLEN];
+    snprintf(dir, sizeof dir, "%s/png", outdir);
+    if (ad_mkdirs(dir, 0755, err, sizeof err) != 0) {
+        fprintf(stderr, "gen_fixtures: %s\n", err);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof png_kinds / sizeof png_kinds[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s.png", dir, png_kinds[i].name);
+        if (write_png_kind(path, &png_kinds[i]) != 0) return -1;
+    }
+
+    /* Broken files, all derived from rgb8.png. */
+    uint8_t *good = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/rgb8.png", dir);
+    if (ad_read_file(path, 1 << 20, &good, &len, err, sizeof err) != 0) {
+        fprintf(stderr, "gen_fixtures: %s\n", err);
+        return -1;
+    }
+    uint8_t *b = ad_xmalloc(len + 256);
+    size_t idat = 8;   /* offset of the IDAT chunk */
+    while (idat + 8 <= len && memcmp(good + idat + 4, "IDAT", 4) != 0)
+        idat += 12 + (size_t)(good[idat] << 24 | good[idat + 1] << 16 | good[idat + 2] << 8 |
+                              good[idat + 3]);
+    int rc = -1;
+    if (idat + 8 > len) goto done;
+    uint32_t idat_len = (uint32_t)good[idat] << 24 | (uint32_t)good[idat + 1] << 16 |
+                        (uint32_t)good[idat + 2] << 8 | good[idat + 3];
+    if (write_bytes(dir, "bad_empty.png", good, 0) != 0) goto done;
+    memcpy(b, good, len);
+    b[1] = 'J';
+    if (write_bytes(dir, "bad_signature.png", b, len) != 0) goto done;
+    memcpy(b, good, len);
+    b[idat + 8 + idat_len / 2] ^= 0x55;   /* CRC now wrong */
+    if (write_bytes(dir, "bad_idat_crc.png", b, len) != 0) goto done;
+    memcpy(b, good, len);
+    b[16 + 3] ^= 0x01;   /* width changed, IHDR CRC wrong */
+    if (write_bytes(dir, "bad_ihdr_crc.png", b, len) != 0) goto done;
+    /* Deflate data damaged but the CRC recomputed: only zlib can notice. */
+    memcpy(b, good, len);
+    for (uint32_t i = 2; i < idat_len; i += 3) b[idat + 8 + i] ^= 0xa5;
+    put_be32(b + idat + 8 + idat_len, crc32_png(b + idat + 4, idat_len + 4));
+    if (write_bytes(dir, "bad_zlib.png", b, len) != 0) goto done;
+    if (write_bytes(dir, "truncated_in_signature.png", good, 5) != 0 ||
+        write_bytes(dir, "truncated_in_ihdr.png", good, 20) != 0 ||
+        write_bytes(dir, "truncated_in_idat.png", good, idat + 8 + idat_len / 2) != 0 ||
+        write_bytes(dir, "truncated_no_iend.png", good, len - 12) != 0)
+        goto done;
+    size_t n = header_only_png(b, 20000, 20000, 8, 0);
+    if (write_bytes(dir, "bad_huge_dims.png", b, n) != 0) goto done;
+    n = header_only_png(b, 16385, 1, 8, 0);
+    if (write_bytes(dir, "bad_too_wide.png", b, n) != 0) goto done;
+    n = header_only_png(b, 16384, 16384, 8, 2);
+    if (write_bytes(dir, "bad_max_dims_tiny_data.png", b, n) != 0) goto done;
+    n = header_only_png(b, 0, 7, 8, 0);
+    if (write_bytes(dir, "bad_zero_width.png", b, n) != 0) goto done;
+    n = header_only_png(b, 1, 1, 3, 0);
+    if (write_bytes(dir, "bad_bit_depth.png", b, n) != 0) goto done;
+    n = header_only_png(b, 2, 2, 8, 0);   /* needs 6 bytes of data, holds 2 */
+    if (write_bytes(dir, "bad_short_data.png", b, n) != 0) goto done;
+    rc = 0;
+done:
+    if (rc != 0) fprintf(stderr, "gen_fixtures: could not derive broken PNG samples\n");
+    free(good);
+    free(b);
+    return rc;
+}
+
 static int usage(FILE *f)
 {
     fprintf(f, "usage: gen_fixtures [--seed N] OUTDIR\n"
                "Writes OUTDIR/parts (gray), OUTDIR/parts_rgb (RGB) in the MVTec AD layout\n"
-               "and OUTDIR/replay (80x80 frames + labels.csv). Default seed %u.\n",
+               "OUTDIR/replay (80x80 frames + labels.csv) and OUTDIR/png (PNG samples of\n"
+               "every kind, corrupt and truncated ones). Default seed %u.\n",
             DEFAULT_SEED);
     return f == stderr ? 2 : 0;
 }
@@ -533,7 +809,7 @@ int main(int argc, char **argv)
     static const dataset_spec parts = {"parts", 1, 1, 60, 16, 6};
     static const dataset_spec parts_rgb = {"parts_rgb", 2, 3, 30, 8, 4};
     if (make_mvtec(outdir, seed, &parts) != 0 || make_mvtec(outdir, seed, &parts_rgb) != 0 ||
-        make_replay(outdir, seed) != 0)
+        make_replay(outdir, seed) != 0 || make_png_samples(outdir) != 0)
         return 1;
     return 0;
 }

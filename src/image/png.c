@@ -58,6 +58,28 @@ int ad_image_dims_ok(long w, long h)
            (uint64_t)w * (uint64_t)h <= AD_IMAGE_MAX_PIXELS;
 }
 
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Bytes of IDAT payload present in the buffer (chunks walked from the
+ * signature; a chunk cut short counts what is there). */
+static uint64_t idat_bytes_present(const uint8_t *data, size_t len)
+{
+    uint64_t total = 0;
+    size_t pos = 8;
+    while (len - pos >= 8) {
+        uint64_t n = be32(data + pos);
+        int is_idat = memcmp(data + pos + 4, "IDAT", 4) == 0;
+        size_t avail = len - pos - 8;
+        if (is_idat) total += n < avail ? n : avail;
+        if (n + 4 >= avail) break;
+        pos += 8 + (size_t)n + 4;
+    }
+    return total;
+}
+
 static const char *color_type_name(int ct)
 {
     switch (ct) {
@@ -76,6 +98,8 @@ static int png_decode(const char *name, const uint8_t *data, size_t len, int wan
     if (want_c != 0 && want_c != 1 && want_c != 3)
         return ad_err(err, errlen, "%s: asked for %d channels, expected 0, 1 or 3", name, want_c);
     if (len == 0) return ad_err(err, errlen, "%s: empty file, expected a PNG image", name);
+    if (len < 8 && png_sig_cmp(data, 0, len) == 0)
+        return ad_err(err, errlen, "%s: truncated PNG (file ends in the signature)", name);
     if (len < 8 || png_sig_cmp(data, 0, 8) != 0)
         return ad_err(err, errlen, "%s: not a PNG file (bad signature)", name);
 
@@ -98,8 +122,6 @@ static int png_decode(const char *name, const uint8_t *data, size_t len, int wan
         goto done;
     }
     png_set_read_fn(png, ctx, png_read_cb);
-    /* libpng refuses these in IHDR already; the checks below give our wording. */
-    png_set_user_limits(png, AD_IMAGE_MAX_SIDE, AD_IMAGE_MAX_SIDE);
     png_set_chunk_cache_max(png, 256);
     png_set_chunk_malloc_max(png, 8u << 20);
     png_read_info(png, info);
@@ -112,10 +134,23 @@ static int png_decode(const char *name, const uint8_t *data, size_t len, int wan
                (unsigned long long)AD_IMAGE_MAX_PIXELS);
         goto done;
     }
+    /* Deflate cannot expand more than about 1032:1, so a header that asks
+     * for far more pixel data than the file holds is refused before the
+     * pixel buffer is allocated (a 60-byte file must not cost 768 MB). */
+    uint64_t raw = (uint64_t)h * (1 + ((uint64_t)w * png_get_channels(png, info) * depth + 7) / 8);
+    uint64_t idat = idat_bytes_present(data, len);
+    if (raw > idat * 1100 + 1024) {
+        ad_err(err, errlen, "%s: truncated or corrupt PNG: %llu bytes of image data cannot "
+               "hold a %ux%u %s image", name, (unsigned long long)idat, (unsigned)w,
+               (unsigned)h, color_type_name(ct));
+        goto done;
+    }
     if (ct == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (ct == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (depth == 16) png_set_scale_16(png);
-    if (ct & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+    /* Expansion turns a tRNS chunk into an alpha channel; alpha is dropped. */
+    if ((ct & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS))
+        png_set_strip_alpha(png);
     (void)png_set_interlace_handling(png);
     png_read_update_info(png, info);
 
