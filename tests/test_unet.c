@@ -4,8 +4,7 @@
  *
  * Tolerances, relative to the largest magnitude of the reference tensor:
  * forward 1e-5 (float32 with different summation orders), gradients 1e-4
- * (they sum over many more terms); losses
-relative 2e-5. Adam divides by sqrt(v), so for near-zero gradients the
+ * (they sum over many more terms); losses relative 2e-5. Adam divides by sqrt(v), so for near-zero gradients the
  * step is sign-like and amplifies float noise: weights get 3e-4. */
 #include "test_support.h"
 
@@ -146,9 +145,74 @@ static void test_golden_gray(void **state) { (void)state; check_golden("tiny_gra
 static void test_golden_rgb(void **state) { (void)state; check_golden("tiny_rgb"); }
 static void test_golden_deep(void **state) { (void)state; check_golden("tiny_deep"); }
 
+/* Inference scratch shares block temporaries; results must equal a training
+ * plan, at the reserved size and at a smaller one planned into it. */
+static void test_inference_plan_and_sizes(void **state)
+{
+    (void)state;
+    ad_unet_hparams hp = {3, 8, 3, {1, 2, 2}, 2, 4};
+    ad_unet *a = NULL, *b = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_unet_create(&a, &hp, err, sizeof(err)), 0);
+    assert_int_equal(ad_unet_create(&b, &hp, err, sizeof(err)), 0);
+    ad_unet_init(a, 99);
+    ad_unet_init(b, 99);
+    assert_memory_equal(ad_unet_params(a), ad_unet_params(b), sizeof(float) * ad_unet_num_params(a));
+    assert_int_equal(ad_unet_size_multiple(a), 4);
+    assert_int_equal(ad_unet_reserve(a, 2, 24, 20, false, err, sizeof(err)), 0);
+    assert_int_equal(ad_unet_reserve(b, 2, 24, 20, true, err, sizeof(err)), 0);
+    assert_int_equal(ad_unet_reserve(a, 2, 22, 20, false, err, sizeof(err)), -1);
+    printf("refused: %s\n", err);
+    assert_int_equal(ad_unet_reserve(a, 0, 24, 20, false, err, sizeof(err)), -1);
+    size_t n = 2 * 3 * 24 * 20;
+    float *x = malloc(sizeof(float) * n), *e1 = malloc(sizeof(float) * n), *e2 = malloc(sizeof(float) * n);
+    float t[2] = {5.0f, 900.0f};
+    ad_rng rng;
+    ad_rng_seed(&rng, 3);
+    for (size_t i = 0; i < n; i++) x[i] = ad_rng_normal(&rng);
+    ad_unet_forward(a, e1, x, t, 2, 24, 20);
+    ad_unet_forward(b, e2, x, t, 2, 24, 20);
+    assert_memory_equal(e1, e2, sizeof(float) * n);
+    /* smaller input and batch into the same scratch */
+    ad_unet_forward(a, e1, x, t, 1, 8, 12);
+    ad_unet_forward(b, e2, x, t, 1, 8, 12);
+    assert_memory_equal(e1, e2, sizeof(float) * 3 * 8 * 12);
+    /* batch items are independent: item 0 of a batch of 2 equals a batch of 1 */
+    ad_unet_forward(a, e1, x, t, 2, 24, 20);
+    ad_unet_forward(a, e2, x, t, 1, 24, 20);
+    assert_memory_equal(e1, e2, sizeof(float) * 3 * 24 * 20);
+    free(x);
+    free(e1);
+    free(e2);
+    ad_unet_free(a);
+    ad_unet_free(b);
+}
+
+static void test_optim_helpers(void **state)
+{
+    (void)state;
+    float g[4] = {3.0f, 4.0f, 0.0f, 0.0f};
+    float norm = ad_clip_grad_norm(g, 4, 1.0f);
+    assert_true(fabsf(norm - 5.0f) < 1e-6f);
+    assert_true(fabsf(g[0] - 0.6f) < 1e-5f && fabsf(g[1] - 0.8f) < 1e-5f);
+    norm = ad_clip_grad_norm(g, 4, 10.0f);     /* under the limit: unchanged */
+    assert_true(fabsf(g[0] - 0.6f) < 1e-5f);
+    float ema[2] = {1.0f, 0.0f}, p[2] = {0.0f, 1.0f};
+    ad_ema_update(ema, p, 2, 0.9f);
+    assert_true(fabsf(ema[0] - 0.9f) < 1e-7f && fabsf(ema[1] - 0.1f) < 1e-7f);
+    /* first AdamW step moves every weight by lr (times sign), after decay */
+    ad_adamw opt = {0.1f, 0.9f, 0.999f, 1e-8f, 0.0f, 0};
+    float w[2] = {1.0f, 1.0f}, gr[2] = {0.5f, -2.0f}, m[2] = {0}, v[2] = {0};
+    ad_adamw_update(&opt, w, gr, m, v, 2);
+    assert_int_equal(opt.step, 1);
+    assert_true(fabsf(w[0] - 0.9f) < 1e-6f && fabsf(w[1] - 1.1f) < 1e-6f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_inference_plan_and_sizes),
+        cmocka_unit_test(test_optim_helpers),
         cmocka_unit_test(test_golden_gray),
         cmocka_unit_test(test_golden_rgb),
         cmocka_unit_test(test_golden_deep),

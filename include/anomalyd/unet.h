@@ -40,7 +40,9 @@ typedef struct ad_param_info {
 typedef struct ad_unet ad_unet;
 
 /* Validates hparams (sizes bounded so a hostile file cannot ask for gigabytes)
- * and allocates parameters. Weights are zero until init or load. */
+ * and builds the tensor table. The parameter array is allocated (zeroed) on
+ * the first ad_unet_params / init / forward, so a loader can check a file's
+ * tensors against the table before committing memory. */
 int ad_unet_create(ad_unet **out, const ad_unet_hparams *hp, char *err, size_t errlen);
 void ad_unet_free(ad_unet *u);
 /* Checks hparams against the bounds above without allocating anything. */

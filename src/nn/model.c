@@ -133,12 +133,6 @@ int ad_model_load(const char *path, ad_model **out, char *err, size_t errlen)
         ad_err(err, errlen, "%s: architecture in metadata is not acceptable: %s", path, sub);
         goto fail;
     }
-    /* compare with what the file holds before allocating for the architecture */
-    if (count * sizeof(float) != st.data_len) {
-        ad_err(err, errlen, "%s: the architecture in the metadata needs %zu weights but the file holds %zu",
-               path, count, st.data_len / sizeof(float));
-        goto fail;
-    }
     m = ad_xcalloc(1, sizeof(*m));
     m->T = T;
     m->schedule = schedule;
@@ -146,7 +140,8 @@ int ad_model_load(const char *path, ad_model **out, char *err, size_t errlen)
         ad_err(err, errlen, "%s: %s", path, sub);
         goto fail;
     }
-    float *params = ad_unet_params(m->unet);
+    /* names and shapes first: nothing sized by the metadata is allocated
+     * until the file is known to hold exactly those tensors */
     for (int i = 0; i < ad_unet_num_tensors(m->unet); i++) {
         const ad_param_info *pi = ad_unet_tensor(m->unet, i);
         const ad_st_tensor *t = ad_safetensors_find(&st, pi->name);
@@ -166,6 +161,17 @@ int ad_model_load(const char *path, ad_model **out, char *err, size_t errlen)
                    pi->name, have, want);
             goto fail;
         }
+    }
+    for (int i = 0; i < st.num_tensors; i++)
+        if (!ad_unet_find_tensor(m->unet, st.tensors[i].name)) {
+            ad_err(err, errlen, "%s: unexpected tensor '%s' (not part of this architecture)", path,
+                   st.tensors[i].name);
+            goto fail;
+        }
+    float *params = ad_unet_params(m->unet);
+    for (int i = 0; i < ad_unet_num_tensors(m->unet); i++) {
+        const ad_param_info *pi = ad_unet_tensor(m->unet, i);
+        const ad_st_tensor *t = ad_safetensors_find(&st, pi->name);
         float *dst = params + pi->offset;
         memcpy(dst, st.data + t->offset, t->nbytes);
         for (size_t k = 0; k < pi->count; k++)
@@ -175,12 +181,6 @@ int ad_model_load(const char *path, ad_model **out, char *err, size_t errlen)
                 goto fail;
             }
     }
-    for (int i = 0; i < st.num_tensors; i++)
-        if (!ad_unet_find_tensor(m->unet, st.tensors[i].name)) {
-            ad_err(err, errlen, "%s: unexpected tensor '%s' (not part of this architecture)", path,
-                   st.tensors[i].name);
-            goto fail;
-        }
     if (ad_sha256_file(path, m->sha256, err, errlen) < 0) goto fail;
     const char *prov = ad_safetensors_meta(&st, AD_META_PROVENANCE);
     if (prov) {

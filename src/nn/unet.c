@@ -258,7 +258,6 @@ int ad_unet_create(ad_unet **out, const ad_unet_hparams *hp, char *err, size_t e
     u->hp = *hp;
     for (int l = hp->num_levels; l < AD_MAX_LEVELS; l++) u->hp.channel_mult[l] = 0;
     build_table(u);
-    u->params = ad_xalloc_aligned(sizeof(float) * u->num_params);
     *out = u;
     return 0;
 }
@@ -277,7 +276,11 @@ void ad_unet_free(ad_unet *u)
 
 const ad_unet_hparams *ad_unet_hp(const ad_unet *u) { return &u->hp; }
 size_t ad_unet_num_params(const ad_unet *u) { return u->num_params; }
-float *ad_unet_params(ad_unet *u) { return u->params; }
+float *ad_unet_params(ad_unet *u)
+{
+    if (!u->params) u->params = ad_xalloc_aligned(sizeof(float) * u->num_params);
+    return u->params;
+}
 
 float *ad_unet_grads(ad_unet *u)
 {
@@ -316,6 +319,7 @@ int ad_unet_size_multiple(const ad_unet *u) { return 1 << (u->hp.num_levels - 1)
 
 void ad_unet_init(ad_unet *u, uint64_t seed)
 {
+    ad_unet_params(u);
     ad_rng rng;
     ad_rng_seed(&rng, seed);
     for (int i = 0; i < u->num_tensors; i++) {
@@ -553,6 +557,7 @@ static void resblock_forward(ad_unet *u, resblock *rb, const float *x, int n)
 void ad_unet_forward(ad_unet *u, float *eps, const float *x, const float *t, int n, int h, int w)
 {
     const int L = u->hp.num_levels, R = u->hp.res_blocks, base = u->hp.base_channels;
+    ad_unet_params(u);
     if (n != u->plan_n || h != u->plan_h || w != u->plan_w) {
         AD_ASSERT(u->scratch && n >= 1 && h >= 1 && w >= 1);
         AD_ASSERT(h % ad_unet_size_multiple(u) == 0 && w % ad_unet_size_multiple(u) == 0);
