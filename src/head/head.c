@@ -1,0 +1,473 @@
+/* The learned anomaly head: network, loss, and its safetensors file.
+ * See include/anomalyd/head.h for the shape of the network. */
+#include "anomalyd/head.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anomalyd/model.h"
+#include "anomalyd/nn_layers.h"
+#include "anomalyd/util.h"
+
+enum { ENC1A, ENC1B, ENC2A, ENC2B, ENC3A, ENC3B, DEC2A, DEC2B, DEC1A, DEC1B, OUT, NUM_UNITS };
+#define MAX_TENSORS (NUM_UNITS * 4)
+
+/* One 3x3 conv, followed by GroupNorm+SiLU unless it is the output conv. */
+typedef struct conv_unit {
+    const char *name;
+    int cin, cout, stride, norm;
+    size_t w, b, gamma, beta;      /* parameter offsets */
+    int level;                     /* spatial level of its input: 0 = H, 1 = H/2, 2 = H/4 */
+    /* scratch for the reserved size */
+    float *pre, *act, *mean, *rstd, *dpre, *dact;
+} conv_unit;
+
+struct ad_head {
+    ad_head_hparams hp;
+    conv_unit u[NUM_UNITS];
+    ad_param_info tensors[MAX_TENSORS];
+    int num_tensors;
+    size_t num_params;
+    float *params, *grads;
+    /* scratch */
+    float *arena;
+    size_t arena_floats;
+    int n, h, w, training;
+    float *in0, *up1, *cat1, *up2, *cat2;      /* graph tensors */
+    float *dup1, *dcat1, *dup2, *dcat2;
+    float *work;
+};
+
+static size_t add_tensor(ad_head *hd, const char *name, int ndim, const int *shape)
+{
+    AD_ASSERT(hd->num_tensors < MAX_TENSORS);
+    ad_param_info *t = &hd->tensors[hd->num_tensors++];
+    snprintf(t->name, sizeof t->name, "head.%s", name);
+    t->ndim = ndim;
+    t->count = 1;
+    for (int d = 0; d < ndim; d++) {
+        t->shape[d] = shape[d];
+        t->count *= (size_t)shape[d];
+    }
+    t->offset = hd->num_params;
+    hd->num_params += t->count;
+    return t->offset;
+}
+
+static void build(ad_head *hd)
+{
+    int B = hd->hp.base_channels, cin = 2 * hd->hp.image_channels + 1;
+    const struct { const char *name; int cin, cout, stride, norm, level; } spec[NUM_UNITS] = {
+        {"enc1a", cin, B, 1, 1, 0},       {"enc1b", B, B, 1, 1, 0},
+        {"enc2a", B, 2 * B, 2, 1, 0},     {"enc2b", 2 * B, 2 * B, 1, 1, 1},
+        {"enc3a", 2 * B, 4 * B, 2, 1, 1}, {"enc3b", 4 * B, 4 * B, 1, 1, 2},
+        {"dec2a", 4 * B, 2 * B, 1, 1, 1}, {"dec2b", 4 * B, 2 * B, 1, 1, 1},
+        {"dec1a", 2 * B, B, 1, 1, 0},     {"dec1b", 2 * B, B, 1, 1, 0},
+        {"out", B, 1, 1, 0, 0},
+    };
+    for (int i = 0; i < NUM_UNITS; i++) {
+        conv_unit *u = &hd->u[i];
+        u->name = spec[i].name;
+        u->cin = spec[i].cin;
+        u->cout = spec[i].cout;
+        u->stride = spec[i].stride;
+        u->norm = spec[i].norm;
+        u->level = spec[i].level;
+        char name[64];
+        int wshape[4] = {u->cout, u->cin, 3, 3}, cshape[1] = {u->cout};
+        snprintf(name, sizeof name, "%s.conv.weight", u->name);
+        u->w = add_tensor(hd, name, 4, wshape);
+        snprintf(name, sizeof name, "%s.conv.bias", u->name);
+        u->b = add_tensor(hd, name, 1, cshape);
+        if (u->norm) {
+            snprintf(name, sizeof name, "%s.norm.weight", u->name);
+            u->gamma = add_tensor(hd, name, 1, cshape);
+            snprintf(name, sizeof name, "%s.norm.bias", u->name);
+            u->beta = add_tensor(hd, name, 1, cshape);
+        }
+    }
+}
+
+int ad_head_create(ad_head **out, const ad_head_hparams *hp, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (hp->image_channels != 1 && hp->image_channels != 3)
+        return ad_err(err, errlen, "head: image channels must be 1 or 3, got %d", hp->image_channels);
+    if (hp->base_channels < 4 || hp->base_channels > 128)
+        return ad_err(err, errlen, "head: base channels must be 4..128, got %d", hp->base_channels);
+    if (hp->groups < 1 || hp->base_channels % hp->groups)
+        return ad_err(err, errlen, "head: groups (%d) must divide the base channels (%d)",
+                      hp->groups, hp->base_channels);
+    ad_head *hd = ad_xcalloc(1, sizeof *hd);
+    hd->hp = *hp;
+    build(hd);
+    hd->params = ad_xalloc_aligned(sizeof(float) * hd->num_params);
+    hd->grads = ad_xalloc_aligned(sizeof(float) * hd->num_params);
+    *out = hd;
+    return 0;
+}
+
+void ad_head_free(ad_head *hd)
+{
+    if (!hd) return;
+    free(hd->params);
+    free(hd->grads);
+    free(hd->arena);
+    free(hd);
+}
+
+const ad_head_hparams *ad_head_hp(const ad_head *hd) { return &hd->hp; }
+size_t ad_head_num_params(const ad_head *hd) { return hd->num_params; }
+float *ad_head_params(ad_head *hd) { return hd->params; }
+float *ad_head_grads(ad_head *hd) { return hd->grads; }
+int ad_head_num_tensors(const ad_head *hd) { return hd->num_tensors; }
+const ad_param_info *ad_head_tensor(const ad_head *hd, int i)
+{
+    return i >= 0 && i < hd->num_tensors ? &hd->tensors[i] : NULL;
+}
+void ad_head_zero_grad(ad_head *hd) { memset(hd->grads, 0, sizeof(float) * hd->num_params); }
+
+void ad_head_init(ad_head *hd, uint64_t seed)
+{
+    ad_rng rng;
+    ad_rng_seed(&rng, seed);
+    for (int i = 0; i < NUM_UNITS; i++) {
+        conv_unit *u = &hd->u[i];
+        float bound = 1.0f / sqrtf((float)(u->cin * 9));  /* PyTorch's conv default */
+        size_t nw = (size_t)u->cout * u->cin * 9;
+        for (size_t k = 0; k < nw; k++) hd->params[u->w + k] = bound * (2.0f * ad_rng_uniform(&rng) - 1.0f);
+        for (int k = 0; k < u->cout; k++) hd->params[u->b + k] = bound * (2.0f * ad_rng_uniform(&rng) - 1.0f);
+        if (u->norm)
+            for (int k = 0; k < u->cout; k++) {
+                hd->params[u->gamma + k] = 1.0f;
+                hd->params[u->beta + k] = 0.0f;
+            }
+    }
+    /* Defects are rare: start near p = 0.05 so early steps do not fight a
+     * flood of false positives. */
+    hd->params[hd->u[OUT].b] = -3.0f;
+}
+
+static ad_conv_shape unit_shape(const ad_head *hd, const conv_unit *u)
+{
+    ad_conv_shape s = {hd->n, u->cin, hd->h >> u->level, hd->w >> u->level, u->cout, 3, u->stride, 1};
+    return s;
+}
+
+static size_t unit_out_floats(const ad_head *hd, const conv_unit *u)
+{
+    int lvl = u->level + (u->stride == 2);
+    return (size_t)hd->n * u->cout * (size_t)(hd->h >> lvl) * (size_t)(hd->w >> lvl);
+}
+
+/* Lays the scratch out over `base` (NULL: just count). */
+static size_t layout(ad_head *hd, float *base)
+{
+    size_t used = 0;
+#define TAKE(ptr, count)                                  \
+    do {                                                  \
+        size_t c_ = ((count) + 15) & ~(size_t)15;         \
+        (ptr) = base ? base + used : NULL;                \
+        used += c_;                                       \
+    } while (0)
+    int B = hd->hp.base_channels, C = hd->hp.image_channels;
+    size_t hw = (size_t)hd->h * hd->w, n = (size_t)hd->n;
+    TAKE(hd->in0, n * (2 * C + 1) * hw);
+    TAKE(hd->up1, n * 4 * B * hw / 4);
+    TAKE(hd->cat1, n * 4 * B * hw / 4);
+    TAKE(hd->up2, n * 2 * B * hw);
+    TAKE(hd->cat2, n * 2 * B * hw);
+    size_t work = 0;
+    for (int i = 0; i < NUM_UNITS; i++) {
+        conv_unit *u = &hd->u[i];
+        size_t o = unit_out_floats(hd, u);
+        TAKE(u->pre, o);
+        TAKE(u->act, u->norm ? o : 0);
+        TAKE(u->mean, n * hd->hp.groups);
+        TAKE(u->rstd, n * hd->hp.groups);
+        TAKE(u->dpre, hd->training ? o : 0);
+        TAKE(u->dact, hd->training && u->norm ? o : 0);
+        ad_conv_shape s = unit_shape(hd, u);
+        size_t wk = ad_conv2d_workspace(&s);
+        if (wk > work) work = wk;
+    }
+    TAKE(hd->dup1, hd->training ? n * 4 * B * hw / 4 : 0);
+    TAKE(hd->dcat1, hd->training ? n * 4 * B * hw / 4 : 0);
+    TAKE(hd->dup2, hd->training ? n * 2 * B * hw : 0);
+    TAKE(hd->dcat2, hd->training ? n * 2 * B * hw : 0);
+    TAKE(hd->work, work);
+#undef TAKE
+    return used;
+}
+
+int ad_head_reserve(ad_head *hd, int n, int h, int w, bool training, char *err, size_t errlen)
+{
+    if (n < 1 || h < 4 || w < 4 || h % 4 || w % 4)
+        return ad_err(err, errlen, "head: input %dx%d (batch %d) must be a positive multiple of 4",
+                      w, h, n);
+    if ((size_t)n * h * w > ((size_t)1 << 26))
+        return ad_err(err, errlen, "head: input %dx%d x %d is too large", w, h, n);
+    if (hd->arena && n == hd->n && h == hd->h && w == hd->w && (int)training == hd->training)
+        return 0;
+    hd->n = n;
+    hd->h = h;
+    hd->w = w;
+    hd->training = training;
+    size_t need = layout(hd, NULL);
+    free(hd->arena);
+    hd->arena = ad_xalloc_aligned(sizeof(float) * need);
+    hd->arena_floats = need;
+    layout(hd, hd->arena);
+    return 0;
+}
+
+static const float *unit_output(const conv_unit *u) { return u->norm ? u->act : u->pre; }
+
+static void unit_forward(ad_head *hd, conv_unit *u, const float *in)
+{
+    ad_conv_shape s = unit_shape(hd, u);
+    const float *p = hd->params;
+    ad_conv2d_forward(u->pre, in, p + u->w, p + u->b, &s, hd->work);
+    if (u->norm) {
+        int lvl = u->level + (u->stride == 2);
+        int hw = (hd->h >> lvl) * (hd->w >> lvl);
+        ad_groupnorm_forward(u->act, u->mean, u->rstd, u->pre, p + u->gamma, p + u->beta,
+                             hd->n, u->cout, hw, hd->hp.groups, 1);
+    }
+}
+
+/* Given u->dact (or u->dpre for the output conv), accumulates parameter
+ * gradients and adds the input gradient into din (NULL: skip). */
+static void unit_backward(ad_head *hd, conv_unit *u, const float *in, float *din)
+{
+    ad_conv_shape s = unit_shape(hd, u);
+    const float *p = hd->params;
+    float *g = hd->grads;
+    if (u->norm) {
+        int lvl = u->level + (u->stride == 2);
+        int hw = (hd->h >> lvl) * (hd->w >> lvl);
+        memset(u->dpre, 0, sizeof(float) * unit_out_floats(hd, u));
+        ad_groupnorm_backward(u->dpre, g + u->gamma, g + u->beta, u->dact, u->pre, u->mean, u->rstd,
+                              p + u->gamma, p + u->beta, hd->n, u->cout, hw, hd->hp.groups, 1);
+    }
+    ad_conv2d_backward(din, g + u->w, g + u->b, u->dpre, in, p + u->w, &s, hd->work);
+}
+
+void ad_head_forward(ad_head *hd, float *logits, const float *x, const float *x_hat,
+                     int n, int h, int w)
+{
+    AD_ASSERT(hd->arena && n == hd->n && h == hd->h && w == hd->w);
+    int C = hd->hp.image_channels, B = hd->hp.base_channels;
+    size_t hw = (size_t)h * w;
+    conv_unit *u = hd->u;
+    /* input: x, x_hat, channel-mean |x - x_hat| */
+    for (int b = 0; b < n; b++) {
+        float *dst = hd->in0 + (size_t)b * (2 * C + 1) * hw;
+        const float *xb = x + (size_t)b * C * hw, *rb = x_hat + (size_t)b * C * hw;
+        memcpy(dst, xb, sizeof(float) * C * hw);
+        memcpy(dst + C * hw, rb, sizeof(float) * C * hw);
+        float *diff = dst + 2 * C * hw;
+        for (size_t i = 0; i < hw; i++) {
+            float s = 0;
+            for (int c = 0; c < C; c++) s += fabsf(xb[c * hw + i] - rb[c * hw + i]);
+            diff[i] = s / C;
+        }
+    }
+    unit_forward(hd, &u[ENC1A], hd->in0);
+    unit_forward(hd, &u[ENC1B], u[ENC1A].act);
+    unit_forward(hd, &u[ENC2A], u[ENC1B].act);
+    unit_forward(hd, &u[ENC2B], u[ENC2A].act);
+    unit_forward(hd, &u[ENC3A], u[ENC2B].act);
+    unit_forward(hd, &u[ENC3B], u[ENC3A].act);
+    ad_upsample2x_forward(hd->up1, u[ENC3B].act, n, 4 * B, h / 4, w / 4);
+    unit_forward(hd, &u[DEC2A], hd->up1);
+    ad_concat_forward(hd->cat1, u[DEC2A].act, u[ENC2B].act, n, 2 * B, 2 * B, (int)(hw / 4));
+    unit_forward(hd, &u[DEC2B], hd->cat1);
+    ad_upsample2x_forward(hd->up2, u[DEC2B].act, n, 2 * B, h / 2, w / 2);
+    unit_forward(hd, &u[DEC1A], hd->up2);
+    ad_concat_forward(hd->cat2, u[DEC1A].act, u[ENC1B].act, n, B, B, (int)hw);
+    unit_forward(hd, &u[DEC1B], hd->cat2);
+    unit_forward(hd, &u[OUT], u[DEC1B].act);
+    memcpy(logits, unit_output(&u[OUT]), sizeof(float) * n * hw);
+}
+
+void ad_head_backward(ad_head *hd, const float *dlogits)
+{
+    AD_ASSERT(hd->training);
+    int n = hd->n, h = hd->h, w = hd->w, B = hd->hp.base_channels;
+    size_t hw = (size_t)h * w;
+    conv_unit *u = hd->u;
+    for (int i = 0; i < NUM_UNITS; i++)
+        if (u[i].norm) memset(u[i].dact, 0, sizeof(float) * unit_out_floats(hd, &u[i]));
+    memset(hd->dup1, 0, sizeof(float) * n * 4 * B * hw / 4);
+    memset(hd->dcat1, 0, sizeof(float) * n * 4 * B * hw / 4);
+    memset(hd->dup2, 0, sizeof(float) * n * 2 * B * hw);
+    memset(hd->dcat2, 0, sizeof(float) * n * 2 * B * hw);
+
+    memcpy(u[OUT].dpre, dlogits, sizeof(float) * n * hw);
+    unit_backward(hd, &u[OUT], u[DEC1B].act, u[DEC1B].dact);
+    unit_backward(hd, &u[DEC1B], hd->cat2, hd->dcat2);
+    ad_concat_backward(u[DEC1A].dact, u[ENC1B].dact, hd->dcat2, n, B, B, (int)hw);
+    unit_backward(hd, &u[DEC1A], hd->up2, hd->dup2);
+    ad_upsample2x_backward(u[DEC2B].dact, hd->dup2, n, 2 * B, h / 2, w / 2);
+    unit_backward(hd, &u[DEC2B], hd->cat1, hd->dcat1);
+    ad_concat_backward(u[DEC2A].dact, u[ENC2B].dact, hd->dcat1, n, 2 * B, 2 * B, (int)(hw / 4));
+    unit_backward(hd, &u[DEC2A], hd->up1, hd->dup1);
+    ad_upsample2x_backward(u[ENC3B].dact, hd->dup1, n, 4 * B, h / 4, w / 4);
+    unit_backward(hd, &u[ENC3B], u[ENC3A].act, u[ENC3A].dact);
+    unit_backward(hd, &u[ENC3A], u[ENC2B].act, u[ENC2B].dact);
+    unit_backward(hd, &u[ENC2B], u[ENC2A].act, u[ENC2A].dact);
+    unit_backward(hd, &u[ENC2A], u[ENC1B].act, u[ENC1B].dact);
+    unit_backward(hd, &u[ENC1B], u[ENC1A].act, u[ENC1A].dact);
+    unit_backward(hd, &u[ENC1A], hd->in0, NULL);
+}
+
+double ad_head_loss(float *dlogits, const float *logits, const float *mask, size_t n,
+                    float gamma, float focal_weight)
+{
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        float z = logits[i], y = mask[i] > 0.5f ? 1.0f : 0.0f;
+        /* log p and log(1-p) computed stably from the logit */
+        float log_p = z >= 0 ? -log1pf(expf(-z)) : z - log1pf(expf(z));
+        float log_q = z >= 0 ? -z - log1pf(expf(-z)) : -log1pf(expf(z));
+        float p = expf(log_p), q = expf(log_q);
+        /* pt: probability given to the true class; u = 1 - pt */
+        float log_pt = y > 0 ? log_p : log_q, u = y > 0 ? q : p;
+        float bce = -log_pt;
+        float focal = powf(u, gamma) * bce;
+        total += bce + focal_weight * focal;
+        if (dlogits) {
+            /* d bce/dz = p - y; d focal/dz = s * (gamma u^gamma pt log pt ... ) with
+             * s = +1 for y = 1 seen through pt = p, and the mirror for y = 0:
+             * dfocal/dpt = -gamma u^(gamma-1) * (-1) * log_pt ... written out: */
+            float pt = 1.0f - u;
+            float dfocal_dpt = gamma * (gamma > 0 ? powf(u, gamma - 1.0f) : 0.0f) * log_pt -
+                               powf(u, gamma) / (pt > 1e-30f ? pt : 1e-30f);
+            float dpt_dz = (y > 0 ? 1.0f : -1.0f) * p * q;
+            float g = (p - y) + focal_weight * dfocal_dpt * dpt_dz;
+            dlogits[i] = g / (float)n;
+        }
+    }
+    return total / (double)n;
+}
+
+/* ---- file ---- */
+
+void ad_head_path(char *out, size_t outlen, const char *model_path)
+{
+    size_t len = strlen(model_path);
+    const char *suffix = ".safetensors";
+    size_t sl = strlen(suffix);
+    if (len > sl && !strcmp(model_path + len - sl, suffix))
+        snprintf(out, outlen, "%.*s.head.safetensors", (int)(len - sl), model_path);
+    else
+        snprintf(out, outlen, "%s.head.safetensors", model_path);
+}
+
+int ad_head_save(const char *path, const ad_head *hd, const float *params,
+                 const char *const *keys, const char *const *values, int n,
+                 char *err, size_t errlen)
+{
+    enum { ARCH = 4, MAX_EXTRA = 32 };
+    if (n < 0 || n > MAX_EXTRA) return ad_err(err, errlen, "%s: at most %d extra metadata pairs", path, MAX_EXTRA);
+    char ch[16], base[16], groups[16];
+    snprintf(ch, sizeof ch, "%d", hd->hp.image_channels);
+    snprintf(base, sizeof base, "%d", hd->hp.base_channels);
+    snprintf(groups, sizeof groups, "%d", hd->hp.groups);
+    const char *mk[ARCH + MAX_EXTRA] = {"anomalyd.format", "anomalyd.head.image_channels",
+                                         "anomalyd.head.base_channels", "anomalyd.head.groups"};
+    const char *mv[ARCH + MAX_EXTRA] = {"anomaly-head-1", ch, base, groups};
+    for (int i = 0; i < n; i++) {
+        mk[ARCH + i] = keys[i];
+        mv[ARCH + i] = values[i];
+    }
+    ad_st_out ts[MAX_TENSORS];
+    for (int i = 0; i < hd->num_tensors; i++) {
+        const ad_param_info *t = &hd->tensors[i];
+        memset(&ts[i], 0, sizeof ts[i]);
+        ts[i].name = t->name;
+        ts[i].ndim = t->ndim;
+        for (int d = 0; d < t->ndim; d++) ts[i].shape[d] = t->shape[d];
+        ts[i].data = params + t->offset;
+    }
+    return ad_safetensors_write(path, ts, hd->num_tensors, mk, mv, ARCH + n, err, errlen);
+}
+
+static int meta_int(const ad_safetensors *st, const char *path, const char *key, int lo, int hi,
+                    int *out, char *err, size_t errlen)
+{
+    const char *v = ad_safetensors_meta(st, key);
+    if (!v) return ad_err(err, errlen, "%s: metadata key '%s' is missing (not an anomalyd head file?)", path, key);
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*v == 0 || *end || x < lo || x > hi)
+        return ad_err(err, errlen, "%s: metadata '%s' = '%s', expected an integer %d..%d", path, key, v, lo, hi);
+    *out = (int)x;
+    return 0;
+}
+
+int ad_head_load(const char *path, ad_head **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    ad_safetensors st;
+    memset(&st, 0, sizeof st);
+    ad_head *hd = NULL;
+    if (ad_safetensors_read(path, &st, err, errlen)) return -1;
+    const char *format = ad_safetensors_meta(&st, "anomalyd.format");
+    ad_head_hparams hp;
+    if (!format || strcmp(format, "anomaly-head-1")) {
+        ad_err(err, errlen, "%s: not an anomalyd head file (metadata anomalyd.format is '%s', expected "
+                            "'anomaly-head-1')", path, format ? format : "missing");
+        goto fail;
+    }
+    if (meta_int(&st, path, "anomalyd.head.image_channels", 1, 3, &hp.image_channels, err, errlen) ||
+        meta_int(&st, path, "anomalyd.head.base_channels", 1, 1024, &hp.base_channels, err, errlen) ||
+        meta_int(&st, path, "anomalyd.head.groups", 1, 1024, &hp.groups, err, errlen))
+        goto fail;
+    if (ad_head_create(&hd, &hp, err, errlen)) {
+        char inner[AD_ERRLEN];
+        snprintf(inner, sizeof inner, "%s", err);
+        ad_err(err, errlen, "%s: %s", path, inner);
+        goto fail;
+    }
+    if (st.num_tensors != hd->num_tensors) {
+        ad_err(err, errlen, "%s: has %d tensors, the head architecture needs %d", path, st.num_tensors,
+               hd->num_tensors);
+        goto fail;
+    }
+    for (int i = 0; i < hd->num_tensors; i++) {
+        const ad_param_info *t = &hd->tensors[i];
+        const ad_st_tensor *s = ad_safetensors_find(&st, t->name);
+        if (!s) {
+            ad_err(err, errlen, "%s: tensor '%s' is missing", path, t->name);
+            goto fail;
+        }
+        int same = s->ndim == t->ndim;
+        for (int d = 0; same && d < t->ndim; d++) same = s->shape[d] == t->shape[d];
+        if (!same || s->nbytes != t->count * sizeof(float)) {
+            ad_err(err, errlen, "%s: tensor '%s' has the wrong shape for this architecture", path, t->name);
+            goto fail;
+        }
+        const float *src = (const float *)(st.data + s->offset);
+        for (size_t k = 0; k < t->count; k++) {
+            float v;
+            memcpy(&v, (const uint8_t *)src + k * sizeof(float), sizeof v);
+            if (!isfinite(v)) {
+                ad_err(err, errlen, "%s: tensor '%s' holds a NaN or infinite value at index %zu", path,
+                       t->name, k);
+                goto fail;
+            }
+            hd->params[t->offset + k] = v;
+        }
+    }
+    ad_safetensors_free(&st);
+    *out = hd;
+    return 0;
+fail:
+    ad_safetensors_free(&st);
+    ad_head_free(hd);
+    return -1;
+}

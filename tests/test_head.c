@@ -1,0 +1,169 @@
+/* The learned anomaly head: loss gradient, network gradient (finite
+ * differences), determinism, file round trip and hostile files. */
+#include "test_support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anomalyd/head.h"
+#include "anomalyd/model.h"
+#include "anomalyd/util.h"
+
+static void loss_gradient_matches_finite_differences(void **state)
+{
+    (void)state;
+    enum { N = 64 };
+    float z[N], m[N], g[N];
+    ad_rng rng;
+    ad_rng_seed(&rng, 1);
+    for (int i = 0; i < N; i++) {
+        z[i] = 4.0f * ad_rng_normal(&rng);
+        m[i] = ad_rng_uniform(&rng) < 0.3f;
+    }
+    for (float gamma = 0; gamma <= 2.0f; gamma += 2.0f) {
+        ad_head_loss(g, z, m, N, gamma, 5.0f);
+        for (int i = 0; i < N; i++) {
+            float saved = z[i], e = 1e-2f;
+            z[i] = saved + e;
+            double up = ad_head_loss(NULL, z, m, N, gamma, 5.0f);
+            z[i] = saved - e;
+            double down = ad_head_loss(NULL, z, m, N, gamma, 5.0f);
+            z[i] = saved;
+            double fd = (up - down) / (2 * e);
+            assert_true(fabs(fd - g[i]) <= 1e-3 * fabs(fd) + 2e-4);
+        }
+    }
+    /* a confident right answer costs almost nothing, a confident wrong one a lot */
+    float right = 8.0f, wrong = -8.0f, one = 1.0f;
+    assert_true(ad_head_loss(NULL, &right, &one, 1, 2.0f, 5.0f) < 1e-3);
+    assert_true(ad_head_loss(NULL, &wrong, &one, 1, 2.0f, 5.0f) > 8.0);
+}
+
+enum { BN = 2, C = 1, H = 8, W = 8 };
+
+static ad_head *tiny_head(void)
+{
+    ad_head_hparams hp = {C, 4, 2};
+    ad_head *hd;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_head_create(&hd, &hp, err, sizeof err), 0);
+    ad_head_init(hd, 11);
+    assert_int_equal(ad_head_reserve(hd, BN, H, W, true, err, sizeof err), 0);
+    return hd;
+}
+
+/* L = sum(logits * r): dL/dlogits = r. */
+static double probe_loss(ad_head *hd, const float *x, const float *xh, const float *r)
+{
+    float logits[BN * H * W];
+    ad_head_forward(hd, logits, x, xh, BN, H, W);
+    double s = 0;
+    for (int i = 0; i < BN * H * W; i++) s += (double)logits[i] * r[i];
+    return s;
+}
+
+static void network_gradient_matches_finite_differences(void **state)
+{
+    (void)state;
+    ad_head *hd = tiny_head();
+    float x[BN * C * H * W], xh[BN * C * H * W], r[BN * H * W];
+    ad_rng rng;
+    ad_rng_seed(&rng, 2);
+    for (int i = 0; i < BN * C * H * W; i++) {
+        x[i] = ad_rng_normal(&rng) * 0.5f;
+        xh[i] = x[i] + 0.2f * ad_rng_normal(&rng);
+    }
+    for (int i = 0; i < BN * H * W; i++) r[i] = ad_rng_normal(&rng);
+    float logits[BN * H * W];
+    ad_head_zero_grad(hd);
+    ad_head_forward(hd, logits, x, xh, BN, H, W);
+    ad_head_backward(hd, r);
+    float *p = ad_head_params(hd), *g = ad_head_grads(hd);
+    int checked = 0, bad = 0;
+    for (int t = 0; t < ad_head_num_tensors(hd); t++) {
+        const ad_param_info *ti = ad_head_tensor(hd, t);
+        for (int k = 0; k < 3 && (size_t)k < ti->count; k++) {
+            size_t idx = ti->offset + (size_t)ad_rng_below(&rng, (uint32_t)ti->count);
+            float saved = p[idx], e = 1e-2f;
+            p[idx] = saved + e;
+            double up = probe_loss(hd, x, xh, r);
+            p[idx] = saved - e;
+            double down = probe_loss(hd, x, xh, r);
+            p[idx] = saved;
+            double fd = (up - down) / (2 * e);
+            double tol = 3e-2 * fmax(fabs(fd), fabs(g[idx])) + 3e-3;
+            if (fabs(fd - g[idx]) > tol) {
+                bad++;
+                print_message("%s[%zu]: finite difference %g, backward %g\n", ti->name,
+                              idx - ti->offset, fd, g[idx]);
+            }
+            checked++;
+        }
+    }
+    assert_true(checked > 60);
+    assert_int_equal(bad, 0);
+    ad_head_free(hd);
+}
+
+static void forward_is_deterministic_and_file_round_trips(void **state)
+{
+    (void)state;
+    ad_head *hd = tiny_head();
+    float x[BN * C * H * W], xh[BN * C * H * W], a[BN * H * W], b[BN * H * W];
+    for (int i = 0; i < BN * C * H * W; i++) {
+        x[i] = sinf((float)i);
+        xh[i] = cosf((float)i);
+    }
+    ad_head_forward(hd, a, x, xh, BN, H, W);
+    ad_head_forward(hd, b, x, xh, BN, H, W);
+    assert_memory_equal(a, b, sizeof a);
+
+    char *dir = ts_tmpdir("head");
+    char path[1024], err[AD_ERRLEN];
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    char head_path[1100];
+    ad_head_path(head_path, sizeof head_path, path);
+    assert_non_null(strstr(head_path, "/m.head.safetensors"));
+    const char *k[] = {"anomalyd.head.steps"}, *v[] = {"10"};
+    assert_int_equal(ad_head_save(head_path, hd, ad_head_params(hd), k, v, 1, err, sizeof err), 0);
+    ad_head *back;
+    assert_int_equal(ad_head_load(head_path, &back, err, sizeof err), 0);
+    assert_int_equal(ad_head_num_params(back), ad_head_num_params(hd));
+    assert_memory_equal(ad_head_params(back), ad_head_params(hd), sizeof(float) * ad_head_num_params(hd));
+    assert_int_equal(ad_head_reserve(back, BN, H, W, false, err, sizeof err), 0);
+    ad_head_forward(back, b, x, xh, BN, H, W);
+    assert_memory_equal(a, b, sizeof a);
+    ad_head_free(back);
+
+    /* a file with a NaN weight is refused and says which tensor */
+    float *p = ad_head_params(hd);
+    p[ad_head_tensor(hd, 2)->offset] = NAN;
+    assert_int_equal(ad_head_save(head_path, hd, p, NULL, NULL, 0, err, sizeof err), 0);
+    assert_int_equal(ad_head_load(head_path, &back, err, sizeof err), -1);
+    assert_non_null(strstr(err, "NaN"));
+    assert_non_null(strstr(err, ad_head_tensor(hd, 2)->name));
+    /* a UNet-style file without the head format tag is refused */
+    const char *fk[] = {"anomalyd.format"}, *fv[] = {"something-else"};
+    ad_st_out one = {"x", 1, {1}, p};
+    assert_int_equal(ad_safetensors_write(head_path, &one, 1, fk, fv, 1, err, sizeof err), 0);
+    assert_int_equal(ad_head_load(head_path, &back, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not an anomalyd head file"));
+    /* a bad size is refused before any work */
+    assert_int_equal(ad_head_reserve(hd, 1, 10, 8, false, err, sizeof err), -1);
+    assert_non_null(strstr(err, "multiple of 4"));
+    ts_rmtree(dir);
+    free(dir);
+    ad_head_free(hd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(loss_gradient_matches_finite_differences),
+        cmocka_unit_test(network_gradient_matches_finite_differences),
+        cmocka_unit_test(forward_is_deterministic_and_file_round_trips),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
