@@ -72,19 +72,19 @@ row() {
     label=$1 ttime=$2
     shift 2
     out=$("$ctl" eval $limit_arg "$@" 2>/dev/null | grep '^RESULT') || {
-        printf '| %-34s | %-9s | %-9s | %-13s | %-8s |\n' "$label" failed - - "$ttime"
+        printf '| %-36s | %-9s | %-9s | %-13s | %-8s |\n' "$label" failed - - "$ttime"
         return 0
     }
     img=$(echo "$out" | sed 's/.*image_auroc=\([^ ]*\).*/\1/')
     pix=$(echo "$out" | sed 's/.*pixel_auroc=\([^ ]*\).*/\1/')
     ips=$(echo "$out" | sed 's/.*inspections_per_s=\([^ ]*\).*/\1/')
-    printf '| %-34s | %-9s | %-9s | %-13s | %-8s |\n' "$label" "$img" "$pix" "$ips" "$ttime"
+    printf '| %-36s | %-9s | %-9s | %-13s | %-8s |\n' "$label" "$img" "$pix" "$ips" "$ttime"
 }
 
 echo "accuracy benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, code $(cd "$root" && git rev-parse --short HEAD)"
 echo
-printf '| %-34s | %-9s | %-9s | %-13s | %-8s |\n' "set / method" "image AUC" "pixel AUC" "inspections/s" "training"
-echo "|------------------------------------|-----------|-----------|---------------|----------|"
+printf '| %-36s | %-9s | %-9s | %-13s | %-8s |\n' "set / method" "image AUC" "pixel AUC" "inspections/s" "training"
+echo "|--------------------------------------|-----------|-----------|---------------|----------|"
 for s in $sets; do
     case $s in
     mtd) template=$root/bench/accuracy_mtd.yaml ;;

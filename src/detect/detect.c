@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "anomalyd/diffusion.h"
+#include "anomalyd/head.h"
 #include "anomalyd/model.h"
 #include "anomalyd/unet.h"
 #include "anomalyd/util.h"
@@ -19,6 +21,7 @@ struct ad_detector {
     ad_config cfg;
     ad_detector_tuning tune;
     ad_model *model;                 /* NULL for the no-learning baselines */
+    ad_head *head;                   /* learned map (detector.map head | both), else NULL */
     ad_noise_schedule sched;
     bool sched_ok;
     ad_sampler *sampler;
@@ -28,6 +31,7 @@ struct ad_detector {
     double threshold, pixel_threshold;
 
     float *x, *xhat, *raw, *map;     /* (c,h,w), (c,h,w), (h,w), (h,w) */
+    float *logits;                   /* (h,w) head output */
     float *work;                     /* scratch: 8 * n floats (SSIM, blur, scales, top-k) */
     float *stat_mean, *stat_std;     /* per-pixel stats (c*n for z-score, n for maps) */
     bool have_stats;
@@ -154,11 +158,31 @@ int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
                    d->w, d->h, mult, cfg->model.path);
             goto fail;
         }
-        if (cfg->detector.map != AD_MAP_DIFF && !d->model->head) {
-            ad_err(err, errlen,
-                   "%s has no learned anomaly head, so detector.map must be diff "
-                   "(train one with train.head_steps > 0)", cfg->model.path);
-            goto fail;
+        if (cfg->detector.map != AD_MAP_DIFF) {
+            char hpath[AD_PATH_MAX + 32], e[AD_ERRLEN];
+            ad_head_path(hpath, sizeof hpath, cfg->model.path);
+            if (access(hpath, F_OK) != 0) {
+                ad_err(err, errlen,
+                       "detector.map is %s but %s has no learned head (%s is missing; train "
+                       "one with train.head_steps > 0, or set detector.map: diff)",
+                       cfg->detector.map == AD_MAP_HEAD ? "head" : "both", cfg->model.path, hpath);
+                goto fail;
+            }
+            if (ad_head_load(hpath, &d->head, e, sizeof e) < 0) {
+                ad_err(err, errlen, "%s", e);
+                goto fail;
+            }
+            if (ad_head_hp(d->head)->image_channels != d->c) {
+                ad_err(err, errlen, "%s: head reads %d channel(s) but the model has %d", hpath,
+                       ad_head_hp(d->head)->image_channels, d->c);
+                goto fail;
+            }
+            if (d->w % 4 || d->h % 4) {
+                ad_err(err, errlen, "model.input_width/height %dx%d must be multiples of 4 for the head",
+                       d->w, d->h);
+                goto fail;
+            }
+            if (ad_head_reserve(d->head, 1, d->h, d->w, false, err, errlen) < 0) goto fail;
         }
         if (ad_unet_reserve(u, 1, d->h, d->w, false, err, errlen) < 0) goto fail;
         if (ad_schedule_init(&d->sched, d->model->schedule, d->model->T, err, errlen) < 0) goto fail;
@@ -176,6 +200,7 @@ int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
     d->xhat = ad_xalloc_aligned(cn * sizeof(float));
     d->raw = ad_xalloc_aligned(d->n * sizeof(float));
     d->map = ad_xalloc_aligned(d->n * sizeof(float));
+    d->logits = ad_xalloc_aligned(d->n * sizeof(float));
     d->work = ad_xalloc_aligned(8 * d->n * sizeof(float));
     d->stat_mean = ad_xalloc_aligned(cn * sizeof(float));
     d->stat_std = ad_xalloc_aligned(cn * sizeof(float));
@@ -195,10 +220,12 @@ void ad_detector_close(ad_detector *d)
     ad_sampler_free(d->sampler);
     if (d->sched_ok) ad_schedule_free(&d->sched);
     ad_model_free(d->model);
+    ad_head_free(d->head);
     free(d->x);
     free(d->xhat);
     free(d->raw);
     free(d->map);
+    free(d->logits);
     free(d->work);
     free(d->stat_mean);
     free(d->stat_std);
@@ -345,7 +372,12 @@ static void raw_map(ad_detector *d, uint64_t seed)
     for (int k = 0; k < draws; k++) {
         ad_sampler_reconstruct(d->sampler, d->xhat, d->x, &d->recon,
                                seed + 0x9e3779b97f4a7c15ull * (uint64_t)k);
-        add_diff(d, d->raw, d->x, d->xhat);
+        if (d->cfg.detector.map != AD_MAP_HEAD) add_diff(d, d->raw, d->x, d->xhat);
+        if (d->head) {
+            /* defect probability from the head; `both` adds it to the difference */
+            ad_head_forward(d->head, d->logits, d->x, d->xhat, 1, d->h, d->w);
+            for (size_t i = 0; i < n; i++) d->raw[i] += 1.0f / (1.0f + expf(-d->logits[i]));
+        }
     }
     if (draws > 1)
         for (size_t i = 0; i < n; i++) d->raw[i] /= draws;
