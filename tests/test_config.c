@@ -442,6 +442,24 @@ static void reference_is_a_valid_documented_config(void **state)
     free(ref);
 }
 
+static void markdown_table_has_a_row_per_key(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0, n, rows = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    ad_config_write_markdown(f);
+    fclose(f);
+    ad_config_keys(&n);
+    for (const char *p = buf; (p = strstr(p, "\n| `")); p++) rows++;
+    assert_int_equal(rows, n);
+    assert_non_null(strstr(buf, "\n| `camera.width` | integer | `640` | 16..8192 | Requested capture width, pixels |\n"));
+    assert_non_null(strstr(buf, "\n| `threshold` | number | **required** | >= 0 |"));
+    assert_non_null(strstr(buf, "\n| `camera.source` | choice | `v4l2` | one of v4l2, replay |"));
+    free(buf);
+}
+
 static void example_file_parses_and_documents_every_key(void **state)
 {
     (void)state;
@@ -545,6 +563,7 @@ int main(void)
         cmocka_unit_test(key_table_is_consistent),
         cmocka_unit_test(print_parses_back_to_the_same_struct),
         cmocka_unit_test(reference_is_a_valid_documented_config),
+        cmocka_unit_test(markdown_table_has_a_row_per_key),
         cmocka_unit_test(example_file_parses_and_documents_every_key),
         cmocka_unit_test(relative_paths_resolve_against_the_config_folder),
     };

@@ -145,6 +145,9 @@ void ad_config_key_expect(const ad_config_key *k, char *out, size_t n);
 /* Writes a documented YAML of every key with its default (example values for
  * required keys), one comment per key; it parses as a valid config. */
 void ad_config_write_reference(FILE *out);
+/* Writes a Markdown table (key, type, default, range, meaning) of every key,
+ * for the README and the man page. */
+void ad_config_write_markdown(FILE *out);
 
 /* Fills cfg with every default (required keys stay empty/zero). */
 void ad_config_defaults(ad_config *cfg);

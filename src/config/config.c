@@ -75,7 +75,8 @@ static int fail_key(parse_state *st, const ad_config_key *k, size_t key_index,
 {
     char expect[256];
     ad_config_key_expect(k, expect, sizeof expect);
-    yaml_mark_t m = {0, st->line[key_index] - 1, st->col[key_index] - 1};
+    yaml_mark_t m = {0, 0, 0};
+    if (st->line[key_index]) m.line = st->line[key_index] - 1, m.column = st->col[key_index] - 1;
     return fail_at(st, m, "%s: %s, expected %s", k->name, what, expect);
 }
 
@@ -546,9 +547,12 @@ static size_t key_index(const parse_state *st, const char *name)
     return (size_t)(k - st->keys);
 }
 
+/* Location of a key's value; 1:1 for a key not in the file (only a bad
+ * default in the table could point there, and the tests parse the defaults). */
 static yaml_mark_t mark_of(const parse_state *st, size_t ki)
 {
-    yaml_mark_t m = {0, st->line[ki] - 1, st->col[ki] - 1};
+    yaml_mark_t m = {0, 0, 0};
+    if (st->line[ki]) m.line = st->line[ki] - 1, m.column = st->col[ki] - 1;
     return m;
 }
 

@@ -173,3 +173,47 @@ void ad_config_write_reference(FILE *out)
           out);
     emit(out, &cfg, true);
 }
+
+static const char *type_name(const ad_config_key *k)
+{
+    switch (k->type) {
+    case AD_CFG_STRING: return "string";
+    case AD_CFG_PATH: return "path";
+    case AD_CFG_INT: return "integer";
+    case AD_CFG_U64: return "integer";
+    case AD_CFG_FLOAT: return "number";
+    case AD_CFG_BOOL: return "bool";
+    case AD_CFG_ENUM: return "choice";
+    case AD_CFG_INT_LIST: return "integer list";
+    }
+    return "?";
+}
+
+void ad_config_write_markdown(FILE *out)
+{
+    size_t n;
+    const ad_config_key *keys = ad_config_keys(&n);
+    fputs("| key | type | default | allowed | meaning |\n| --- | --- | --- | --- | --- |\n", out);
+    for (size_t i = 0; i < n; i++) {
+        const ad_config_key *k = &keys[i];
+        char allowed[256];
+        if (k->type == AD_CFG_ENUM || k->type == AD_CFG_INT_LIST || k->type == AD_CFG_U64 ||
+            (k->flags & AD_CFG_NAME_CHARS)) {
+            ad_config_key_expect(k, allowed, sizeof allowed);
+        } else if (k->type == AD_CFG_INT || k->type == AD_CFG_FLOAT) {
+            snprintf(allowed, sizeof allowed, "%s", k->range);
+        } else {
+            allowed[0] = '\0';
+        }
+        fprintf(out, "| `%s` | %s | ", k->name, type_name(k));
+        if (k->flags & AD_CFG_REQUIRED) fputs("**required**", out);
+        else if (!k->def) fputs("(derived)", out);
+        else fprintf(out, "`%s`", k->def[0] ? k->def : "\"\"");
+        fprintf(out, " | %s | ", allowed);
+        for (const char *p = k->doc; *p; p++) { /* keep the table intact */
+            if (*p == '|') fputs("\\|", out);
+            else fputc(*p, out);
+        }
+        fputs(" |\n", out);
+    }
+}
