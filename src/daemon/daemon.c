@@ -642,6 +642,11 @@ static void minute_flush(dstate *d)
     }
     minute_start(d, a);
     pthread_mutex_unlock(&d->lock);
+    ad_log(AD_LOG_INFO,
+           "minute %s: captured %ld, inspected %ld, dropped %ld, rejects %ld, images skipped "
+           "%ld, score p50 %.4f max %.4f, latency p50 %.1f ms p99 %.1f ms (%.0f s)",
+           c->minute, c->captured, c->inspected, c->dropped, c->rejects, c->images_skipped,
+           c->score_p50, c->score_max, c->latency_ms_p50, c->latency_ms_p99, c->seconds);
     writer_push(d, j);
 }
 
@@ -649,6 +654,7 @@ typedef struct rate_hist {
     long inspected[RATE_WINDOW], rejects[RATE_WINDOW];
     double t[RATE_WINDOW];
     int n, head;
+    double *lat; /* scratch for the latency quantiles */
 } rate_hist;
 
 static void send_status(dstate *d, rate_hist *h)
@@ -667,21 +673,28 @@ static void send_status(dstate *d, rate_hist *h)
     double rate = di > 0 ? 100.0 * (double)dr / (double)di : 0;
 
     char cam[AD_ERRLEN], msg[AD_ERRLEN + 512];
-    double last, thr;
+    double last, thr, lat50 = 0, lat99 = 0;
     pthread_mutex_lock(&d->lock);
     fmt_trunc(cam, sizeof cam, "%s", d->camera_status);
     last = d->last_score;
     thr = d->last_threshold;
+    size_t nl = d->acc.n_lat;
+    if (nl > 0) { /* latency of this minute so far, on a copy (the order matters to max) */
+        memcpy(h->lat, d->acc.lat_ms, nl * sizeof(double));
+        lat50 = ad_daemon_quantile(h->lat, nl, 0.50);
+        lat99 = ad_daemon_quantile(h->lat, nl, 0.99);
+    }
     pthread_mutex_unlock(&d->lock);
     if (cam[0])
         fmt_trunc(msg, sizeof msg, "STATUS=%s: %s", d->cfg.line.name, cam);
     else
         fmt_trunc(msg, sizeof msg,
                  "STATUS=%s: %.1f fps, rejects %.2f%% (last %.0f s), last score %.4f "
-                 "(threshold %.4g); captured %ld, inspected %ld, dropped %ld, rejects %ld, "
-                 "images skipped %ld",
-                 d->cfg.line.name, fps, rate, dt, last, thr, atomic_load(&d->captured), insp,
-                 atomic_load(&d->dropped), rej, atomic_load(&d->images_skipped));
+                 "(threshold %.4g), latency p50 %.1f ms p99 %.1f ms; captured %ld, "
+                 "inspected %ld, dropped %ld, rejects %ld, images skipped %ld",
+                 d->cfg.line.name, fps, rate, dt, last, thr, lat50, lat99,
+                 atomic_load(&d->captured), insp, atomic_load(&d->dropped), rej,
+                 atomic_load(&d->images_skipped));
     ad_sd_notify(msg);
 }
 
@@ -830,6 +843,7 @@ static int run(dstate *d)
     bool ready = false;
     rate_hist hist;
     memset(&hist, 0, sizeof hist);
+    hist.lat = ad_xmalloc(MINUTE_SAMPLES_MAX * sizeof(double));
     char minute[32];
     while (!atomic_load(&d->inspection_done)) {
         struct timespec wait = {0, 100 * 1000 * 1000};
@@ -867,6 +881,7 @@ static int run(dstate *d)
     }
 
     ad_sd_notify("STOPPING=1");
+    free(hist.lat);
     atomic_store(&d->stop, 1);
     pthread_mutex_lock(&d->lock);
     pthread_cond_broadcast(&d->frame_ready);

@@ -257,7 +257,16 @@ int ad_store_open(ad_store **out, const char *db_path, const char *image_dir,
     int rc = ad_mkdirs(dirname(copy), 0755, err, errlen);
     free(copy);
     if (rc != 0) goto fail;
-    if (save_images && ad_mkdirs(st->image_dir, 0755, err, errlen) != 0) goto fail;
+    if (save_images) {
+        if (ad_mkdirs(st->image_dir, 0755, err, errlen) != 0) goto fail;
+        /* Rows name files by canonical path ("a/../b" from config-relative
+         * paths would work but reads badly in queries). */
+        char *canon = realpath(st->image_dir, NULL);
+        if (canon) {
+            free(st->image_dir);
+            st->image_dir = canon;
+        }
+    }
     if (db_open(st, err, errlen) != 0) goto fail;
     *out = st;
     return 0;

@@ -1,0 +1,140 @@
+#!/bin/sh
+# Soak benchmark of the daemon: anomalyd on the replay source (the fixture
+# frames, looping) at 30 fps for a given time, like a camera on the line.
+# Every 10 s it samples frames captured / inspected / dropped, inspection
+# latency p50/p99 (the daemon's STATUS: this minute so far), resident memory
+# and open file descriptors; at the end it prints the per-minute counters the
+# daemon wrote to SQLite.
+#
+# Usage: bench/soak.sh [SECONDS]          (default 60)
+#   BUILD=build/release  FPS=30  THREADS=2  THRESHOLD=<from demo.yaml>
+# Needs python3 only to receive sd_notify datagrams (no systemd needed).
+set -eu
+cd "$(dirname "$0")/.."
+duration=${1:-60}
+build=${BUILD:-build/release}
+fps=${FPS:-30}
+threads=${THREADS:-2}
+threshold=${THRESHOLD:-$(sed -n 's/^threshold: *//p' fixtures/configs/demo.yaml)}
+
+if [ ! -x "$build/anomalyd" ]; then
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$build" -j"$(nproc)" --target anomalyd >/dev/null
+fi
+
+work=$(mktemp -d /tmp/anomalyd-soak.XXXXXX)
+daemon_pid=""
+listener_pid=""
+cleanup() {
+    [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null || true
+    [ -n "$listener_pid" ] && kill "$listener_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+root=$(pwd)
+cat > "$work/soak.yaml" <<YAML
+line:
+  name: soak
+camera:
+  source: replay
+  replay_dir: $root/fixtures/replay/frames
+  replay_loop: true
+  width: 80
+  height: 80
+  fps: $fps
+  roi: {x: 8, y: 8, width: 64, height: 64}
+model:
+  path: $root/fixtures/model/parts.safetensors
+  color: gray
+  input_width: 64
+  input_height: 64
+detector:
+  noise_level: 0.25
+  steps: 1
+  draws: 1
+  sigma: 2
+  threads: $threads
+threshold: $threshold
+reject_log:
+  database: $work/soak.db
+  image_dir: $work/images
+  max_megabytes: 50
+YAML
+
+# sd_notify listener: the last STATUS line goes to status.txt, every
+# message to notify.log.
+python3 - "$work" <<'PY' &
+import socket, sys
+work = sys.argv[1]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(work + "/notify.sock")
+open(work + "/listening", "w").close()
+with open(work + "/notify.log", "a") as log:
+    while True:
+        m = s.recv(65536).decode(errors="replace")
+        log.write(m.replace("\n", " ") + "\n")
+        log.flush()
+        for part in m.split("\n"):
+            if part.startswith("STATUS="):
+                with open(work + "/status.tmp", "w") as f:
+                    f.write(part[7:] + "\n")
+                import os
+                os.replace(work + "/status.tmp", work + "/status.txt")
+PY
+listener_pid=$!
+while [ ! -e "$work/listening" ]; do sleep 0.1; done
+
+NOTIFY_SOCKET="$work/notify.sock" OPENBLAS_NUM_THREADS=1 \
+    "$build/anomalyd" --config "$work/soak.yaml" 2> "$work/anomalyd.log" &
+daemon_pid=$!
+while ! grep -q READY=1 "$work/notify.log" 2>/dev/null; do
+    kill -0 "$daemon_pid" 2>/dev/null || { cat "$work/anomalyd.log"; exit 1; }
+    sleep 0.1
+done
+
+field() { # field NAME STATUS-TEXT: the number after NAME
+    printf '%s\n' "$2" | sed -n "s/.*$1 \([0-9.]*\).*/\1/p"
+}
+
+echo "anomalyd soak: replay at $fps fps for $duration s, detector threads $threads, threshold $threshold"
+echo "host: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%6s %9s %9s %8s %7s %8s %8s %9s %5s\n' \
+    "t_s" "captured" "inspected" "dropped" "drop%" "p50_ms" "p99_ms" "rss_kB" "fds"
+start=$(date +%s)
+elapsed=0
+while [ "$elapsed" -lt "$duration" ]; do
+    step=10
+    [ $((duration - elapsed)) -lt 10 ] && step=$((duration - elapsed))
+    sleep "$step"
+    elapsed=$(( $(date +%s) - start ))
+    st=$(cat "$work/status.txt" 2>/dev/null || true)
+    cap=$(field captured "$st"); ins=$(field inspected "$st"); drp=$(field dropped "$st")
+    p50=$(field "p50" "$st"); p99=$(field "p99" "$st")
+    rss=$(sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' "/proc/$daemon_pid/status")
+    fds=$(ls "/proc/$daemon_pid/fd" | wc -l)
+    pct=$(awk -v d="${drp:-0}" -v c="${cap:-0}" 'BEGIN { printf "%.1f", c > 0 ? 100 * d / c : 0 }')
+    printf '%6s %9s %9s %8s %7s %8s %8s %9s %5s\n' \
+        "$elapsed" "${cap:--}" "${ins:--}" "${drp:--}" "$pct" "${p50:--}" "${p99:--}" "$rss" "$fds"
+done
+
+kill -TERM "$daemon_pid"
+rc=0
+wait "$daemon_pid" || rc=$?
+daemon_pid=""
+echo "anomalyd exit status: $rc (0 = clean stop, every row flushed)"
+echo
+echo "per-minute counters (SQLite table counters):"
+sqlite3 -header -column "$work/soak.db" "
+SELECT minute, printf('%.0f', seconds) AS s, captured, inspected, dropped,
+       printf('%.1f', 100.0 * dropped / MAX(captured, 1)) AS drop_pct, rejects,
+       printf('%.1f', latency_ms_p50) AS p50_ms, printf('%.1f', latency_ms_p99) AS p99_ms,
+       printf('%.1f', latency_ms_max) AS max_ms
+FROM counters ORDER BY id;"
+sqlite3 "$work/soak.db" "
+SELECT 'total: captured ' || SUM(captured) || ', inspected ' || SUM(inspected) ||
+       ', dropped ' || SUM(dropped) || ' (' || printf('%.1f', 100.0 * SUM(dropped) / MAX(SUM(captured), 1)) ||
+       '%), rejects ' || SUM(rejects) || ' (rows in rejects: ' || (SELECT COUNT(*) FROM rejects) || ')'
+FROM counters;"
+grep -c 'NOT recorded' "$work/anomalyd.log" >/dev/null && echo "WARNING: rows not recorded, see log" || true
+exit "$rc"
