@@ -129,6 +129,32 @@ static void short_run_logs_and_writes_the_model(void **state)
     free(dir);
 }
 
+/* On a terminal (script(1) gives it one) the progress is one line redrawn
+ * with \r: a bar, step/total, loss, samples/s and ETA. */
+static void terminal_gets_a_live_progress_bar(void **state)
+{
+    (void)state;
+    char *dir = ts_tmpdir("traincli");
+    char *cfg = write_config(dir, "c.yaml", 0);
+    char *bin = ts_bin("anomalyctl");
+    char *cmd = ad_xmalloc(strlen(bin) + strlen(cfg) + 256);
+    sprintf(cmd, "script -qec '%s train --config %s --images %s --steps 6' /dev/null", bin, cfg,
+            GOOD);
+    char *out = NULL;
+    int rc = ts_run(cmd, &out);
+    if (rc != 0) fail_msg("exit %d: %s", rc, out);
+    assert_non_null(strstr(out, "\r["));
+    assert_non_null(strstr(out, "] step 6/6  loss "));
+    assert_non_null(strstr(out, "samples/s  ETA "));
+    assert_null(strstr(out, "(100%)")); /* no plain log lines */
+    free(out);
+    free(cmd);
+    free(bin);
+    free(cfg);
+    ts_rmtree(dir);
+    free(dir);
+}
+
 static char *read_text(const char *path)
 {
     uint8_t *data = NULL;
@@ -218,6 +244,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(usage_and_config_errors_exit_2),
         cmocka_unit_test(short_run_logs_and_writes_the_model),
+        cmocka_unit_test(terminal_gets_a_live_progress_bar),
         cmocka_unit_test(ctrl_c_saves_a_checkpoint_and_resume_works),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
