@@ -16,6 +16,7 @@ static const struct command commands[] = {
     {"calibrate", ad_cmd_calibrate, "score good (and bad) images and suggest a threshold"},
     {"score", ad_cmd_score, "score images: score, verdict, defect box, heat maps"},
     {"eval", ad_cmd_eval, "evaluate on an MVTec AD layout dataset (AUROC, speed)"},
+    {"synth", ad_cmd_synth, "write examples of the synthetic defects the learned head trains on"},
 };
 
 static void usage(FILE *out)

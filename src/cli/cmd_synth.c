@@ -1,0 +1,157 @@
+/* anomalyctl synth: writes examples of the synthetic defects the learned
+ * head is trained on, so a person can see what it learns from. Each example
+ * is one PNG: the good crop, the same crop with the defect, and the mask. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../diffusion/train_internal.h"
+#include "anomalyd/config.h"
+#include "anomalyd/image.h"
+#include "anomalyd/synth.h"
+#include "anomalyd/util.h"
+#include "commands.h"
+
+static const char *shape_names[] = {"blob", "scratch", "crack"};
+static const char *fill_names[] = {"other-image", "shift", "contrast", "blur", "texture"};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: anomalyctl synth --config FILE --images DIR --out DIR [--count N] [--seed S]\n"
+            "\n"
+            "Writes N example sheets (good | with synthetic defect | mask) of the synthetic\n"
+            "defects the learned head trains on, from the good images in DIR, at the\n"
+            "model's input size, plus index.csv naming each example's shape and fill.\n"
+            "  --count N   examples to write (default 16)\n"
+            "  --seed S    random seed (default: train.seed from the config)\n"
+            "exit codes: 0 ok, 1 runtime failure, 2 usage or config error\n");
+}
+
+static void put_plane(ad_image *sheet, int col, const float *src, int c, int w, int h, int as_mask)
+{
+    size_t plane = (size_t)w * h;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int ch = 0; ch < sheet->c; ch++) {
+                float v = as_mask ? src[(size_t)y * w + x] * 2.0f - 1.0f
+                                  : src[(c == 1 ? 0 : ch) * plane + (size_t)y * w + x];
+                float u = (v + 1.0f) * 127.5f;
+                uint8_t b = (uint8_t)(u < 0 ? 0 : u > 255 ? 255 : u + 0.5f);
+                sheet->px[((size_t)y * sheet->w + col * (w + 2) + x) * sheet->c + ch] = b;
+            }
+}
+
+int ad_cmd_synth(int argc, char **argv)
+{
+    const char *config = NULL, *images = NULL, *out_dir = NULL;
+    long count = 16;
+    long long seed = -1;
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"images", required_argument, NULL, 'i'},
+        {"out", required_argument, NULL, 'o'},    {"count", required_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 's'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:i:o:n:s:h", longopts, NULL)) != -1) {
+        char *end;
+        switch (opt) {
+        case 'c': config = optarg; break;
+        case 'i': images = optarg; break;
+        case 'o': out_dir = optarg; break;
+        case 'n':
+            count = strtol(optarg, &end, 10);
+            if (*end || count < 1 || count > 100000) {
+                fprintf(stderr, "anomalyctl synth: --count must be 1..100000, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 's':
+            seed = strtoll(optarg, &end, 10);
+            if (*end || seed < 0) {
+                fprintf(stderr, "anomalyctl synth: --seed must be a non-negative integer, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!config || !images || !out_dir || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    char err[AD_ERRLEN];
+    ad_config cfg;
+    if (ad_config_load(config, &cfg, err, sizeof err)) {
+        fprintf(stderr, "anomalyctl synth: %s\n", err);
+        return 2;
+    }
+    int C = (int)cfg.model.color, W = cfg.model.input_width, H = cfg.model.input_height;
+    ad_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    if (ad_dataset_load(&ds, images, C, W, H, 8, err, sizeof err)) {
+        fprintf(stderr, "anomalyctl synth: %s\n", err);
+        return 1;
+    }
+    if (ad_mkdirs(out_dir, 0755, err, sizeof err)) {
+        fprintf(stderr, "anomalyctl synth: %s\n", err);
+        ad_dataset_free(&ds);
+        return 1;
+    }
+    size_t per = (size_t)C * W * H, plane = (size_t)W * H;
+    float *clean = ad_xcalloc(per, sizeof(float)), *other = ad_xcalloc(per, sizeof(float));
+    float *out = ad_xcalloc(per, sizeof(float)), *mask = ad_xcalloc(plane, sizeof(float));
+    float *scratch = ad_xcalloc(ad_synth_scratch_floats(C, H, W), sizeof(float));
+    ad_image sheet = {0, 0, 0, NULL};
+    ad_image_alloc(&sheet, 3 * W + 4, H, C);
+    ad_synth_opts so;
+    ad_synth_default_opts(&so);
+    ad_rng rng;
+    ad_rng_seed(&rng, seed >= 0 ? (uint64_t)seed : cfg.train.seed);
+    char path[AD_PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/index.csv", out_dir);
+    FILE *index = fopen(path, "w");
+    int rc = 0;
+    if (!index) {
+        fprintf(stderr, "anomalyctl synth: %s: cannot write\n", path);
+        rc = 1;
+    }
+    if (index) fprintf(index, "file,shape,fill,opacity,area\n");
+    for (long i = 0; rc == 0 && i < count; i++) {
+        int a = (int)ad_rng_below(&rng, (uint32_t)ds.n), b = (int)ad_rng_below(&rng, (uint32_t)ds.n);
+        for (size_t k = 0; k < per; k++) {
+            clean[k] = ds.lut[ds.px[(size_t)a * per + k]];
+            other[k] = ds.lut[ds.px[(size_t)b * per + k]];
+        }
+        ad_synth_info info;
+        ad_synth_sample(out, mask, clean, ds.n > 1 ? other : NULL, C, H, W, &so, &rng, scratch, &info);
+        memset(sheet.px, 255, (size_t)sheet.w * sheet.h * sheet.c);
+        put_plane(&sheet, 0, clean, C, W, H, 0);
+        put_plane(&sheet, 1, out, C, W, H, 0);
+        put_plane(&sheet, 2, mask, 1, W, H, 1);
+        snprintf(path, sizeof path, "%s/synth_%04ld.png", out_dir, i);
+        if (ad_png_write(path, &sheet, err, sizeof err)) {
+            fprintf(stderr, "anomalyctl synth: %s\n", err);
+            rc = 1;
+            break;
+        }
+        fprintf(index, "synth_%04ld.png,%s,%s,%.2f,%ld\n", i, info.shape < 0 ? "clean" : shape_names[info.shape],
+                info.fill < 0 ? "none" : fill_names[info.fill], info.opacity, info.area);
+    }
+    if (index && fclose(index) != 0 && rc == 0) {
+        fprintf(stderr, "anomalyctl synth: %s/index.csv: write failed\n", out_dir);
+        rc = 1;
+    }
+    if (rc == 0) printf("wrote %ld examples to %s (index.csv lists shape and fill)\n", count, out_dir);
+    ad_image_free(&sheet);
+    free(clean);
+    free(other);
+    free(out);
+    free(mask);
+    free(scratch);
+    ad_dataset_free(&ds);
+    return rc;
+}
