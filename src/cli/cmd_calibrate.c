@@ -1,10 +1,441 @@
-/* TEMPORARY placeholder, replaced by the calibrate implementation. */
+/* anomalyctl calibrate: score good (and known-bad) images through the same
+ * detector path as the daemon, print the score distribution and a suggested
+ * threshold, draw a plot, and optionally write the threshold back into the
+ * YAML config keeping every other byte. The rules live in src/calib/. */
+#include <dirent.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "anomalyd/calib.h"
+#include "anomalyd/config.h"
+#include "anomalyd/detect.h"
+#include "anomalyd/image.h"
+#include "anomalyd/util.h"
 #include "commands.h"
+
+#define MAX_BAD_DIRS 64
+#define DEFAULT_TARGET_FRR 0.01
+#define SHOW_EXTREMES 3
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: anomalyctl calibrate --config FILE --good DIR [--bad DIR...]\n"
+        "                            [--target-frr RATE] [--pick frr|youden]\n"
+        "                            [--plot OUT.png] [--write]\n"
+        "\n"
+        "Scores every PNG in the folders exactly as the daemon scores a frame,\n"
+        "prints the score distribution and suggests a threshold (an image is\n"
+        "rejected when its score is above it).\n"
+        "\n"
+        "  --config FILE      the line's YAML config (model, detector, threshold)\n"
+        "  --good DIR         folder of PNGs of good parts NOT used for training\n"
+        "  --bad DIR...       folders of PNGs of known defects (repeatable; several\n"
+        "                     folders may follow one --bad)\n"
+        "  --target-frr RATE  false-reject rate to aim for, as a fraction (0.01 = 1%%)\n"
+        "                     or with %% (1%%); default 0.01\n"
+        "  --pick frr|youden  which threshold to choose: the one for the target\n"
+        "                     false-reject rate, or the best separation of good and\n"
+        "                     bad (Youden's J); default youden when --bad is given\n"
+        "                     without --target-frr, else frr\n"
+        "  --plot OUT.png     draw both score histograms and the threshold\n"
+        "  --write            replace the top-level 'threshold:' value in FILE (other\n"
+        "                     bytes unchanged, backup FILE.bak); then reload a running\n"
+        "                     daemon with SIGHUP (systemctl reload anomalyd@LINE)\n"
+        "\n"
+        "Threshold for a target false-reject rate: the larger of the order\n"
+        "statistic X_(r), r = ceil((n+1)(1-rate)) of the good scores (a new good part\n"
+        "scores above it with probability <= rate) and an exponential fit of the top\n"
+        "10%% of the good scores (at least 5), with the fitted spread taken at its\n"
+        "upper one-sigma bound as margin; the fit extrapolates when n is too small.\n"
+        "Demonstrating a rate needs about 3/rate good images (rule of three).\n"
+        "\n"
+        "exit codes: 0 ok, 1 runtime failure (model, images, plot or write-back),\n"
+        "            2 usage or config error\n");
+}
+
+/* A folder's PNGs, sorted by name. */
+typedef struct image_set {
+    char **paths;
+    size_t n, cap;
+    double *scores;
+} image_set;
+
+static void set_add(image_set *s, const char *path)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 64;
+        s->paths = ad_xrealloc(s->paths, s->cap * sizeof *s->paths);
+    }
+    s->paths[s->n++] = ad_xstrdup(path);
+}
+
+static void set_free(image_set *s)
+{
+    for (size_t i = 0; i < s->n; i++) free(s->paths[i]);
+    free(s->paths);
+    free(s->scores);
+    memset(s, 0, sizeof *s);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds every PNG of the folder; anything else in the folder (apart from hidden
+ * entries) is an error, so a mixed-up folder is never half-used silently. */
+static int list_pngs(image_set *s, const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) return ad_err(err, errlen, "%s: no such folder", dir);
+    if (!S_ISDIR(st.st_mode)) return ad_err(err, errlen, "%s: not a folder (expected a folder of PNG images)", dir);
+    DIR *d = opendir(dir);
+    if (!d) return ad_err(err, errlen, "%s: cannot open the folder", dir);
+    size_t first = s->n;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[AD_PATH_MAX * 2];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        size_t len = strlen(e->d_name);
+        int is_png = len > 4 && !strcasecmp(e->d_name + len - 4, ".png");
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !is_png) {
+            rc = ad_err(err, errlen, "%s: %s; calibrate reads folders holding only PNG images "
+                        "(move other files out)", path,
+                        S_ISDIR(st.st_mode) ? "is a folder, not a PNG image (pass each folder "
+                                              "of images by itself)"
+                                            : "not a .png file");
+            break;
+        }
+        set_add(s, path);
+    }
+    closedir(d);
+    if (rc == 0 && s->n == first)
+        rc = ad_err(err, errlen, "%s: no PNG images in the folder", dir);
+    if (rc == 0) qsort(s->paths + first, s->n - first, sizeof *s->paths, cmp_str);
+    return rc;
+}
+
+/* Scores every image of the set; progress on stderr when it is a terminal. */
+static int score_set(ad_detector *d, const ad_config *cfg, image_set *s, const char *what,
+                     char *err, size_t errlen)
+{
+    s->scores = ad_xmalloc(s->n * sizeof *s->scores);
+    int tty = isatty(2);
+    for (size_t i = 0; i < s->n; i++) {
+        ad_image roi = {0};
+        ad_result r;
+        if (ad_load_frame_file(cfg, s->paths[i], &roi, err, errlen) < 0) return -1;
+        int rc = ad_detector_inspect(d, &roi, &r, err, errlen);
+        ad_image_free(&roi);
+        if (rc < 0) return -1;
+        if (!isfinite(r.score))
+            return ad_err(err, errlen, "%s: the detector gave a non-finite score", s->paths[i]);
+        s->scores[i] = r.score;
+        if (tty) fprintf(stderr, "\rscoring %s images: %zu/%zu", what, i + 1, s->n);
+    }
+    if (tty) fprintf(stderr, "\r%*s\r", 60, "");
+    return 0;
+}
+
+static void print_quantiles(const char *what, const double *v, size_t n)
+{
+    double *s = ad_xmalloc(n * sizeof *s);
+    memcpy(s, v, n * sizeof *s);
+    ad_sort_doubles(s, n);
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < n; i++) mean += s[i];
+    mean /= (double)n;
+    for (size_t i = 0; i < n; i++) var += (s[i] - mean) * (s[i] - mean);
+    double sd = n > 1 ? sqrt(var / (double)(n - 1)) : 0;
+    printf("%s scores (n=%zu): min %.5g  p50 %.5g  p90 %.5g  p95 %.5g  p99 %.5g  max %.5g  "
+           "mean %.5g  sd %.5g\n", what, n, s[0], ad_quantile_sorted(s, n, 0.5),
+           ad_quantile_sorted(s, n, 0.9), ad_quantile_sorted(s, n, 0.95),
+           ad_quantile_sorted(s, n, 0.99), s[n - 1], mean, sd);
+    free(s);
+}
+
+/* Names of the `k` highest (or lowest) scoring images. */
+static void print_extremes(const char *title, const image_set *s, int highest, int k)
+{
+    size_t *idx = ad_xmalloc(s->n * sizeof *idx);
+    for (size_t i = 0; i < s->n; i++) idx[i] = i;
+    for (size_t i = 0; i < s->n && i < (size_t)k; i++) /* partial selection sort */
+        for (size_t j = i + 1; j < s->n; j++) {
+            double a = s->scores[idx[j]], b = s->scores[idx[i]];
+            if (highest ? a > b : a < b) {
+                size_t t = idx[i];
+                idx[i] = idx[j];
+                idx[j] = t;
+            }
+        }
+    printf("%s\n", title);
+    for (size_t i = 0; i < s->n && i < (size_t)k; i++)
+        printf("  %.6g  %s\n", s->scores[idx[i]], s->paths[idx[i]]);
+    free(idx);
+}
+
+static double rate_above(const double *v, size_t n, double t)
+{
+    return n ? (double)ad_count_above(v, n, t) / (double)n : 0;
+}
+
+/* "0.01" or "1%" -> 0.01 */
+static int parse_rate(const char *text, double *out)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text) return -1;
+    if (*end == '%') {
+        v /= 100;
+        end++;
+    }
+    if (*end || !(v > 0 && v < 0.5)) return -1;
+    *out = v;
+    return 0;
+}
+
 int ad_cmd_calibrate(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "anomalyctl calibrate: not built yet\n");
-    return 1;
+    const char *config_path = NULL, *good_dir = NULL, *plot_path = NULL, *pick = NULL;
+    const char *bad_dirs[MAX_BAD_DIRS];
+    int nbad_dirs = 0, do_write = 0, rate_given = 0;
+    double rate = DEFAULT_TARGET_FRR;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--config") && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (!strcmp(a, "--good") && i + 1 < argc) {
+            if (good_dir) {
+                fprintf(stderr, "anomalyctl calibrate: --good given twice; pass one folder of good images\n");
+                return 2;
+            }
+            good_dir = argv[++i];
+        } else if (!strcmp(a, "--bad") && i + 1 < argc) {
+            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+                if (nbad_dirs == MAX_BAD_DIRS) {
+                    fprintf(stderr, "anomalyctl calibrate: at most %d --bad folders\n", MAX_BAD_DIRS);
+                    return 2;
+                }
+                bad_dirs[nbad_dirs++] = argv[++i];
+            }
+        } else if (!strcmp(a, "--target-frr") && i + 1 < argc) {
+            if (parse_rate(argv[++i], &rate) < 0) {
+                fprintf(stderr, "anomalyctl calibrate: --target-frr '%s': expected a rate above 0 "
+                        "and below 0.5, as a fraction (0.01) or a percentage (1%%)\n", argv[i]);
+                return 2;
+            }
+            rate_given = 1;
+        } else if (!strcmp(a, "--pick") && i + 1 < argc) {
+            pick = argv[++i];
+            if (strcmp(pick, "frr") && strcmp(pick, "youden")) {
+                fprintf(stderr, "anomalyctl calibrate: --pick '%s': expected frr or youden\n", pick);
+                return 2;
+            }
+        } else if (!strcmp(a, "--plot") && i + 1 < argc) {
+            plot_path = argv[++i];
+        } else if (!strcmp(a, "--write")) {
+            do_write = 1;
+        } else {
+            fprintf(stderr, "anomalyctl calibrate: unknown or incomplete option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config_path || !good_dir) {
+        fprintf(stderr, "anomalyctl calibrate: %s is required\n",
+                !config_path ? "--config FILE" : "--good DIR");
+        usage(stderr);
+        return 2;
+    }
+    if (!pick) pick = nbad_dirs > 0 && !rate_given ? "youden" : "frr";
+    if (!strcmp(pick, "youden") && nbad_dirs == 0) {
+        fprintf(stderr, "anomalyctl calibrate: --pick youden needs --bad folders of known defects\n");
+        return 2;
+    }
+
+    int rc = 1;
+    char err[AD_ERRLEN];
+    uint8_t *config_bytes = NULL;
+    size_t config_len = 0;
+    ad_config cfg;
+    ad_detector *det = NULL;
+    image_set good = {0}, bad = {0};
+    ad_image plot = {0};
+
+    /* The bytes read now are the ones --write will edit; any change to the
+     * file during the run makes the write-back refuse. */
+    if (ad_read_file(config_path, 16u << 20, &config_bytes, &config_len, err, sizeof err) < 0) {
+        fprintf(stderr, "anomalyctl calibrate: %s\n", err);
+        return 2;
+    }
+    char name[AD_PATH_MAX + 2];
+    snprintf(name, sizeof name, "%s%s", strchr(config_path, '/') ? "" : "./", config_path);
+    if (ad_config_parse(name, (const char *)config_bytes, config_len, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "anomalyctl calibrate: %s\n", err);
+        rc = 2;
+        goto out;
+    }
+    if (list_pngs(&good, good_dir, err, sizeof err) < 0) goto fail;
+    for (int i = 0; i < nbad_dirs; i++)
+        if (list_pngs(&bad, bad_dirs[i], err, sizeof err) < 0) goto fail;
+    if (good.n < 2) {
+        ad_err(err, sizeof err, "%s: only %zu good image; calibration needs at least 2 (and "
+               "about 3/rate for the rate asked)", good_dir, good.n);
+        goto fail;
+    }
+    if (ad_detector_open(&det, &cfg, err, sizeof err) < 0) goto fail;
+    if (ad_detector_needs_stats(det)) {
+        ad_err(err, sizeof err, "%s: this detector setting needs per-pixel statistics that "
+               "calibrate does not fit", config_path);
+        goto fail;
+    }
+    if (score_set(det, &cfg, &good, "good", err, sizeof err) < 0) goto fail;
+    if (bad.n && score_set(det, &cfg, &bad, "bad", err, sizeof err) < 0) goto fail;
+
+    printf("config: %s (threshold now %.6g)\nmodel:  %s (sha256 %.12s)\n", config_path,
+           cfg.threshold, cfg.model.path, ad_detector_model_sha256(det));
+    printf("good:   %zu images from %s\n", good.n, good_dir);
+    if (bad.n) {
+        printf("bad:    %zu images from", bad.n);
+        for (int i = 0; i < nbad_dirs; i++) printf(" %s", bad_dirs[i]);
+        printf("\n");
+    }
+    printf("\n");
+    print_quantiles("good", good.scores, good.n);
+    if (bad.n) print_quantiles("bad ", bad.scores, bad.n);
+
+    /* Threshold for the target false-reject rate, from the good images. */
+    ad_frr_threshold ft;
+    AD_ASSERT(ad_threshold_for_frr(good.scores, good.n, rate, &ft) == 0);
+    printf("\ntarget false-reject rate %.4g%%:\n", rate * 100);
+    if (isnan(ft.order_stat))
+        printf("  order statistic: none (needs at least %.0f good images for this rate)\n",
+               ceil(1 / rate - 1));
+    else
+        printf("  order statistic X_(%.0f) of %zu: %.6g\n",
+               ceil(((double)good.n + 1) * (1 - rate) - 1e-9), good.n, ft.order_stat);
+    if (isnan(ft.tail))
+        printf("  exponential tail: not needed (rate above the fitted tail's %.3g)\n",
+               ft.tail_k / ((double)good.n + 1));
+    else
+        printf("  exponential tail over the top %d scores (from %.6g, mean excess %.4g): %.6g\n",
+               ft.tail_k, ft.tail_u, ft.tail_beta, ft.tail);
+    printf("  threshold %.6g: expected false-reject rate %.3g%% (model), %zu of %zu good "
+           "images above it on this set\n", ft.threshold, ft.model_frr * 100,
+           ad_count_above(good.scores, good.n, ft.threshold), good.n);
+    if (ft.undersized)
+        printf("  WARNING: %zu good images cannot demonstrate a %.4g%% false-reject rate.\n"
+               "    With no rejects among n parts the 95%% upper bound of the rate is 3/n, so\n"
+               "    %.4g%% takes about %zu good images; this set supports rates down to\n"
+               "    about %.3g%%. The rate promised above is an estimate, not yet backed by\n"
+               "    observed parts: record more good parts (anomalyctl capture), or ask for\n"
+               "    --target-frr %.3g%%.\n",
+               good.n, rate * 100, rate * 100, ft.min_images, ft.supported_rate * 100,
+               ft.supported_rate * 100);
+
+    /* With known defects: separation. */
+    double auroc = NAN;
+    ad_separation sep = {0};
+    if (bad.n) {
+        auroc = ad_auroc_sets(good.scores, good.n, bad.scores, bad.n);
+        AD_ASSERT(ad_threshold_youden(good.scores, good.n, bad.scores, bad.n, &sep) == 0);
+        printf("\nimage AUROC: %.4f\n", auroc);
+        printf("best separation (Youden's J = 1 - false-reject rate - escape rate): "
+               "threshold %.6g, J %.3f\n", sep.threshold, sep.j);
+        if (sep.j <= 0)
+            printf("  WARNING: the bad images do not score above the good ones; the model "
+                   "cannot tell these defects apart at any threshold\n");
+        printf("  %-18s %10s %13s %8s\n", "threshold", "", "false-reject", "escape");
+        printf("  %-18s %10.6g %12.2f%% %7.2f%%\n", "target rate", ft.threshold,
+               100 * rate_above(good.scores, good.n, ft.threshold),
+               100 * (1 - rate_above(bad.scores, bad.n, ft.threshold)));
+        printf("  %-18s %10.6g %12.2f%% %7.2f%%\n", "youden", sep.threshold, 100 * sep.frr,
+               100 * sep.escape);
+        printf("  %-18s %10.6g %12.2f%% %7.2f%%\n", "now in the config", cfg.threshold,
+               100 * rate_above(good.scores, good.n, cfg.threshold),
+               100 * (1 - rate_above(bad.scores, bad.n, cfg.threshold)));
+    }
+
+    /* The choice, rounded to the fewest digits that change no verdict. */
+    int youden = !strcmp(pick, "youden");
+    char text[64];
+    double chosen = ad_threshold_round(youden ? sep.threshold : ft.threshold, good.scores,
+                                       good.n, bad.scores, bad.n, text, sizeof text);
+    printf("\nhistogram:\n");
+    ad_histogram_print(stdout, good.scores, good.n, bad.scores, bad.n, chosen, 16, 48);
+    printf("\n");
+    print_extremes("highest-scoring good images (closest to a false reject):", &good, 1,
+                   SHOW_EXTREMES);
+    if (bad.n)
+        print_extremes("lowest-scoring bad images (closest to an escape):", &bad, 0, SHOW_EXTREMES);
+
+    printf("\nchosen threshold: %s (%s)\n", text,
+           youden ? "best separation, Youden's J" : "target false-reject rate");
+    printf("  false-reject rate on these good images: %.2f%% (%zu of %zu)\n",
+           100 * rate_above(good.scores, good.n, chosen),
+           ad_count_above(good.scores, good.n, chosen), good.n);
+    double chosen_frr = rate_above(good.scores, good.n, chosen);
+    double chosen_escape = bad.n ? 1 - rate_above(bad.scores, bad.n, chosen) : NAN;
+    if (bad.n)
+        printf("  escape rate on these bad images: %.2f%% (%zu of %zu)\n", 100 * chosen_escape,
+               bad.n - ad_count_above(bad.scores, bad.n, chosen), bad.n);
+    if (youden && chosen_frr > rate)
+        printf("  NOTE: this threshold rejects %.1f%% of the good parts, more than the %.3g%%\n"
+               "  target; --pick frr keeps false rejects at the target and lets more defects\n"
+               "  escape (see the table above)\n", 100 * chosen_frr, 100 * rate);
+    /* One machine-readable line for scripts and tests. */
+    printf("RESULT threshold=%s pick=%s good=%zu bad=%zu frr=%.6f escape=%.6f image_auroc=%.4f\n",
+           text, pick, good.n, bad.n, chosen_frr, chosen_escape, auroc);
+
+    if (plot_path) {
+        char title[160];
+        const char *base = strrchr(config_path, '/');
+        base = base ? base + 1 : config_path;
+        if (bad.n)
+            snprintf(title, sizeof title, "%s  AUROC %.3f  THRESHOLD %s", base, auroc, text);
+        else
+            snprintf(title, sizeof title, "%s  TARGET FRR %.3g%%  THRESHOLD %s", base,
+                     rate * 100, text);
+        if (ad_calib_plot(&plot, 800, 480, good.scores, good.n, bad.scores, bad.n, chosen,
+                          title, err, sizeof err) < 0 ||
+            ad_png_write(plot_path, &plot, err, sizeof err) < 0)
+            goto fail;
+        printf("plot: %s\n", plot_path);
+    }
+
+    if (do_write) {
+        if (ad_config_write_threshold(config_path, chosen, (const char *)config_bytes,
+                                      config_len, err, sizeof err) < 0)
+            goto fail;
+        printf("wrote threshold: %s to %s (was %.6g; previous file kept as %s.bak)\n"
+               "a running daemon picks it up on reload: systemctl reload anomalyd@%s "
+               "(SIGHUP)\n", text, config_path, cfg.threshold, config_path, cfg.line.name);
+    } else {
+        printf("to use it: set 'threshold: %s' in %s, or run again with --write\n", text,
+               config_path);
+    }
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "anomalyctl calibrate: %s\n", err);
+    rc = 1;
+out:
+    ad_image_free(&plot);
+    ad_detector_close(det);
+    set_free(&good);
+    set_free(&bad);
+    free(config_bytes);
+    return rc;
 }
