@@ -82,6 +82,14 @@ void ad_unet_forward(ad_unet *u, float *eps, const float *x, const float *t, int
 void ad_unet_backward(ad_unet *u, float *dx, const float *deps);
 void ad_unet_zero_grad(ad_unet *u);
 
+/* Time and arithmetic spent in convolutions since the last reset (forward
+ * and backward), for the speed benchmark. */
+typedef struct ad_unet_stats {
+    double conv_sec, conv_gflop;
+} ad_unet_stats;
+void ad_unet_get_stats(const ad_unet *u, ad_unet_stats *st);
+void ad_unet_reset_stats(ad_unet *u);
+
 /* Threads for the compute kernels (OpenBLAS + OpenMP kept from oversubscribing). */
 void ad_nn_set_threads(int threads);
 

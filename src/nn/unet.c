@@ -71,6 +71,7 @@ struct ad_unet {
     float *g[4];                          /* backward gradient buffers, max activation each */
     float *dskips[AD_MAX_LEVELS];
     size_t max_act;
+    ad_unet_stats stats;
 };
 
 /* ---------------------------------------------------------------- params */
@@ -519,18 +520,34 @@ int ad_unet_reserve(ad_unet *u, int n, int h, int w, bool training, char *err, s
 #define P(off) (u->params + (off))
 #define G(off) (u->grads + (off))
 
+static double conv_gflop(const ad_conv_shape *s)
+{
+    double ho = ad_conv_out_size(s->h, s->k, s->stride, s->pad);
+    double wo = ad_conv_out_size(s->w, s->k, s->stride, s->pad);
+    return 2e-9 * s->n * s->oc * ho * wo * s->c * s->k * s->k;
+}
+
 static void conv_fwd(ad_unet *u, const conv_op *op, float *out, const float *in, int n, int h, int w)
 {
     ad_conv_shape s = {n, op->cin, h, w, op->cout, op->k, op->stride, op->k / 2};
+    double t0 = ad_now_sec();
     ad_conv2d_forward(out, in, P(op->w), P(op->b), &s, u->work);
+    u->stats.conv_sec += ad_now_sec() - t0;
+    u->stats.conv_gflop += conv_gflop(&s);
 }
 
 static void conv_bwd(ad_unet *u, const conv_op *op, float *din, const float *dout, const float *in,
                      int n, int h, int w)
 {
     ad_conv_shape s = {n, op->cin, h, w, op->cout, op->k, op->stride, op->k / 2};
+    double t0 = ad_now_sec();
     ad_conv2d_backward(din, G(op->w), G(op->b), dout, in, P(op->w), &s, u->work);
+    u->stats.conv_sec += ad_now_sec() - t0;
+    u->stats.conv_gflop += conv_gflop(&s) * (din ? 2 : 1);
 }
+
+void ad_unet_get_stats(const ad_unet *u, ad_unet_stats *st) { *st = u->stats; }
+void ad_unet_reset_stats(ad_unet *u) { memset(&u->stats, 0, sizeof(u->stats)); }
 
 static void resblock_forward(ad_unet *u, resblock *rb, const float *x, int n)
 {
