@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages anomalyd needs to build, test and run.
-# Idempotent; run as root (or through sudo).
+# Idempotent; run as root (or through sudo). qemu-system-x86, busybox-static,
+# cpio, kmod and v4l-utils are for the vivid VM test (tests/vm/, label vm).
 set -eu
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -10,4 +11,5 @@ $SUDO apt-get install -y --no-install-recommends \
     build-essential cmake pkg-config git ca-certificates \
     libv4l-dev libpng-dev libsqlite3-dev libyaml-dev libcmocka-dev \
     libopenblas-dev libjansson-dev sqlite3 procps \
+    qemu-system-x86 busybox-static cpio kmod v4l-utils xz-utils \
     ${ANOMALYD_EXTRA_PACKAGES:-}
