@@ -2,6 +2,7 @@
 #include "test_support.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -225,6 +226,120 @@ static void test_round_keeps_verdicts(void **state)
     assert_float_equal(r2, 0.25, 0);
 }
 
+static int has_colour(const ad_image *im, int r, int g, int b, int tol)
+{
+    for (size_t i = 0; i < (size_t)im->w * im->h; i++) {
+        const uint8_t *p = im->px + i * 3;
+        if (abs(p[0] - r) <= tol && abs(p[1] - g) <= tol && abs(p[2] - b) <= tol) return 1;
+    }
+    return 0;
+}
+
+static void test_plot(void **state)
+{
+    (void)state;
+    double g[200], b[30];
+    ad_rng rng;
+    ad_rng_seed(&rng, 3);
+    for (int i = 0; i < 200; i++) g[i] = 0.1 + 0.01 * ad_rng_normal(&rng);
+    for (int i = 0; i < 30; i++) b[i] = 0.2 + 0.02 * ad_rng_normal(&rng);
+    ad_image im;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_calib_plot(&im, 800, 480, g, 200, b, 30, 0.14, "TEST", err, sizeof err), 0);
+    assert_int_equal(im.w, 800);
+    assert_int_equal(im.h, 480);
+    assert_int_equal(im.c, 3);
+    /* threshold line: a full-height run of pure red in one column */
+    int best_run = 0;
+    for (int x = 0; x < im.w; x++) {
+        int run = 0;
+        for (int y = 0; y < im.h; y++) {
+            const uint8_t *p = im.px + ((size_t)y * im.w + x) * 3;
+            run = (p[0] == 214 && p[1] == 39 && p[2] == 40) ? run + 1 : 0;
+            if (run > best_run) best_run = run;
+        }
+    }
+    assert_true(best_run > im.h / 2);
+    /* bars: blue (good) and orange (bad) blended over white */
+    assert_true(has_colour(&im, 109, 167, 206, 3));
+    assert_true(has_colour(&im, 255, 178, 110, 4));
+    /* black axis text */
+    assert_true(has_colour(&im, 0, 0, 0, 0));
+    ad_image_free(&im);
+    /* good only: no orange */
+    assert_int_equal(ad_calib_plot(&im, 400, 300, g, 200, NULL, 0, 0.14, NULL, err, sizeof err), 0);
+    assert_false(has_colour(&im, 255, 178, 110, 4));
+    ad_image_free(&im);
+    /* all scores equal still draws */
+    double c[3] = {1, 1, 1};
+    assert_int_equal(ad_calib_plot(&im, 320, 200, c, 3, NULL, 0, 1, "", err, sizeof err), 0);
+    ad_image_free(&im);
+    assert_int_equal(ad_calib_plot(&im, 100, 100, g, 200, b, 30, 0.14, "", err, sizeof err), -1);
+    assert_non_null(strstr(err, "plot size"));
+    assert_int_equal(ad_calib_plot(&im, 800, 480, g, 0, b, 0, 0.14, "", err, sizeof err), -1);
+}
+
+static void test_font(void **state)
+{
+    (void)state;
+    assert_int_equal(ad_font_width("", 2), 0);
+    assert_int_equal(ad_font_width("AB", 1), 11);
+    assert_int_equal(ad_font_width("AB", 2), 22);
+    ad_image im;
+    assert_int_equal(ad_image_alloc(&im, 12, 8, 3), 0);
+    const uint8_t white[3] = {255, 255, 255};
+    assert_int_equal(ad_font_draw(&im, 0, 0, "1l", 1, white), 12);
+    /* '1': "..#.." / ".##.." / ... / ".###." */
+    const char *rows[7] = {"..#..", ".##..", "..#..", "..#..", "..#..", "..#..", ".###."};
+    for (int y = 0; y < 7; y++)
+        for (int x = 0; x < 5; x++)
+            assert_int_equal(im.px[((size_t)y * 12 + x) * 3] == 255, rows[y][x] == '#');
+    /* lowercase 'l' drawn as 'L': left column inked, bottom row full */
+    for (int y = 0; y < 7; y++) assert_int_equal(im.px[((size_t)y * 12 + 6) * 3], 255);
+    for (int x = 6; x < 11; x++) assert_int_equal(im.px[((size_t)6 * 12 + x) * 3], 255);
+    /* spacing column and the row under the glyphs stay empty */
+    for (int y = 0; y < 8; y++) assert_int_equal(im.px[((size_t)y * 12 + 5) * 3], 0);
+    for (int x = 0; x < 12; x++) assert_int_equal(im.px[((size_t)7 * 12 + x) * 3], 0);
+    /* clipping: drawing off the edges touches nothing and does not crash */
+    ad_font_draw(&im, -20, -20, "WWWW", 3, white);
+    ad_font_draw(&im, 10, 5, "\x01~", 4, white);
+    ad_image_free(&im);
+}
+
+static void test_histogram_text(void **state)
+{
+    (void)state;
+    double g[] = {1, 1.5, 2, 2, 3}, b[] = {4, 5};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ad_histogram_print(f, g, 5, b, 2, 3.5, 4, 20);
+    fclose(f);
+    /* header + 4 bins */
+    int lines = 0;
+    for (char *p = buf; *p; p++) lines += *p == '\n';
+    assert_int_equal(lines, 5);
+    /* range 1..5 in 4 bins of 1: good 1,1.5 | 2,2 | 3 | - ; bad - | - | 4 | 5 */
+    assert_non_null(strstr(buf, "good"));
+    assert_non_null(strstr(buf, "bad"));
+    char *t = strstr(buf, "<- threshold 3.5");
+    assert_non_null(t);
+    assert_null(strstr(t + 1, "<- threshold"));
+    /* the threshold's bin is the third (3 .. 4) */
+    char *line3 = buf;
+    for (int i = 0; i < 3; i++) line3 = strchr(line3, '\n') + 1;
+    assert_true(t > line3 && t < strchr(line3, '\n'));
+    free(buf);
+    /* bins share the same edges with the plot */
+    double lo, hi;
+    ad_score_range(g, 5, b, 2, 3.5, &lo, &hi);
+    assert_float_equal(lo, 1, 0);
+    assert_float_equal(hi, 5, 0);
+    assert_int_equal(ad_score_bin(5, lo, hi, 4), 3);
+    assert_int_equal(ad_score_bin(0, lo, hi, 4), 0);
+    assert_int_equal(ad_score_bin(2.99, lo, hi, 4), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +350,9 @@ int main(void)
         cmocka_unit_test(test_frr_threshold_reports),
         cmocka_unit_test(test_youden),
         cmocka_unit_test(test_round_keeps_verdicts),
+        cmocka_unit_test(test_plot),
+        cmocka_unit_test(test_font),
+        cmocka_unit_test(test_histogram_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,7 +61,10 @@ typedef struct ad_frr_threshold {
     double tail;               /* exponential tail estimate */
     int tail_k;                /* exceedances used for the fit */
     double tail_u, tail_beta;  /* fit: location and (unadjusted) mean excess */
-    double model_frr;          /* tail model's P(good > threshold) */
+    double model_frr;          /* tail model's P(good > threshold); the order-statistic
+                                  estimate below where the threshold is under the fit */
+    double order_frr;          /* distribution-free expected rate (above + 1)/(n + 1) of a
+                                  threshold at or below the largest score, else NaN */
     double set_frr;            /* fraction of the given good scores > threshold */
     int undersized;            /* n < 3 / rate */
     double supported_rate;     /* 3 / n */

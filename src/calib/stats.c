@@ -82,6 +82,7 @@ int ad_threshold_for_frr(const double *good, size_t n, double rate, ad_frr_thres
         out->model_frr = 0;
     else
         out->model_frr = ((double)above + 1) / n1;
+    out->order_frr = t <= s[n - 1] ? ((double)above + 1) / n1 : NAN;
     out->supported_rate = 3.0 / (double)n;
     double need = ceil(3.0 / rate - 1e-9);
     out->min_images = need > 1e15 ? (size_t)1e15 : (size_t)need;

@@ -332,9 +332,11 @@ int ad_cmd_calibrate(int argc, char **argv)
     else
         printf("  exponential tail over the top %d scores (from %.6g, mean excess %.4g): %.6g\n",
                ft.tail_k, ft.tail_u, ft.tail_beta, ft.tail);
-    printf("  threshold %.6g: expected false-reject rate %.3g%% (model), %zu of %zu good "
-           "images above it on this set\n", ft.threshold, ft.model_frr * 100,
-           ad_count_above(good.scores, good.n, ft.threshold), good.n);
+    printf("  threshold %.6g: expected false-reject rate", ft.threshold);
+    if (!isnan(ft.order_frr))
+        printf(" <= %.3g%% (order statistic, any distribution),", ft.order_frr * 100);
+    printf(" %.3g%% (tail model)\n  on this set: %zu of %zu good images above it\n",
+           ft.model_frr * 100, ad_count_above(good.scores, good.n, ft.threshold), good.n);
     if (ft.undersized)
         printf("  WARNING: %zu good images cannot demonstrate a %.4g%% false-reject rate.\n"
                "    With no rejects among n parts the 95%% upper bound of the rate is 3/n, so\n"
