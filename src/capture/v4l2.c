@@ -357,13 +357,12 @@ static int request_buffers(ad_source *src, char *err, size_t errlen)
     req.memory = V4L2_MEMORY_MMAP;
     if (xioctl(src->v4l2.fd, VIDIOC_REQBUFS, &req) < 0) {
         int e = errno;
-        if (e == EINVAL) {
-            ad_err(err, errlen, "camera %s does not support memory-mapped streaming", dev);
-            return AD_CAPTURE_ERROR;
-        }
-        ad_err(err, errlen, "camera %s refused %d capture buffers: %s", dev, src->opt.buffers,
-               strerror(e));
-        return AD_CAPTURE_NODEV; /* EBUSY, ENOMEM, a vanished device: worth a retry */
+        /* EINVAL can mean "no mmap streaming", but the camera claimed
+         * streaming I/O and drivers also fail transiently: worth a retry. */
+        ad_err(err, errlen, "camera %s refused %d memory-mapped buffers (%s)%s", dev,
+               src->opt.buffers, strerror(e),
+               e == EINVAL ? "; if this persists it does not support mmap streaming" : "");
+        return AD_CAPTURE_NODEV;
     }
     if (req.count > 0 && req.count <= 64) { /* so close releases them on any failure */
         src->v4l2.bufs = ad_xcalloc(req.count, sizeof *src->v4l2.bufs);
@@ -558,6 +557,12 @@ int ad_v4l2_grab(ad_source *src, ad_image *frame, uint64_t *seq, uint64_t *dropp
     uint32_t bad_flags = 0, bad_bytes = 0;
     uint64_t held_seq = 0;
     for (int iter = 0; iter < 4 * v->nbufs + 4; iter++) {
+        /* Ask poll, not DQBUF, whether another buffer is ready: libv4l2
+         * prints an error line for every DQBUF that ends in EAGAIN. */
+        if (iter > 0) {
+            struct pollfd more = {.fd = v->fd, .events = POLLIN};
+            if (poll(&more, 1, 0) <= 0 || !(more.revents & (POLLIN | POLLERR | POLLHUP))) break;
+        }
         struct v4l2_buffer b;
         memset(&b, 0, sizeof b);
         b.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
