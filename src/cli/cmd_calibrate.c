@@ -222,7 +222,7 @@ int ad_cmd_calibrate(int argc, char **argv)
                 return 2;
             }
             good_dir = argv[++i];
-        } else if (!strcmp(a, "--bad") && i + 1 < argc) {
+        } else if (!strcmp(a, "--bad") && i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
             while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
                 if (nbad_dirs == MAX_BAD_DIRS) {
                     fprintf(stderr, "anomalyctl calibrate: at most %d --bad folders\n", MAX_BAD_DIRS);
