@@ -221,6 +221,10 @@ static void test_round_keeps_verdicts(void **state)
     double r = ad_threshold_round(0.123456789, g, 2, b, 1, buf, sizeof buf);
     assert_true(r >= 0.123456789);
     assert_true((0.123456789 > r) == 0);
+    assert_string_equal(buf, "0.1235"); /* rounded up: nothing between */
+    double g2[] = {0.48354304, 0.4836};
+    ad_threshold_round(0.48354304, g2, 2, NULL, 0, buf, sizeof buf);
+    assert_string_equal(buf, "0.48355"); /* 0.4836 would pass the second score */
     double r2 = ad_threshold_round(0.25000123, g, 2, b, 1, buf, sizeof buf);
     assert_string_equal(buf, "0.25");
     assert_float_equal(r2, 0.25, 0);

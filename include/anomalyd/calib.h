@@ -87,8 +87,9 @@ typedef struct ad_separation {
 int ad_threshold_youden(const double *good, size_t ngood, const double *bad, size_t nbad,
                         ad_separation *out);
 
-/* Shortest "%.Ng" text (N >= 4) of t that gives every score the same verdict
- * as t itself does; writes it into buf and returns the parsed value. */
+/* Shortest "%.Ng" text (N >= 4) of t, rounded to nearest or else up, that
+ * gives every score the same verdict as t itself does; writes it into buf
+ * and returns the parsed value. */
 double ad_threshold_round(double t, const double *good, size_t ngood,
                           const double *bad, size_t nbad, char *buf, size_t buflen);
 

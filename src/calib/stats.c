@@ -157,9 +157,18 @@ double ad_threshold_round(double t, const double *good, size_t ngood,
                           const double *bad, size_t nbad, char *buf, size_t buflen)
 {
     for (int digits = 4; digits <= 17; digits++) {
-        snprintf(buf, buflen, "%.*g", digits, t);
-        double r = strtod(buf, NULL);
-        if (same_verdicts(t, r, good, ngood) && same_verdicts(t, r, bad, nbad)) return r;
+        /* nearest first, then rounded up (a threshold equal to a score
+         * usually has room above it before the next score) */
+        for (int up = 0; up <= 1; up++) {
+            double c = t;
+            if (up && t > 0) {
+                double m = pow(10, digits - 1 - floor(log10(t)));
+                c = ceil(t * m) / m;
+            }
+            snprintf(buf, buflen, "%.*g", digits, c);
+            double r = strtod(buf, NULL);
+            if (same_verdicts(t, r, good, ngood) && same_verdicts(t, r, bad, nbad)) return r;
+        }
     }
     snprintf(buf, buflen, "%.17g", t);
     return strtod(buf, NULL);
