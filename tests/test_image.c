@@ -191,6 +191,34 @@ static void png_round_trips_large_random_image(void **state)
     }
 }
 
+static void png_encode_levels(void **state)
+{
+    (void)state;
+    ad_image a, b;
+    assert_int_equal(ad_image_alloc(&a, 120, 80, 3), 0);
+    for (int i = 0; i < 120 * 80 * 3; i++) a.px[i] = (uint8_t)((i / 3 % 120) + (i / 360) * 2);
+    char err[AD_ERRLEN];
+    size_t prev = 0;
+    for (int level = 0; level <= 9; level += 3) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        assert_int_equal(ad_png_encode_level(&a, level, &data, &len, err, sizeof err), 0);
+        if (level == 3) assert_true(len * 4 < prev);   /* 0 stores, the others compress */
+        if (level > 3) assert_true(len <= prev);
+        prev = len;
+        assert_int_equal(ad_png_read_mem("lvl", data, len, 0, &b, err, sizeof err), 0);
+        assert_memory_equal(a.px, b.px, (size_t)120 * 80 * 3);
+        ad_image_free(&b);
+        free(data);
+    }
+    uint8_t *data = (uint8_t *)1;
+    size_t len = 0;
+    assert_int_equal(ad_png_encode_level(&a, 10, &data, &len, err, sizeof err), -1);
+    assert_string_equal(err, "cannot encode PNG: compression level 10, expected 0..9");
+    assert_null(data);
+    ad_image_free(&a);
+}
+
 /* Each broken sample is refused with a message naming the file and saying
  * what is wrong. */
 static void png_broken_files_are_refused(void **state)
@@ -791,6 +819,7 @@ int main(void)
         cmocka_unit_test(png_every_kind_decodes_exactly),
         cmocka_unit_test(png_round_trips_every_kind),
         cmocka_unit_test(png_round_trips_large_random_image),
+        cmocka_unit_test(png_encode_levels),
         cmocka_unit_test(png_broken_files_are_refused),
         cmocka_unit_test(png_every_truncation_and_byte_flip_is_handled),
         cmocka_unit_test(png_read_names_missing_and_directory),

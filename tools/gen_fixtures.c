@@ -375,19 +375,25 @@ static uint64_t stream_seed(uint64_t seed, int dataset, int split, int index)
     return mix64(mix64(mix64(seed ^ (uint64_t)dataset) ^ (uint64_t)split) ^ (uint64_t)index);
 }
 
+static int write_bytes(const char *dir, const char *name, const uint8_t *data, size_t len);
+
 static int write_png(const char *dir, const char *name, const ad_image *im)
 {
-    char err[AD_ERRLEN], path[4096];
+    char err[AD_ERRLEN];
     if (ad_mkdirs(dir, 0755, err, sizeof err) != 0) {
         fprintf(stderr, "gen_fixtures: %s\n", err);
         return -1;
     }
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (ad_png_write(path, im, err, sizeof err) != 0) {
-        fprintf(stderr, "gen_fixtures: %s\n", err);
+    /* Level 9: smallest files; the fixtures are written once. */
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (ad_png_encode_level(im, 9, &data, &len, err, sizeof err) != 0) {
+        fprintf(stderr, "gen_fixtures: %s/%s: %s\n", dir, name, err);
         return -1;
     }
-    return 0;
+    int rc = write_bytes(dir, name, data, len);
+    free(data);
+    return rc;
 }
 
 /* One image (and mask) of a part, drawing defects until one is visible

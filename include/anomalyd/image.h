@@ -35,8 +35,14 @@ int ad_png_read_mem(const char *name, const uint8_t *data, size_t len, int want_
 /* Writes 8-bit gray or RGB. Plain write (not durable): callers that need
  * durability use ad_png_encode + ad_write_file_durable. */
 int ad_png_write(const char *path, const ad_image *im, char *err, size_t errlen);
-/* Encodes to a malloc'd buffer; caller frees *data. */
+/* Encodes to a malloc'd buffer; caller frees *data. Same pixels and level
+ * give the same bytes (no time chunk). ad_png_encode and ad_png_write use
+ * zlib level AD_PNG_DEFAULT_LEVEL: on a 640x480 RGB frame level 3 encodes
+ * several times faster than 6 or 9 for files 10-15% larger. */
+#define AD_PNG_DEFAULT_LEVEL 3
 int ad_png_encode(const ad_image *im, uint8_t **data, size_t *len, char *err, size_t errlen);
+int ad_png_encode_level(const ad_image *im, int level, uint8_t **data, size_t *len, char *err,
+                        size_t errlen);
 
 /* Converts channel count (1 <-> 3); dst allocated. */
 int ad_image_convert(ad_image *dst, const ad_image *src, int c);

@@ -231,8 +231,16 @@ static void png_flush_cb(png_structp png) { (void)png; }
 
 int ad_png_encode(const ad_image *im, uint8_t **data, size_t *len, char *err, size_t errlen)
 {
+    return ad_png_encode_level(im, AD_PNG_DEFAULT_LEVEL, data, len, err, errlen);
+}
+
+int ad_png_encode_level(const ad_image *im, int level, uint8_t **data, size_t *len, char *err,
+                        size_t errlen)
+{
     *data = NULL;
     *len = 0;
+    if (level < 0 || level > 9)
+        return ad_err(err, errlen, "cannot encode PNG: compression level %d, expected 0..9", level);
     if (!im || !im->px || (im->c != 1 && im->c != 3) || !ad_image_dims_ok(im->w, im->h))
         return ad_err(err, errlen, "cannot encode PNG: image is %dx%dx%d, expected 1 or 3 "
                       "channels and a size within limits",
@@ -254,7 +262,7 @@ int ad_png_encode(const ad_image *im, uint8_t **data, size_t *len, char *err, si
     png_set_write_fn(png, ctx, png_write_cb, png_flush_cb);
     /* Fixed settings and no time chunk: the same pixels give the same bytes
      * (the committed fixtures depend on it). */
-    png_set_compression_level(png, 9);
+    png_set_compression_level(png, level);
     png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_ALL_FILTERS);
     png_set_IHDR(png, info, (png_uint_32)im->w, (png_uint_32)im->h, 8,
                  im->c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
