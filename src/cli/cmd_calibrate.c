@@ -359,6 +359,11 @@ int ad_cmd_calibrate(int argc, char **argv)
         if (sep.j <= 0)
             printf("  WARNING: the bad images do not score above the good ones; the model "
                    "cannot tell these defects apart at any threshold\n");
+        else if (auroc < 0.9)
+            printf("  WARNING: good and bad scores overlap (AUROC %.3f): no threshold gives both\n"
+                   "    few false rejects and few escapes (see the table below). A threshold\n"
+                   "    cannot fix that; the model or the detector settings need work first.\n",
+                   auroc);
         printf("  %-18s %10s %13s %8s\n", "threshold", "", "false-reject", "escape");
         printf("  %-18s %10.6g %12.2f%% %7.2f%%\n", "target rate", ft.threshold,
                100 * rate_above(good.scores, good.n, ft.threshold),
