@@ -44,13 +44,15 @@ int ad_png_encode(const ad_image *im, uint8_t **data, size_t *len, char *err, si
 int ad_png_encode_level(const ad_image *im, int level, uint8_t **data, size_t *len, char *err,
                         size_t errlen);
 
-/* Converts channel count (1 <-> 3); dst allocated. */
+/* Converts channel count (1 <-> 3, 3 -> 1 by BT.601 luma); dst allocated.
+ * -1 for c not 1 or 3. */
 int ad_image_convert(ad_image *dst, const ad_image *src, int c);
 /* Crop rectangle (must lie inside src); dst allocated. */
 int ad_image_crop(ad_image *dst, const ad_image *src, int x, int y, int w, int h,
                   char *err, size_t errlen);
 /* Resize: area averaging when shrinking an axis, bilinear (pixel-centre
- * aligned) when enlarging; dst allocated. */
+ * aligned, edges clamped) when enlarging; separable, each axis chosen on
+ * its own; dst allocated. -1 for a size out of limits. */
 int ad_image_resize(ad_image *dst, const ad_image *src, int w, int h);
 
 /* 8-bit (interleaved) -> planar float in [-1, 1]; out holds c*h*w floats. */
@@ -65,7 +67,8 @@ void ad_blur_gaussian(float *out, const float *in, float *tmp, int w, int h, flo
 
 /* Heat-map overlay: map (h, w floats) scaled so lo -> 0 and hi -> 1, coloured
  * with a perceptual map (viridis-like, dark blue to yellow) and alpha-blended
- * over the frame (converted to RGB); dst allocated as RGB. */
+ * over the frame (converted to RGB); dst allocated as RGB. hi <= lo makes a
+ * step at lo. -1 for alpha outside [0, 1] or an empty frame. */
 int ad_heatmap_overlay(ad_image *dst, const ad_image *frame, const float *map,
                        float lo, float hi, float alpha);
 /* Colour for v in [0,1] from the same map. */
