@@ -45,21 +45,25 @@ void ad_blur_gaussian(float *out, const float *in, float *tmp, int w, int h, flo
     for (int j = -r; j <= r; j++)
         k[j + r] = (float)(exp(-(double)j * j / (2.0 * (double)sigma * sigma)) / sum);
 
-    /* Horizontal: in -> tmp. Interior pixels skip the border clamp. */
+    /* Horizontal: in -> tmp, through a copy of the row padded with its end
+     * values, taps outer and pixels inner so the inner loop vectorizes. */
+    float *pad = ad_xmalloc(sizeof(float) * ((size_t)w + 2 * (size_t)r));
     for (int y = 0; y < h; y++) {
         const float *row = in + (size_t)y * w;
         float *o = tmp + (size_t)y * w;
-        for (int x = 0; x < w; x++) {
-            float acc = 0.0f;
-            if (x >= r && x + r < w) {
-                const float *p = row + x - r;
-                for (int j = 0; j <= 2 * r; j++) acc += k[j] * p[j];
-            } else {
-                for (int j = -r; j <= r; j++) acc += k[j + r] * row[clampi(x + j, 0, w - 1)];
-            }
-            o[x] = acc;
+        for (int j = 0; j < r; j++) {
+            pad[j] = row[0];
+            pad[r + w + j] = row[w - 1];
+        }
+        memcpy(pad + r, row, sizeof(float) * (size_t)w);
+        for (int x = 0; x < w; x++) o[x] = 0.0f;
+        for (int j = 0; j <= 2 * r; j++) {
+            const float *p = pad + j;
+            float kj = k[j];
+            for (int x = 0; x < w; x++) o[x] += kj * p[x];
         }
     }
+    free(pad);
     /* Vertical: tmp -> out, a row at a time (reads only tmp, so out may be in). */
     for (int y = 0; y < h; y++) {
         float *o = out + (size_t)y * w;
