@@ -23,7 +23,7 @@ typedef struct bad_case {
 static const bad_case bad_cases[] = {
     /* unknown keys, with the allowed ones and a hint for a misplaced key */
     {MIN_CFG "camera:\n  widht: 640\n",
-     "bad.yaml:5:3: unknown key 'widht' in camera, expected one of: source, device, replay_dir, replay_loop, "
+     "bad.yaml:5:3: unknown key 'widht' in camera (did you mean width?), expected one of: source, device, replay_dir, replay_loop, "
      "width, height, pixel_format, fps, roi, buffers, timeout_ms"},
     {MIN_CFG "width: 640\n",
      "bad.yaml:4:1: unknown key 'width' at top level (did you mean camera.width?), expected one of: line, "
@@ -92,6 +92,14 @@ static const bad_case bad_cases[] = {
      "detector, threshold, reject_log, train"},
     {MIN_CFG "---\nthreshold: 1\n",
      "bad.yaml:4:1: a second YAML document starts here, expected one document per file"},
+    {MIN_CFG "detector:\n  tresh: 1\n",
+     "bad.yaml:5:3: unknown key 'tresh' in detector, expected one of: noise_level, steps, guidance, draws, map, "
+     "sigma, score, topk_percent, pixel_threshold, threads"},
+    {MIN_CFG "modle:\n  color: rgb\n",
+     "bad.yaml:4:1: unknown key 'modle' at top level (did you mean model?), expected one of: line, camera, "
+     "model, detector, threshold, reject_log, train"},
+    {MIN_CFG "camera:\n  device: \"\"\n",
+     "bad.yaml:5:11: camera.device is empty, expected the V4L2 device node of the camera, such as /dev/video0"},
     /* required keys */
     {"threshold: 0.5\n", "bad.yaml: missing required key model.path, expected a path of at most 1023 bytes"},
     {"model:\n  path: /m\n", "bad.yaml: missing required key threshold, expected a number >= 0"},
@@ -101,7 +109,7 @@ static const bad_case bad_cases[] = {
     {MIN_CFG "camera:\n  source: usb\n",
      "bad.yaml:5:11: camera.source: 'usb' is not a valid choice, expected one of v4l2, replay"},
     {MIN_CFG "camera:\n  pixel_format: grey\n",
-     "bad.yaml:5:17: camera.pixel_format: 'grey' is not a valid choice, expected one of auto, GREY, RGB24"},
+     "bad.yaml:5:17: camera.pixel_format: 'grey' is not a valid choice (did you mean GREY?), expected one of auto, GREY, RGB24"},
     {MIN_CFG "line:\n  name: line 3\n",
      "bad.yaml:5:9: line.name: 'line 3' has a character that is not allowed, expected a name of 1..63 "
      "characters from A-Z a-z 0-9 _ . -"},

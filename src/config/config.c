@@ -9,8 +9,10 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -244,6 +246,10 @@ static int convert_scalar(const ad_config_key *k, const char *v, size_t len, boo
                 *(int *)dst = k->choice_values[i];
                 return 0;
             }
+        for (int i = 0; k->choices[i]; i++)
+            if (strlen(k->choices[i]) == len && strncasecmp(k->choices[i], v, len) == 0)
+                return snprintf(why, whylen, "'%s' is not a valid choice (did you mean %s?)", shown, k->choices[i]),
+                       -1;
         return snprintf(why, whylen, "'%s' is not a valid choice", shown), -1;
     }
     if (!plain) return snprintf(why, whylen, "\"%s\" is a quoted string", shown), -1;
@@ -394,14 +400,55 @@ static void list_children(const parse_state *st, const char *prefix, char *out, 
     }
 }
 
-/* Where else a misplaced key lives, e.g. "width" at top level -> camera.width. */
-static const char *suggest(const parse_state *st, const char *leaf)
+/* Edit distance of two short strings (keys are < 64 bytes). */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
 {
+    size_t row[64];
+    if (la >= 64 || lb >= 64) return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* A hint for an unknown key: a sibling one or two typos away ("widht" ->
+ * width), else where a misplaced key lives ("width" at top level ->
+ * camera.width). Empty when there is none. */
+static void suggest(const parse_state *st, const char *prefix, const char *key, char *out, size_t n)
+{
+    size_t pl = strlen(prefix), kl = strlen(key), best = kl > 3 ? 3 : kl > 1 ? 2 : 1;
+    out[0] = '\0';
+    for (size_t i = 0; i < st->nkeys; i++) {
+        const char *name = st->keys[i].name;
+        if (pl) {
+            if (strncmp(name, prefix, pl) != 0 || name[pl] != '.') continue;
+            name += pl + 1;
+        }
+        size_t len = strcspn(name, ".");
+        size_t d = edit_distance(key, kl, name, len);
+        if (d < best) {
+            best = d;
+            snprintf(out, n, "%.*s", (int)len, name);
+        }
+    }
+    if (out[0]) return;
     for (size_t i = 0; i < st->nkeys; i++) {
         const char *dot = strrchr(st->keys[i].name, '.');
-        if (dot && strcmp(dot + 1, leaf) == 0) return st->keys[i].name;
+        if (dot && strcmp(dot + 1, key) == 0) {
+            snprintf(out, n, "%s", st->keys[i].name);
+            return;
+        }
     }
-    return NULL;
 }
 
 typedef struct seen_key {
@@ -441,8 +488,9 @@ static int parse_mapping(parse_state *st, const char *prefix)
             char shown[128], children[400], hint[128] = "";
             show(shown, sizeof shown, key, klen);
             list_children(st, prefix, children, sizeof children);
-            const char *other = klen < 64 ? suggest(st, key) : NULL;
-            if (other) snprintf(hint, sizeof hint, " (did you mean %s?)", other);
+            char other[100] = "";
+            if (klen < 64) suggest(st, prefix, key, other, sizeof other);
+            if (other[0]) snprintf(hint, sizeof hint, " (did you mean %s?)", other);
             if (prefix[0])
                 fail_at(st, kmark, "unknown key '%s' in %s%s, expected one of: %s", shown, prefix, hint, children);
             else
@@ -606,6 +654,11 @@ static int validate(parse_state *st, const char *basedir)
         return fail_at(st, mark_of(st, src),
                        "camera.source is replay but camera.replay_dir is not set, "
                        "expected camera.replay_dir: the folder of PNG frames to play");
+
+    size_t kd = key_index(st, "camera.device");
+    if (cfg->camera.source == AD_SOURCE_V4L2 && !cfg->camera.device[0])
+        return fail_at(st, mark_of(st, kd),
+                       "camera.device is empty, expected the V4L2 device node of the camera, such as /dev/video0");
 
     /* a ROI with a zero size spans the whole frame, so it cannot also have an offset */
     static const char *const roi_pairs[2][3] = {{"camera.roi.x", "camera.roi.width", "width"},
