@@ -159,6 +159,50 @@ static void test_conv_fast_matches_ref(void **state)
     compare_conv(1, 1, 33, 17, 4, 3, 1);
 }
 
+/* Winograd F(4x4,3x3) against the reference: forward (with bias), and the
+ * flipped form against the reference input gradient (accumulating). Shapes
+ * cover partial tile groups, odd sizes, odd block counts and 1..3 threads.
+ * Tolerance 1e-5 of the output scale (F(4,3) loses about one digit). */
+static void compare_winograd(int n, int c, int h, int w, int oc, int threads)
+{
+    ad_conv_shape s = {n, c, h, w, oc, 3, 1, 1};
+    size_t nin = (size_t)n * c * h * w, nw = (size_t)oc * c * 9, nout = (size_t)n * oc * h * w;
+    float *in = rnd(nin, 1.0f), *wt = rnd(nw, 0.2f), *b = rnd((size_t)oc, 0.2f);
+    float *work = zeros(ad_conv2d_winograd_workspace(&s, threads));
+    float *o1 = zeros(nout), *o2 = zeros(nout), *dout = rnd(nout, 1.0f);
+    float *din1 = rnd(nin, 1.0f), *din2 = malloc(sizeof(float) * nin);
+    memcpy(din2, din1, sizeof(float) * nin);
+    assert_true(ad_conv2d_winograd_ok(&s));
+    ad_conv2d_winograd(o1, in, wt, b, &s, work, 0, 0, threads);
+    ad_conv2d_forward_ref(o2, in, wt, b, &s);
+    ad_conv2d_winograd(din1, dout, wt, NULL, &s, work, 1, 1, threads);
+    ad_conv2d_backward_ref(din2, NULL, NULL, dout, in, wt, &s);
+    double md = 0, mb = 1e-30, md2 = 0, mb2 = 1e-30;
+    for (size_t i = 0; i < nout; i++) {
+        md = fmax(md, fabs((double)o1[i] - o2[i]));
+        mb = fmax(mb, fabs((double)o2[i]));
+    }
+    for (size_t i = 0; i < nin; i++) {
+        md2 = fmax(md2, fabs((double)din1[i] - din2[i]));
+        mb2 = fmax(mb2, fabs((double)din2[i]));
+    }
+    printf("winograd %dx%dx%dx%d->%d (%d threads): forward rel err %.2e, input gradient %.2e\n", n, c, h, w,
+           oc, threads, md / mb, md2 / mb2);
+    assert_true(md / mb < 1e-5);
+    assert_true(md2 / mb2 < 1e-5);
+    free(in); free(wt); free(b); free(work); free(o1); free(o2); free(dout); free(din1); free(din2);
+}
+
+static void test_winograd_matches_ref(void **state)
+{
+    (void)state;
+    compare_winograd(1, 8, 16, 16, 8, 1);
+    compare_winograd(2, 16, 13, 70, 12, 2);   /* partial tiles, 2 groups along x, odd channel blocks */
+    compare_winograd(3, 4, 9, 5, 20, 3);      /* odd number of groups */
+    compare_winograd(1, 32, 64, 64, 32, 2);
+    compare_winograd(2, 12, 8, 136, 6, 2);    /* interior groups and a partial last group */
+}
+
 /* ---------------------------------------------------------------- groupnorm */
 
 typedef struct gn_ctx {
@@ -313,6 +357,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_gradients),
         cmocka_unit_test(test_conv_fast_matches_ref),
+        cmocka_unit_test(test_winograd_matches_ref),
         cmocka_unit_test(test_groupnorm_gradients),
         cmocka_unit_test(test_small_layer_gradients),
         cmocka_unit_test(test_time_embedding),

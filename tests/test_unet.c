@@ -4,8 +4,8 @@
  *
  * Tolerances, relative to the largest magnitude of the reference tensor:
  * forward 1e-5 (float32 with different summation orders), gradients 1e-4
- * (they sum over many more terms); losses relative 2e-5. Adam divides by sqrt(v), so for near-zero gradients the
- * step is sign-like and amplifies float noise: weights get 3e-4. */
+ * (they sum over many more terms); losses relative 2e-5; weights after
+ * three AdamW steps in units of the learning rate (see below). */
 #include "test_support.h"
 
 #include <math.h>
@@ -123,16 +123,27 @@ static void check_golden(const char *name)
         ad_adamw_update(&opt, ad_unet_params(u), grads, ad_unet_adam_m(u), ad_unet_adam_v(u), np);
     }
     assert_int_equal(opt.step, 3);
-    worst = 0.0;
+    /* Adam's first steps are nearly sign(g) * lr, so a weight whose gradient
+     * is at float noise level may move differently by up to ~2 lr; judge the
+     * weights by the largest difference in units of lr (all but a handful of
+     * weights must agree to 1% of a step) */
+    double worst_lr = 0.0;
+    size_t off_by_1pct = 0;
     for (int i = 0; i < ad_unet_num_tensors(u); i++) {
         const ad_param_info *pi = ad_unet_tensor(u, i);
         char key[160];
         snprintf(key, sizeof(key), "after.%s", pi->name);
-        double pe = rel_err(ad_unet_params(u) + pi->offset, tensor_of(&data, key, pi->count), pi->count);
-        if (pe > worst) worst = pe;
+        const float *ref = tensor_of(&data, key, pi->count), *mine = ad_unet_params(u) + pi->offset;
+        for (size_t k = 0; k < pi->count; k++) {
+            double d = fabs((double)mine[k] - ref[k]) / opt.lr;
+            if (d > worst_lr) worst_lr = d;
+            if (d > 0.01) off_by_1pct++;
+        }
     }
-    printf("%s: weights after 3 AdamW steps rel err %.2e\n", name, worst);
-    assert_true(worst < 3e-4);
+    printf("%s: weights after 3 AdamW steps: worst difference %.3f lr, %zu of %zu weights beyond 0.01 lr\n",
+           name, worst_lr, off_by_1pct, np);
+    assert_true(worst_lr < 0.5);
+    assert_true(off_by_1pct <= np / 1000 + 2);
 
     free(eps);
     free(deps);

@@ -30,6 +30,15 @@ void ad_conv2d_forward(float *out, const float *in, const float *w, const float 
                        const ad_conv_shape *s, float *work);
 void ad_conv2d_backward(float *din, float *dw, float *db, const float *dout,
                         const float *in, const float *w, const ad_conv_shape *s, float *work);
+/* Winograd F(4x4,3x3) for k=3, stride 1, pad 1 (when ad_conv2d_winograd_ok),
+ * on `threads` OpenMP threads (workspace sized for that many).
+ * flip = 0: out (=, + b) = conv(in, w). flip = 1: the input gradient of that
+ * layer: in is (N,OC,H,W), out (N,C,H,W), weights used transposed and rotated.
+ * accumulate = 1 adds into out (b ignored). */
+int ad_conv2d_winograd_ok(const ad_conv_shape *s);
+size_t ad_conv2d_winograd_workspace(const ad_conv_shape *s, int threads);
+void ad_conv2d_winograd(float *out, const float *in, const float *w, const float *b,
+                        const ad_conv_shape *s, float *work, int flip, int accumulate, int threads);
 void ad_conv2d_forward_ref(float *out, const float *in, const float *w, const float *b,
                            const ad_conv_shape *s);
 void ad_conv2d_backward_ref(float *din, float *dw, float *db, const float *dout,

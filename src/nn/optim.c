@@ -5,9 +5,14 @@
 
 #include "anomalyd/unet.h"
 
+static int nn_threads;   /* 0 = never set: OpenMP's default */
+
+int ad_nn_get_threads(void) { return nn_threads > 0 ? nn_threads : omp_get_max_threads(); }
+
 void ad_nn_set_threads(int threads)
 {
     if (threads < 1) threads = 1;
+    nn_threads = threads;
     /* sgemm runs on OpenBLAS's own threads; OpenMP regions never call sgemm,
      * and never overlap one, so the two pools take turns on the cores. */
     openblas_set_num_threads(threads);

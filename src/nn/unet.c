@@ -60,6 +60,7 @@ struct ad_unet {
     bool res_training;                    /* scratch keeps every activation */
     int plan_n, plan_h, plan_w;           /* shape the pointers below are for */
     bool plan_training;
+    int plan_threads;                     /* Winograd workspace is sized for these */
     bool have_forward;                    /* a training forward is ready for backward */
     const float *x_in;
     float *temb_sin, *temb_h, *temb_a, *temb, *temb_s, *d_temb_s, *d_temb, *d_temb_h, *d_tproj;
@@ -360,6 +361,7 @@ static float *take(arena *a, size_t n)
 typedef struct planner {
     arena main, tmp;
     bool training;
+    int threads;
     size_t work, max_act;
 } planner;
 
@@ -373,6 +375,10 @@ static void note_conv(planner *pl, int n, int c, int h, int w, const conv_op *op
     ad_conv_shape s = {n, c, h, w, op->cout, op->k, op->stride, op->k / 2};
     size_t ws = ad_conv2d_workspace(&s);
     if (ws > pl->work) pl->work = ws;
+    if (ad_conv2d_winograd_ok(&s)) {
+        ws = ad_conv2d_winograd_workspace(&s, pl->threads);
+        if (ws > pl->work) pl->work = ws;
+    }
 }
 
 static void plan_resblock(ad_unet *u, planner *pl, resblock *rb, int n, int h, int w)
@@ -472,6 +478,7 @@ static size_t plan_at(ad_unet *u, float *base, int n, int h, int w, bool trainin
     planner pl;
     memset(&pl, 0, sizeof(pl));
     pl.training = training;
+    pl.threads = u->plan_threads;
     plan(u, &pl, n, h, w);             /* measure: work size and max_act settle */
     size_t main_floats = pl.main.high, total = main_floats + pl.tmp.high;
     if (!base) return total;
@@ -496,6 +503,9 @@ int ad_unet_reserve(ad_unet *u, int n, int h, int w, bool training, char *err, s
         return ad_err(err, errlen, "input %dx%d must be %d..8192 pixels and a multiple of %d",
                       w, h, mult, mult);
     bool want_training = training || (u->res_training && u->scratch);
+    int threads = ad_nn_get_threads();
+    if (u->scratch && u->plan_threads > threads) threads = u->plan_threads;
+    u->plan_threads = threads;
     size_t need = plan_at(u, NULL, n, h, w, want_training);
     if (need > MAX_SCRATCH_BYTES / sizeof(float))
         return ad_err(err, errlen, "scratch for batch %d at %dx%d would need %zu MB, over the limit",
@@ -527,11 +537,20 @@ static double conv_gflop(const ad_conv_shape *s)
     return 2e-9 * s->n * s->oc * ho * wo * s->c * s->k * s->k;
 }
 
+static int conv_threads(const ad_unet *u)
+{
+    int t = ad_nn_get_threads();
+    return t < u->plan_threads ? t : u->plan_threads;
+}
+
 static void conv_fwd(ad_unet *u, const conv_op *op, float *out, const float *in, int n, int h, int w)
 {
     ad_conv_shape s = {n, op->cin, h, w, op->cout, op->k, op->stride, op->k / 2};
     double t0 = ad_now_sec();
-    ad_conv2d_forward(out, in, P(op->w), P(op->b), &s, u->work);
+    if (ad_conv2d_winograd_ok(&s))
+        ad_conv2d_winograd(out, in, P(op->w), P(op->b), &s, u->work, 0, 0, conv_threads(u));
+    else
+        ad_conv2d_forward(out, in, P(op->w), P(op->b), &s, u->work);
     u->stats.conv_sec += ad_now_sec() - t0;
     u->stats.conv_gflop += conv_gflop(&s);
 }
@@ -541,7 +560,12 @@ static void conv_bwd(ad_unet *u, const conv_op *op, float *din, const float *dou
 {
     ad_conv_shape s = {n, op->cin, h, w, op->cout, op->k, op->stride, op->k / 2};
     double t0 = ad_now_sec();
-    ad_conv2d_backward(din, G(op->w), G(op->b), dout, in, P(op->w), &s, u->work);
+    if (ad_conv2d_winograd_ok(&s)) {
+        ad_conv2d_backward(NULL, G(op->w), G(op->b), dout, in, P(op->w), &s, u->work);
+        if (din) ad_conv2d_winograd(din, dout, P(op->w), NULL, &s, u->work, 1, 1, conv_threads(u));
+    } else {
+        ad_conv2d_backward(din, G(op->w), G(op->b), dout, in, P(op->w), &s, u->work);
+    }
     u->stats.conv_sec += ad_now_sec() - t0;
     u->stats.conv_gflop += conv_gflop(&s) * (din ? 2 : 1);
 }
