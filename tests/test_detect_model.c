@@ -131,7 +131,7 @@ static void wrong_color_and_size_multiple_refused(void **state)
     assert_int_equal(ad_detector_open(&d, &cfg, err, sizeof err), -1);
     assert_non_null(strstr(err, "channel"));
     cfg.model.color = AD_COLOR_GRAY;
-    cfg.model.input_width = 66;
+    cfg.model.input_width = 65;
     assert_int_equal(ad_detector_open(&d, &cfg, err, sizeof err), -1);
     assert_non_null(strstr(err, "multiples of"));
     cfg.model.input_width = 64;

@@ -34,7 +34,7 @@ static char *write_config(const char *dir, const char *name, double threshold, c
              "line: {name: t}\n"
              "camera: {source: replay, replay_dir: %s, width: %s, height: %s%s}\n"
              "model: {path: %s, color: gray, input_width: 64, input_height: 64}\n"
-             "detector: {noise_level: 0.25, steps: 1, sigma: 2, threads: 1}\n"
+             "detector: {noise_level: 0.01, steps: 1, sigma: 1, score: topk, topk_percent: 0.5, threads: 1}\n"
              "threshold: %.9g\n",
              FIXTURES_DIR "/parts/test/good", extra ? "80" : "64", extra ? "80" : "64",
              extra ? extra : "", FIXTURES_DIR "/model/parts.safetensors", threshold);
@@ -87,7 +87,7 @@ static void scores_lines_and_exit_codes(void **state)
     assert_non_null(strstr(multi, SPOT " score="));
     double s_good = field(multi, GOOD, "score="), s_spot = field(multi, SPOT, "score=");
     double thr = field(multi, GOOD, "threshold=");
-    assert_float_equal(thr, 0.5, 1e-9);
+    assert_float_equal(thr, 0.045, 1e-9);
     int any_reject = s_good > thr || s_spot > thr;
     assert_int_equal(rc, any_reject ? 3 : 0);
     assert_true(s_spot > s_good); /* a spot differs more than a good part */

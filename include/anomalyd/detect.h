@@ -15,8 +15,10 @@ typedef struct ad_result {
     double score;                 /* image anomaly score */
     double threshold;             /* threshold it was compared with */
     bool reject;                  /* score > threshold */
-    int box_x, box_y, box_w, box_h; /* defect box in ROI pixels; w = h = 0 if none */
-    long area;                    /* pixels over the pixel threshold, ROI pixels */
+    /* The defect: the 8-connected region of smoothed-map pixels over the
+     * pixel threshold that holds the map's peak. */
+    int box_x, box_y, box_w, box_h; /* its bounding box in ROI pixels; w = h = 0 if none */
+    long area;                    /* its pixels, in ROI pixels */
     double ms;                    /* inspection time */
 } ad_result;
 

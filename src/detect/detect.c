@@ -32,6 +32,8 @@ struct ad_detector {
 
     float *x, *xhat, *raw, *map;     /* (c,h,w), (c,h,w), (h,w), (h,w) */
     float *logits;                   /* (h,w) head output */
+    int *queue;                      /* (h*w) flood fill of the defect region */
+    uint8_t *seen;                   /* (h*w) */
     float *work;                     /* scratch: 8 * n floats (SSIM, blur, scales, top-k) */
     float *stat_mean, *stat_std;     /* per-pixel stats (c*n for z-score, n for maps) */
     bool have_stats;
@@ -201,6 +203,8 @@ int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
     d->raw = ad_xalloc_aligned(d->n * sizeof(float));
     d->map = ad_xalloc_aligned(d->n * sizeof(float));
     d->logits = ad_xalloc_aligned(d->n * sizeof(float));
+    d->queue = ad_xalloc_aligned(d->n * sizeof(int));
+    d->seen = ad_xalloc_aligned(d->n);
     d->work = ad_xalloc_aligned(8 * d->n * sizeof(float));
     d->stat_mean = ad_xalloc_aligned(cn * sizeof(float));
     d->stat_std = ad_xalloc_aligned(cn * sizeof(float));
@@ -226,6 +230,8 @@ void ad_detector_close(ad_detector *d)
     free(d->raw);
     free(d->map);
     free(d->logits);
+    free(d->queue);
+    free(d->seen);
     free(d->work);
     free(d->stat_mean);
     free(d->stat_std);
@@ -426,6 +432,45 @@ int ad_detector_fit_stats(ad_detector *d, const ad_image *rois, int count, char 
     return rc;
 }
 
+/* The defect: the 8-connected region of map pixels over the pixel threshold
+ * that holds the map's peak (scattered single pixels elsewhere do not
+ * stretch the box); box and area mapped back to ROI pixels. */
+static void locate_defect(ad_detector *d, const ad_image *roi, ad_result *res)
+{
+    size_t n = d->n, peak = 0;
+    for (size_t i = 1; i < n; i++)
+        if (d->map[i] > d->map[peak]) peak = i;
+    float pthr = (float)d->pixel_threshold;
+    if (!(d->map[peak] > pthr)) return;
+    memset(d->seen, 0, n);
+    int x0 = d->w, y0 = d->h, x1 = -1, y1 = -1;
+    size_t head = 0, tail = 0;
+    d->queue[tail++] = (int)peak;
+    d->seen[peak] = 1;
+    while (head < tail) {
+        int p = d->queue[head++], x = p % d->w, y = p / d->w;
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        if (y > y1) y1 = y;
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) {
+                int nx = x + dx, ny = y + dy;
+                if (nx < 0 || ny < 0 || nx >= d->w || ny >= d->h) continue;
+                size_t q = (size_t)ny * d->w + nx;
+                if (d->seen[q] || !(d->map[q] > pthr)) continue;
+                d->seen[q] = 1;
+                d->queue[tail++] = (int)q;
+            }
+    }
+    double sx = (double)roi->w / d->w, sy = (double)roi->h / d->h;
+    res->box_x = (int)floor(x0 * sx);
+    res->box_y = (int)floor(y0 * sy);
+    res->box_w = (int)ceil((x1 + 1) * sx) - res->box_x;
+    res->box_h = (int)ceil((y1 + 1) * sy) - res->box_y;
+    res->area = lround((double)tail * sx * sy);
+}
+
 int ad_detector_inspect(ad_detector *d, const ad_image *roi, ad_result *res,
                         char *err, size_t errlen)
 {
@@ -455,26 +500,7 @@ int ad_detector_inspect(ad_detector *d, const ad_image *roi, ad_result *res,
     res->threshold = d->threshold;
     res->reject = res->score > d->threshold;
 
-    int x0 = d->w, y0 = d->h, x1 = -1, y1 = -1;
-    long count = 0;
-    float pthr = (float)d->pixel_threshold;
-    for (int y = 0; y < d->h; y++)
-        for (int x = 0; x < d->w; x++)
-            if (d->map[(size_t)y * d->w + x] > pthr) {
-                count++;
-                if (x < x0) x0 = x;
-                if (x > x1) x1 = x;
-                if (y < y0) y0 = y;
-                if (y > y1) y1 = y;
-            }
-    if (count > 0) {
-        double sx = (double)roi->w / d->w, sy = (double)roi->h / d->h;
-        res->box_x = (int)floor(x0 * sx);
-        res->box_y = (int)floor(y0 * sy);
-        res->box_w = (int)ceil((x1 + 1) * sx) - res->box_x;
-        res->box_h = (int)ceil((y1 + 1) * sy) - res->box_y;
-        res->area = lround((double)count * sx * sy);
-    }
+    locate_defect(d, roi, res);
     d->have_last = true;
     res->ms = (ad_now_sec() - t0) * 1000.0;
     return 0;
