@@ -262,6 +262,36 @@ static void test_locked_database_retry(void **state)
     ad_store_close(st);
 }
 
+/* The database is exclusively locked while the store opens: the open still
+ * succeeds, writes report RETRY, and once the lock is gone the schema is
+ * created and the row lands. */
+static void test_open_while_locked(void **state)
+{
+    fx *f = *state;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_mkdirs(f->dir, 0755, NULL, 0), 0);
+    char sub[1300];
+    snprintf(sub, sizeof sub, "%s/sub", f->dir);
+    assert_int_equal(ad_mkdirs(sub, 0755, NULL, 0), 0);
+    sqlite3 *other = open_raw(f->db);
+    assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE; CREATE TABLE other_app(a);", NULL,
+                                  NULL, NULL), SQLITE_OK);
+    ad_store *st = NULL;
+    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 0, 0, err, sizeof err), 0);
+    assert_non_null(st);
+    ad_store_set_busy_timeout(st, 50);
+    ad_reject r;
+    make_reject(&r, "2026-11-25 10:00:00.000", 7, 0.7);
+    const ad_reject *rows[1] = {&r};
+    assert_int_equal(ad_store_insert_rejects(st, rows, 1, err, sizeof err), AD_STORE_RETRY);
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(ad_store_insert_rejects(st, rows, 1, err, sizeof err), 0);
+    ad_store_close(st);
+    assert_int_equal(q_int(other, "PRAGMA user_version"), AD_STORE_SCHEMA_VERSION);
+    assert_int_equal(q_int(other, "SELECT frame_seq FROM rejects"), 7);
+    sqlite3_close(other);
+}
+
 static void test_minute_counters(void **state)
 {
     fx *f = *state;
@@ -389,6 +419,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_images_disabled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_images_skipped_row_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked_database_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_while_locked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_minute_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_size, setup, teardown),

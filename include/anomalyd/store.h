@@ -61,7 +61,10 @@ typedef struct ad_store ad_store;
 
 /* Opens/creates the database (WAL, synchronous=FULL, busy timeout 2 s),
  * migrates it to AD_STORE_SCHEMA_VERSION (refusing a newer one), creates the
- * image folder. max_megabytes 0 = no size cap, retention_days 0 = forever. */
+ * image folder. max_megabytes 0 = no size cap, retention_days 0 = forever.
+ * A database that is only unavailable for now (locked, read-only, I/O
+ * error) does not fail the open: a warning is logged and every write retries
+ * the open (returning AD_STORE_RETRY until it works). */
 int ad_store_open(ad_store **out, const char *db_path, const char *image_dir,
                   bool save_images, int retention_days, long max_megabytes,
                   char *err, size_t errlen);

@@ -267,7 +267,16 @@ int ad_store_open(ad_store **out, const char *db_path, const char *image_dir,
             st->image_dir = canon;
         }
     }
-    if (db_open(st, err, errlen) != 0) goto fail;
+    int e = db_open(st, err, errlen);
+    if (e == AD_STORE_RETRY) {
+        /* Locked by another writer, read-only or failing right now: start
+         * anyway; rows are held by the caller and the open is retried on
+         * each write. A newer schema or a bad path stays fatal. */
+        ad_log(AD_LOG_WARN, "%s; will retry on the first write", err);
+        st->need_reopen = true;
+        e = 0;
+    }
+    if (e != 0) goto fail;
     *out = st;
     return 0;
 fail:
