@@ -119,4 +119,12 @@ int ad_calib_plot(ad_image *out, int w, int h, const double *good, size_t ngood,
 int ad_font_draw(ad_image *im, int x, int y, const char *text, int scale, const uint8_t rgb[3]);
 int ad_font_width(const char *text, int scale);
 
+/* The edit behind ad_config_write_threshold (config.h, src/config/
+ * threshold_write.c) without the file: `text` with only the value of its
+ * top-level `threshold:` key replaced by `value` (shortest text that reads
+ * back exactly). *out is malloc'd (NUL-terminated, *out_len bytes); the
+ * caller frees it. Refusals as documented there, with err naming `name`. */
+int ad_threshold_edit(const char *name, const char *text, size_t len, double value,
+                      char **out, size_t *out_len, char *err, size_t errlen);
+
 #endif

@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "anomalyd/calib.h"
 #include "anomalyd/config.h"
 #include "anomalyd/util.h"
 
@@ -279,12 +280,48 @@ static int check_unchanged(const char *path, const char *expected, size_t expect
     return 0;
 }
 
+int ad_threshold_edit(const char *name, const char *text, size_t len, double value,
+                      char **out, size_t *out_len, char *err, size_t errlen)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (!isfinite(value) || value < 0)
+        return ad_err(err, errlen, "%s: refusing to write threshold %g (must be a number >= 0)",
+                      name, value);
+    value_span span;
+    if (locate_threshold(name, text, len, &span, err, errlen) != 0) return -1;
+    char num[64];
+    format_threshold(num, sizeof num, value);
+    size_t plen = strlen(span.prefix), nlen = strlen(num);
+    size_t n = (size_t)span.start + plen + nlen + (len - (size_t)span.end);
+    char *buf = ad_xmalloc(n + 1);
+    memcpy(buf, text, (size_t)span.start);
+    memcpy(buf + span.start, span.prefix, plen);
+    memcpy(buf + span.start + plen, num, nlen);
+    memcpy(buf + span.start + plen + nlen, text + span.end, len - (size_t)span.end);
+    buf[n] = 0;
+
+    /* The result must read back with the new value where the old one was. */
+    value_span check;
+    char cerr[AD_ERRLEN];
+    if (locate_threshold(name, buf, n, &check, cerr, sizeof cerr) != 0 ||
+        check.start != span.start + (long)plen || check.end - check.start != (long)nlen) {
+        free(buf);
+        return ad_err(err, errlen, "%s: the edited file would not read back the new threshold; "
+                      "nothing was written", name);
+    }
+    *out = buf;
+    *out_len = n;
+    return 0;
+}
+
 int ad_config_write_threshold(const char *path, double threshold,
                               const char *expected, size_t expected_len,
                               char *err, size_t errlen)
 {
     int rc = -1;
     char *target = NULL, *out = NULL, *bak = NULL;
+    size_t out_len = 0;
     if (!isfinite(threshold) || threshold < 0)
         return ad_err(err, errlen, "%s: refusing to write threshold %g (must be a number >= 0)",
                       path, threshold);
@@ -296,29 +333,9 @@ int ad_config_write_threshold(const char *path, double threshold,
         goto out;
     }
     if (check_unchanged(target, expected, expected_len, err, errlen) != 0) goto out;
-
-    value_span span;
-    if (locate_threshold(path, expected, expected_len, &span, err, errlen) != 0) goto out;
-    char num[64];
-    format_threshold(num, sizeof num, threshold);
-    size_t plen = strlen(span.prefix), nlen = strlen(num);
-    size_t out_len = (size_t)span.start + plen + nlen + (expected_len - (size_t)span.end);
-    out = ad_xmalloc(out_len + 1);
-    memcpy(out, expected, (size_t)span.start);
-    memcpy(out + span.start, span.prefix, plen);
-    memcpy(out + span.start + plen, num, nlen);
-    memcpy(out + span.start + plen + nlen, expected + span.end, expected_len - (size_t)span.end);
-    out[out_len] = 0;
-
-    /* The result must read back with the new value where the old one was. */
-    value_span check;
-    char cerr[AD_ERRLEN];
-    if (locate_threshold(path, out, out_len, &check, cerr, sizeof cerr) != 0 ||
-        check.start != span.start + (long)plen || check.end - check.start != (long)nlen) {
-        ad_err(err, errlen, "%s: the edited file would not read back the new threshold; "
-               "nothing was written", path);
+    if (ad_threshold_edit(path, expected, expected_len, threshold, &out, &out_len, err,
+                          errlen) != 0)
         goto out;
-    }
 
     size_t blen = strlen(target) + 5;
     bak = ad_xmalloc(blen);
