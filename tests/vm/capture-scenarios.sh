@@ -118,6 +118,29 @@ expect replug "missing camera reported once" [ "$(count "$out" "camera /dev/vide
 expect replug "opened when it appeared" [ "$(val "$out" opens)" = 1 ] 
 expect replug "frames after the replug" ge "$(val "$out" frames)" 5
 
+# anomalyctl capture from the real camera: ROI crop of native GREY frames.
+CTLBIN=$(dirname "$PROBE")/anomalyctl
+cat > /tmp/capture.yaml <<EOF
+camera:
+  source: v4l2
+  device: $DEV
+  width: 640
+  height: 480
+  pixel_format: GREY
+  fps: 25
+  roi: {x: 200, y: 150, width: 64, height: 48}
+model:
+  path: /nonexistent.safetensors
+threshold: 1
+EOF
+out=$("$CTLBIN" capture --config /tmp/capture.yaml --count 5 --out /tmp/set 2>&1)
+rc=$?
+echo "--- anomalyctl_capture (exit $rc)"; echo "$out" | grep -v '^libv4l2: ' | sed 's/^/    /'
+expect anomalyctl_capture "exit 0, granted format printed" [ $rc = 0 -a -n "$(echo "$out" | grep -F 'camera: 640x480 GREY 25.00 fps')" ]
+expect anomalyctl_capture "5 PNGs written" [ "$(ls /tmp/set | grep -c '^frame_00000[0-4].png$')" = 5 ]
+# IHDR width and height (big-endian) of the last one: the ROI, 64x48
+expect anomalyctl_capture "PNGs hold the ROI (64x48)" [ "$(od -An -tu1 -j16 -N8 /tmp/set/frame_000004.png | tr -s ' ')" = " 0 0 0 64 0 0 0 48" ]
+
 "$PROBE" --seconds 60 > /tmp/term.out 2>&1 &
 p=$!
 sleep 1.5
