@@ -11,6 +11,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"init", ad_cmd_init, "write a starter config for a new camera station"},
     {"capture", ad_cmd_capture, "record frames from the configured camera into PNGs"},
     {"train", ad_cmd_train, "train the diffusion model on a folder of good images"},
     {"calibrate", ad_cmd_calibrate, "score good (and bad) images and suggest a threshold"},

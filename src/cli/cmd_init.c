@@ -1,0 +1,245 @@
+/* anomalyctl init: writes a starter config for a new camera station.
+ *
+ * With --device it asks the camera (through libv4l2) which formats and sizes
+ * it offers and picks: a native GREY mode if there is one (no conversion),
+ * else the mode libv4l2 can deliver as RGB24; among sizes, the largest one
+ * not above 1280x720 (inspection resizes the ROI anyway), at its highest
+ * listed rate. With --replay it reads the first PNG of a folder instead, so
+ * the whole walkthrough can be tried without a camera. The file is the
+ * effective config (every key, defaults filled in) under a comment block
+ * that says what to do next; `man anomalyd.yaml` documents each key. */
+#include <dirent.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "anomalyd/capture.h"
+#include "anomalyd/config.h"
+#include "anomalyd/image.h"
+#include "anomalyd/util.h"
+#include "commands.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: anomalyctl init --line NAME (--device /dev/videoN | --replay DIR)\n"
+            "                       [--out FILE] [--state DIR] [--force]\n"
+            "\n"
+            "Writes a starter config for a new station: probes the camera's formats and\n"
+            "sizes (or reads the first PNG of a replay folder), fills in the camera\n"
+            "section, and puts model, database and images under the state folder.\n"
+            "\n"
+            "  --line NAME    station name (A-Z a-z 0-9 _ . -), used for file names\n"
+            "  --device DEV   V4L2 camera to probe, e.g. /dev/video0\n"
+            "  --replay DIR   folder of PNG frames to replay instead of a camera\n"
+            "  --out FILE     where to write (default /etc/anomalyd/NAME.yaml)\n"
+            "  --state DIR    folder for model, database and images\n"
+            "                 (default /var/lib/anomalyd)\n"
+            "  --force        overwrite an existing file\n"
+            "\n"
+            "Next steps are printed at the end and written at the top of the file.\n"
+            "exit codes: 0 ok, 1 camera or file failure, 2 usage error\n");
+}
+
+static int valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 63) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+/* Picks the camera mode: native GREY first, then the rest; largest size
+ * not above 1280x720. */
+static const ad_camera_mode *pick_mode(const ad_camera_mode *modes, size_t n)
+{
+    const ad_camera_mode *best = NULL;
+    long best_score = -1;
+    for (size_t i = 0; i < n; i++) {
+        const ad_camera_mode *m = &modes[i];
+        int grey = !strcmp(m->fourcc, "GREY") && !m->emulated;
+        int rgb = !strcmp(m->fourcc, "RGB3");
+        if (!grey && !rgb) continue;
+        long w = m->width, h = m->height;
+        if (m->stepwise) {
+            if (w > 1280) w = 1280;
+            if (h > 720) h = 720;
+        }
+        if (w <= 0 || h <= 0 || w > 1280 || h > 720) continue;
+        long score = (grey ? 1L << 40 : 0) + w * h;
+        if (score > best_score) {
+            best_score = score;
+            best = m;
+        }
+    }
+    return best;
+}
+
+static int first_png(const char *dir, char *out, size_t outlen, char *err, size_t errlen)
+{
+    struct dirent **list = NULL;
+    int n = scandir(dir, &list, NULL, alphasort);
+    if (n < 0) return ad_err(err, errlen, "%s: cannot read the folder", dir);
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(list[i]->d_name);
+        if (!found && list[i]->d_name[0] != '.' && len > 4 && !strcmp(list[i]->d_name + len - 4, ".png")) {
+            snprintf(out, outlen, "%s/%s", dir, list[i]->d_name);
+            found = 1;
+        }
+        free(list[i]);
+    }
+    free(list);
+    return found ? 0 : ad_err(err, errlen, "%s: no .png frames in the folder", dir);
+}
+
+int ad_cmd_init(int argc, char **argv)
+{
+    const char *line = NULL, *device = NULL, *replay = NULL, *out = NULL, *state = "/var/lib/anomalyd";
+    int force = 0;
+    static const struct option longopts[] = {
+        {"line", required_argument, NULL, 'l'},  {"device", required_argument, NULL, 'd'},
+        {"replay", required_argument, NULL, 'r'}, {"out", required_argument, NULL, 'o'},
+        {"state", required_argument, NULL, 's'}, {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "l:d:r:o:s:fh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'l': line = optarg; break;
+        case 'd': device = optarg; break;
+        case 'r': replay = optarg; break;
+        case 'o': out = optarg; break;
+        case 's': state = optarg; break;
+        case 'f': force = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!line || (!device == !replay) || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (!valid_name(line)) {
+        fprintf(stderr, "anomalyctl init: --line '%s': use 1..63 characters from A-Z a-z 0-9 _ . -\n", line);
+        return 2;
+    }
+    char out_path[AD_PATH_MAX], err[AD_ERRLEN], granted[256];
+    if (out)
+        snprintf(out_path, sizeof out_path, "%s", out);
+    else
+        snprintf(out_path, sizeof out_path, "/etc/anomalyd/%s.yaml", line);
+    struct stat sb;
+    if (!force && stat(out_path, &sb) == 0) {
+        fprintf(stderr, "anomalyctl init: %s already exists; use --force to overwrite it\n", out_path);
+        return 1;
+    }
+
+    ad_config cfg;
+    ad_config_defaults(&cfg);
+    snprintf(cfg.line.name, sizeof cfg.line.name, "%s", line);
+    if (device) {
+        ad_camera_mode *modes = NULL;
+        size_t n = 0;
+        if (ad_v4l2_list_modes(device, &modes, &n, err, sizeof err)) {
+            fprintf(stderr, "anomalyctl init: %s\n", err);
+            return 1;
+        }
+        const ad_camera_mode *m = pick_mode(modes, n);
+        if (!m) {
+            fprintf(stderr, "anomalyctl init: %s offers no GREY or RGB24 mode up to 1280x720 "
+                            "(%zu modes listed); write the camera section by hand\n", device, n);
+            free(modes);
+            return 1;
+        }
+        cfg.camera.source = AD_SOURCE_V4L2;
+        snprintf(cfg.camera.device, sizeof cfg.camera.device, "%s", device);
+        cfg.camera.width = m->width > 1280 ? 1280 : m->width;
+        cfg.camera.height = m->height > 720 ? 720 : m->height;
+        int grey = !strcmp(m->fourcc, "GREY");
+        cfg.camera.pixel_format = grey ? AD_PIXFMT_GREY : AD_PIXFMT_RGB24;
+        cfg.model.color = grey ? AD_COLOR_GRAY : AD_COLOR_RGB;
+        if (m->nfps > 0) cfg.camera.fps = m->fps[0] > 1000 ? 1000 : m->fps[0];
+        snprintf(granted, sizeof granted, "%s offers %dx%d %s%s at %.2f fps", device, cfg.camera.width,
+                 cfg.camera.height, m->fourcc, m->emulated ? " (converted by libv4l2)" : "",
+                 cfg.camera.fps);
+        free(modes);
+    } else {
+        char first[AD_PATH_MAX + 256];
+        ad_image im = {0, 0, 0, NULL};
+        if (first_png(replay, first, sizeof first, err, sizeof err) ||
+            ad_png_read(first, 0, &im, err, sizeof err)) {
+            fprintf(stderr, "anomalyctl init: %s\n", err);
+            return 1;
+        }
+        char *real = realpath(replay, NULL);
+        cfg.camera.source = AD_SOURCE_REPLAY;
+        snprintf(cfg.camera.replay_dir, sizeof cfg.camera.replay_dir, "%s", real ? real : replay);
+        free(real);
+        cfg.camera.width = im.w;
+        cfg.camera.height = im.h;
+        cfg.camera.pixel_format = im.c == 1 ? AD_PIXFMT_GREY : AD_PIXFMT_RGB24;
+        cfg.model.color = im.c == 1 ? AD_COLOR_GRAY : AD_COLOR_RGB;
+        snprintf(granted, sizeof granted, "%s holds %dx%d %s frames", replay, im.w, im.h,
+                 im.c == 1 ? "gray" : "colour");
+        ad_image_free(&im);
+    }
+    /* The inspected size: the frame's, rounded down to a multiple of 16 and
+     * capped at 256 on the longer side (the ROI is resized to it). */
+    int w = cfg.camera.width, h = cfg.camera.height, longer = w > h ? w : h;
+    if (longer > 256) {
+        w = (int)((long)w * 256 / longer);
+        h = (int)((long)h * 256 / longer);
+    }
+    cfg.model.input_width = w / 16 * 16 >= 16 ? w / 16 * 16 : 16;
+    cfg.model.input_height = h / 16 * 16 >= 16 ? h / 16 * 16 : 16;
+    snprintf(cfg.model.path, sizeof cfg.model.path, "%s/%s.safetensors", state, line);
+    snprintf(cfg.reject_log.database, sizeof cfg.reject_log.database, "%s/%s.db", state, line);
+    snprintf(cfg.reject_log.image_dir, sizeof cfg.reject_log.image_dir, "%s/%s-images", state, line);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) ad_die("open_memstream failed");
+    fprintf(mem,
+            "# anomalyd station '%s', written by anomalyctl init: %s.\n"
+            "# Every key is listed with its value; `man anomalyd.yaml` explains each one.\n"
+            "# Next steps:\n"
+            "#   1. set camera.roi to the part, then record 100+ good parts:\n"
+            "#        anomalyctl capture --config %s --count 200 --out %s/%s-good\n"
+            "#   2. keep 20%% of them aside for calibration, train on the rest:\n"
+            "#        anomalyctl train --config %s --images %s/%s-good\n"
+            "#   3. set the threshold from the held-out good parts (until then threshold: 0\n"
+            "#      rejects every part):\n"
+            "#        anomalyctl calibrate --config %s --good DIR --write\n"
+            "#   4. systemctl enable --now anomalyd@%s\n"
+            "#   5. rejects: sqlite3 %s \"SELECT * FROM rejects ORDER BY id DESC LIMIT 10\"\n",
+            line, granted, out_path, state, line, out_path, state, line, out_path, line,
+            cfg.reject_log.database);
+    ad_config_print(mem, &cfg);
+    fclose(mem);
+
+    /* What we write must load: validate it before it lands. */
+    ad_config check;
+    int rc = 0;
+    if (ad_config_parse(out_path, text, len, &check, err, sizeof err)) {
+        fprintf(stderr, "anomalyctl init: internal error, the starter config does not parse: %s\n", err);
+        rc = 1;
+    } else if (ad_write_file_durable(out_path, text, len, err, sizeof err)) {
+        fprintf(stderr, "anomalyctl init: %s\n", err);
+        rc = 1;
+    } else {
+        printf("%s\nwrote %s (%s %dx%d, inspected at %dx%d)\n", granted, out_path,
+               cfg.model.color == AD_COLOR_GRAY ? "gray" : "colour", cfg.camera.width,
+               cfg.camera.height, cfg.model.input_width, cfg.model.input_height);
+        printf("next: anomalyctl capture --config %s --count 200 --out %s/%s-good\n", out_path, state, line);
+    }
+    free(text);
+    return rc;
+}

@@ -1,0 +1,2 @@
+# anomalyctl init runs the real binary.
+set_tests_properties(test_init PROPERTIES LABELS "integration")
