@@ -249,7 +249,7 @@ static int choose_format(ad_source *src, uint32_t *fourcc, char *err, size_t err
 static int set_format(ad_source *src, uint32_t fourcc, char *err, size_t errlen)
 {
     const char *dev = src->opt.device;
-    char want[8], got[8], offers[384];
+    char want[8], offers[384];
     fourcc_text(fourcc, want);
     struct v4l2_format fmt;
     memset(&fmt, 0, sizeof fmt);
@@ -275,6 +275,7 @@ static int set_format(ad_source *src, uint32_t fourcc, char *err, size_t errlen)
         return AD_CAPTURE_ERROR;
     }
     if (fmt.fmt.pix.pixelformat != fourcc) {
+        char got[8];
         fourcc_text(fmt.fmt.pix.pixelformat, got);
         describe_offers(src->v4l2.fd, offers, sizeof offers);
         ad_err(err, errlen, "camera %s refused %dx%d %s (it switched to %s), it offers: %s", dev,

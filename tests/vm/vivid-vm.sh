@@ -102,7 +102,10 @@ setup_kernel() {
     work=$CACHE/setup.$$
     rm -rf "$work"
     mkdir -p "$work/dl" "$work/root" "$work/base"
-    if ! (cd "$work/dl" && apt-get download -q -o APT::Sandbox::User=root "$pkg") \
+    # as root, apt's download sandbox user (_apt) could not write into $work
+    local -a aptopt=()
+    ((EUID == 0)) && aptopt=(-o APT::Sandbox::User=root)
+    if ! (cd "$work/dl" && apt-get download -q "${aptopt[@]}" "$pkg") \
             > "$CACHE/apt.log" 2>&1; then
         rm -rf "$work"
         skip "apt-get download $pkg failed (no network or no apt lists?); see $CACHE/apt.log"
