@@ -179,6 +179,16 @@ static void bad_configs_give_exact_messages(void **state)
     }
     assert_int_equal(failures, 0);
     assert_true(sizeof bad_cases / sizeof bad_cases[0] >= 20);
+    /* every message: "bad.yaml:LINE:COL: " or "bad.yaml: ", then what is wrong, then what was expected */
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+        const char *m = bad_cases[i].expected;
+        unsigned line, col;
+        char colon;
+        bool located = sscanf(m, "bad.yaml:%u:%u%c", &line, &col, &colon) == 3 && colon == ':' && line >= 1 &&
+                       col >= 1;
+        assert_true(located || strncmp(m, "bad.yaml: ", 10) == 0);
+        assert_non_null(strstr(m, ", expected "));
+    }
 }
 
 static void file_level_problems(void **state)

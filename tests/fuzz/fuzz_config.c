@@ -20,8 +20,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[AD_ERRLEN];
     err[0] = '\0';
     if (ad_config_parse("fuzz.yaml", (const char *)data, size, &cfg, err, sizeof err) != 0) {
-        /* a failure always says where: the file name first */
-        if (strncmp(err, "fuzz.yaml", 9) != 0) abort();
+        /* a failure always says where (the file name first) and what was expected */
+        if (strncmp(err, "fuzz.yaml:", 10) != 0 || !strstr(err, ", expected ")) {
+            fprintf(stderr, "badly formed message: %s\n", err);
+            abort();
+        }
         return 0;
     }
     char *text = NULL;
