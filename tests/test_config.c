@@ -427,6 +427,17 @@ static void print_parses_back_to_the_same_struct(void **state)
     free(printed);
     free(again);
 
+    /* the commented form carries the same values */
+    size_t printed_len = 0;
+    FILE *f = open_memstream(&printed, &printed_len);
+    assert_non_null(f);
+    ad_config_print_commented(f, &a);
+    fclose(f);
+    assert_non_null(strstr(printed, "  # Requested capture width, pixels; range 16..8192\n  width: 800\n"));
+    assert_int_equal(ad_config_parse("rt.yaml", printed, strlen(printed), &b, err, sizeof err), 0);
+    assert_memory_equal(&a, &b, sizeof a);
+    free(printed);
+
     /* defaults round trip too */
     assert_int_equal(ad_config_parse("d.yaml", MIN_CFG, strlen(MIN_CFG), &a, err, sizeof err), 0);
     printed = print_to_string(&a, false);

@@ -142,6 +142,9 @@ const ad_config_key *ad_config_key_find(const char *name);
 /* "an integer in 16..8192", "one of v4l2, replay", ...: what a value must be. */
 void ad_config_key_expect(const ad_config_key *k, char *out, size_t n);
 
+/* Like ad_config_print, with each key's one-line documentation and range as
+ * a comment above it (for starter files people will edit). */
+void ad_config_print_commented(FILE *out, const ad_config *cfg);
 /* Writes a documented YAML of every key with its default (example values for
  * required keys), one comment per key; it parses as a valid config. */
 void ad_config_write_reference(FILE *out);

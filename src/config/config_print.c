@@ -152,6 +152,11 @@ void ad_config_print(FILE *out, const ad_config *cfg)
     emit(out, cfg, false);
 }
 
+void ad_config_print_commented(FILE *out, const ad_config *cfg)
+{
+    emit(out, cfg, true);
+}
+
 void ad_config_write_reference(FILE *out)
 {
     size_t n;
