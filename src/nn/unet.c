@@ -85,7 +85,9 @@ static size_t add_tensor(ad_unet *u, const char *name, int ndim, const int *shap
     }
     ad_param_info *t = &u->tensors[u->num_tensors++];
     memset(t, 0, sizeof(*t));
-    snprintf(t->name, sizeof(t->name), "%s", name);
+    size_t len = strlen(name);
+    AD_ASSERT(len < sizeof(t->name));   /* names are at most ~30 bytes */
+    memcpy(t->name, name, len + 1);
     t->ndim = ndim;
     t->count = 1;
     for (int i = 0; i < ndim; i++) {
@@ -99,7 +101,7 @@ static size_t add_tensor(ad_unet *u, const char *name, int ndim, const int *shap
 
 static void add_conv(ad_unet *u, conv_op *c, const char *prefix, int cin, int cout, int k, int stride)
 {
-    char name[96];
+    char name[128];
     int ws[4] = {cout, cin, k, k}, bs[1] = {cout};
     snprintf(name, sizeof(name), "%s.weight", prefix);
     c->w = add_tensor(u, name, 4, ws);
@@ -113,7 +115,7 @@ static void add_conv(ad_unet *u, conv_op *c, const char *prefix, int cin, int co
 
 static void add_pair(ad_unet *u, size_t *w, size_t *b, const char *prefix, int ndim, const int *wshape, int bcount)
 {
-    char name[96];
+    char name[128];
     snprintf(name, sizeof(name), "%s.weight", prefix);
     *w = add_tensor(u, name, ndim, wshape);
     snprintf(name, sizeof(name), "%s.bias", prefix);
@@ -123,7 +125,7 @@ static void add_pair(ad_unet *u, size_t *w, size_t *b, const char *prefix, int n
 
 static void add_resblock(ad_unet *u, resblock *rb, const char *prefix, int cin, int cout)
 {
-    char p[96];
+    char p[64];
     conv_op c;
     memset(rb, 0, sizeof(*rb));
     rb->cin = cin;
@@ -157,7 +159,7 @@ static void build_table(ad_unet *u)
 {
     const ad_unet_hparams *hp = &u->hp;
     const int L = hp->num_levels, R = hp->res_blocks, base = hp->base_channels;
-    char p[96];
+    char p[32];
     u->tdim = 4 * base;
     for (int l = 0; l < L; l++) u->ch[l] = base * hp->channel_mult[l];
 
