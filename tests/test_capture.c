@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test_support.h"
@@ -125,6 +126,29 @@ static void test_replay_keeps_the_rate(void **state)
     for (int i = 0; i < 11; i++)
         assert_int_equal(ad_source_grab(src, &frame, NULL, NULL, err, sizeof err), AD_CAPTURE_OK);
     assert_true(ad_now_sec() - t0 >= 0.2 - 0.02 - 1e-3); /* first frame is due at once */
+    ad_image_free(&frame);
+    ad_source_destroy(src);
+}
+
+static void test_replay_no_burst_after_stall(void **state)
+{
+    (void)state;
+    /* 10 fps; the consumer stalls 1.3 s: the overdue frame comes at once,
+     * but the schedule restarts there instead of firing 12 frames in a burst,
+     * so the next one waits a period (a lower bound: cannot fail by slowness). */
+    ad_capture_options o = replay_options(FRAMES_DIR, 1, 10, false);
+    ad_source *src = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_source_init_options(&src, &o, err, sizeof err), 0);
+    assert_int_equal(ad_source_open(src, NULL, 0, err, sizeof err), 0);
+    ad_image frame = {0};
+    assert_int_equal(ad_source_grab(src, &frame, NULL, NULL, err, sizeof err), AD_CAPTURE_OK);
+    struct timespec stall = {1, 300000000L};
+    nanosleep(&stall, NULL);
+    assert_int_equal(ad_source_grab(src, &frame, NULL, NULL, err, sizeof err), AD_CAPTURE_OK);
+    double t = ad_now_sec();
+    assert_int_equal(ad_source_grab(src, &frame, NULL, NULL, err, sizeof err), AD_CAPTURE_OK);
+    assert_true(ad_now_sec() - t >= 0.1 - 0.01);
     ad_image_free(&frame);
     ad_source_destroy(src);
 }
@@ -316,6 +340,16 @@ static void test_anomalyctl_capture_errors(void **state)
     assert_non_null(strstr(out, "camera /nonexistent/video7 not found"));
     free(out);
     free(c);
+    c = capture_cmd(cam, "--list-formats");
+    assert_int_equal(ts_run(c, &out), 1);
+    assert_non_null(strstr(out, "cannot open camera /nonexistent/video7"));
+    free(out);
+    free(c);
+    c = capture_cmd(CAPTURE_CONFIG, "--list-formats");
+    assert_int_equal(ts_run(c, &out), 2);
+    assert_non_null(strstr(out, "needs a V4L2 camera"));
+    free(out);
+    free(c);
     free(cam);
     free(bin);
     ts_rmtree(dir);
@@ -369,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_replay_order_and_end),
         cmocka_unit_test(test_replay_loop_and_rgb),
         cmocka_unit_test(test_replay_keeps_the_rate),
+        cmocka_unit_test(test_replay_no_burst_after_stall),
         cmocka_unit_test(test_replay_bad_files),
         cmocka_unit_test(test_source_from_config),
         cmocka_unit_test(test_anomalyctl_capture),

@@ -51,6 +51,7 @@ static struct sim {
     int dqbuf_errno;                 /* DQBUF fails with this once the queue is empty */
     int poll_errno;
     bool poll_ready_empty;           /* poll reports POLLIN with nothing queued */
+    int qbuf_errno_once;             /* the next QBUF fails with this */
     /* state */
     bool opened;
     uint32_t w, h, fourcc, bpl, sizeimage;
@@ -286,6 +287,11 @@ static int sim_ioctl(unsigned long request, void *arg)
         struct v4l2_buffer *b = arg;
         if (!sim.opened) return sim_fail(ENODEV);
         if (b->index >= (uint32_t)sim.nbufs) return sim_fail(EINVAL);
+        if (sim.qbuf_errno_once) {
+            int e = sim.qbuf_errno_once;
+            sim.qbuf_errno_once = 0;
+            return sim_fail(e);
+        }
         assert_false(sim.queued[b->index]); /* queued twice: a source bug */
         for (int i = 0; i < sim.nready; i++) assert_int_not_equal(sim.ready[i].index, b->index);
         sim.queued[b->index] = true;
@@ -742,6 +748,51 @@ static void test_enodev_mid_stream_and_reopen(void **state)
     ad_source_destroy(NULL);
 }
 
+static void test_refused_requeue_asks_for_reopen(void **state)
+{
+    (void)state;
+    ad_source *src = open_ok(camera_options(1, AD_PIXFMT_AUTO), NULL, 0);
+    ad_image frame = {0};
+    char err[AD_ERRLEN];
+    sim_produce(4, 0, 0, 0);
+    sim.qbuf_errno_once = EINVAL; /* like vivid's inject_vidioc_qbuf_error */
+    /* the frame in hand is still delivered ... */
+    assert_int_equal(ad_source_grab(src, &frame, NULL, NULL, err, sizeof err), AD_CAPTURE_OK);
+    assert_int_equal(frame.px[0], 4);
+    /* ... and the lost buffer makes the next grab ask for a reopen */
+    assert_int_equal(ad_source_grab(src, &frame, NULL, NULL, err, sizeof err), AD_CAPTURE_NODEV);
+    assert_non_null(strstr(err, "failed a buffer exchange (Invalid argument)"));
+    ad_source_close(src);
+    assert_int_equal(ad_source_open(src, NULL, 0, err, sizeof err), 0);
+    assert_true(all_buffers_with_driver());
+    sim_produce(5, 0, 0, 0);
+    assert_int_equal(ad_source_grab(src, &frame, NULL, NULL, err, sizeof err), AD_CAPTURE_OK);
+    ad_image_free(&frame);
+    ad_source_destroy(src);
+}
+
+static void test_size_change_on_reopen(void **state)
+{
+    (void)state;
+    ad_source *src = open_ok(camera_options(1, AD_PIXFMT_AUTO), NULL, 0);
+    ad_image frame = {0};
+    char err[AD_ERRLEN];
+    sim_produce(1, 0, 0, 0);
+    assert_int_equal(ad_source_grab(src, &frame, NULL, NULL, err, sizeof err), AD_CAPTURE_OK);
+    assert_int_equal(frame.w, 640);
+    ad_source_close(src);
+    sim.grant_w = 320;
+    sim.grant_h = 240;
+    assert_int_equal(ad_source_open(src, NULL, 0, err, sizeof err), 0);
+    sim_produce(2, 0, 0, 0);
+    assert_int_equal(ad_source_grab(src, &frame, NULL, NULL, err, sizeof err), AD_CAPTURE_OK);
+    assert_int_equal(frame.w, 320);
+    assert_int_equal(frame.h, 240);
+    assert_int_equal(frame.px[320 * 240 - 1], 2);
+    ad_image_free(&frame);
+    ad_source_destroy(src);
+}
+
 static void test_list_modes(void **state)
 {
     (void)state;
@@ -835,6 +886,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_and_short_buffers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eagain_timeout_eintr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enodev_mid_stream_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_requeue_asks_for_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_size_change_on_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options_from_config, setup, teardown),

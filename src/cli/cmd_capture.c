@@ -31,6 +31,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: anomalyctl capture --config FILE --count N --out DIR [--every MS]\n"
+            "       anomalyctl capture --config FILE --list-formats\n"
             "\n"
             "Grabs N frames from the camera in FILE (camera.source v4l2 or replay), crops\n"
             "camera.roi and converts to model.color exactly like the daemon, and writes\n"
@@ -43,6 +44,8 @@ static void usage(FILE *out)
             "  --every MS     save at most one frame every MS milliseconds (default 0:\n"
             "                 every frame the camera delivers)\n"
             "  --quiet        no progress output\n"
+            "  --list-formats print the formats, sizes and frame rates camera.device\n"
+            "                 offers (to choose camera.width/height/fps), then exit\n"
             "\n"
             "exit codes: 0 ok, 1 camera or disk failure, 2 usage or config error\n");
 }
@@ -74,16 +77,56 @@ static long next_frame_index(const char *dir)
     return next;
 }
 
+static int list_formats(const char *config_path)
+{
+    char err[AD_ERRLEN];
+    ad_config *cfg = ad_xcalloc(1, sizeof *cfg);
+    int rc = 2;
+    if (ad_config_load(config_path, cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "anomalyctl capture: %s\n", err);
+        goto out;
+    }
+    rc = 1;
+    if (cfg->camera.source != AD_SOURCE_V4L2) {
+        fprintf(stderr, "anomalyctl capture: %s: camera.source is replay; --list-formats needs a "
+                "V4L2 camera\n", config_path);
+        rc = 2;
+        goto out;
+    }
+    ad_camera_mode *modes = NULL;
+    size_t n = 0;
+    if (ad_v4l2_list_modes(cfg->camera.device, &modes, &n, err, sizeof err) < 0) {
+        fprintf(stderr, "anomalyctl capture: %s\n", err);
+        goto out;
+    }
+    printf("camera %s offers (formats marked * are converted by libv4l2):\n", cfg->camera.device);
+    for (size_t i = 0; i < n; i++) {
+        printf("  %-7s%s", modes[i].fourcc, modes[i].emulated ? "*" : " ");
+        if (modes[i].width)
+            printf(" %5dx%-5d%s", modes[i].width, modes[i].height,
+                   modes[i].stepwise ? " (largest of a range)" : "");
+        for (int k = 0; k < modes[i].nfps; k++)
+            printf("%s%g", k ? " " : "  fps: ", modes[i].fps[k]);
+        printf("\n");
+    }
+    free(modes);
+    rc = 0;
+out:
+    free(cfg);
+    return rc;
+}
+
 int ad_cmd_capture(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"count", required_argument, NULL, 'n'},
         {"out", required_argument, NULL, 'o'},    {"every", required_argument, NULL, 'e'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {"list-formats", no_argument, NULL, 'l'},
         {NULL, 0, NULL, 0}};
     const char *config_path = NULL, *out_dir = NULL;
     long count = -1, every_ms = 0;
-    int quiet = 0, opt;
+    int quiet = 0, list = 0, opt;
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "c:n:o:e:qh", longopts, NULL)) != -1) {
@@ -105,6 +148,7 @@ int ad_cmd_capture(int argc, char **argv)
             }
             break;
         case 'q': quiet = 1; break;
+        case 'l': list = 1; break;
         case 'h': usage(stdout); return 0;
         default:
             fprintf(stderr, "anomalyctl capture: unknown or incomplete option '%s'\n",
@@ -118,6 +162,7 @@ int ad_cmd_capture(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (list && config_path) return list_formats(config_path);
     if (!config_path || !out_dir || count < 0) {
         fprintf(stderr, "anomalyctl capture: --config, --count and --out are required\n");
         usage(stderr);

@@ -141,6 +141,11 @@ expect anomalyctl_capture "5 PNGs written" [ "$(ls /tmp/set | grep -c '^frame_00
 # IHDR width and height (big-endian) of the last one: the ROI, 64x48
 expect anomalyctl_capture "PNGs hold the ROI (64x48)" [ "$(od -An -tu1 -j16 -N8 /tmp/set/frame_000004.png | tr -s ' ')" = " 0 0 0 64 0 0 0 48" ]
 
+out=$("$CTLBIN" capture --config /tmp/capture.yaml --list-formats 2>&1)
+rc=$?
+echo "--- list_formats (exit $rc)"; echo "$out" | head -n 4 | sed 's/^/    /'
+expect list_formats "lists the camera's modes" [ $rc = 0 -a -n "$(echo "$out" | grep -E '^  GREY +640x480 +fps: .*25')" ]
+
 "$PROBE" --seconds 60 > /tmp/term.out 2>&1 &
 p=$!
 sleep 1.5
