@@ -104,7 +104,7 @@ int main(int argc, char **argv)
         return 2;
     }
     ad_backoff b;
-    ad_backoff_init(&b, backoff_s, 30 * backoff_s);
+    ad_backoff_init(&b, backoff_s, 4 * backoff_s); /* short: the scenarios are timed */
     ad_image frame = {0};
     unsigned long frames = 0, timeouts = 0, again = 0, opens = 0, failed_opens = 0;
     unsigned long long dropped = 0;
