@@ -77,7 +77,9 @@ EOF
 # wait_log LOG TEXT N DEADLINE: until LOG holds N lines with TEXT, or the
 # guest uptime passes DEADLINE; 0 if reached.
 wait_log() {
-    while [ "$(grep -cF -- "$2" "$1")" -lt "$3" ]; do
+    while :; do
+        n=$(grep -cF -- "$2" "$1" 2>/dev/null)
+        [ "${n:-0}" -ge "$3" ] && break
         awk -v u="$(uptime_s)" -v d="$4" 'BEGIN { exit !(u > d) }' && return 1
         sleep 0.2
     done
@@ -95,6 +97,7 @@ daemon() {
     name=$1; actions=$2; shift 2
     t0=$(uptime_s)
     deadline=$(awk -v t="$t0" -v m="$MAX_WAIT" 'BEGIN { print t + m }')
+    : > /tmp/$name.log   # exists (empty) before anyone waits on it
     # one vCPU under TCG: no spinning OpenMP/OpenBLAS worker threads
     OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive OPENBLAS_NUM_THREADS=1 \
         "$BIN/anomalyd" --config /tmp/$name.yaml > /tmp/$name.log 2>&1 &
