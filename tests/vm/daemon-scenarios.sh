@@ -185,5 +185,16 @@ expect drops "drops are counted (more than the mailbox alone)" ge "$dropped" 10
 expect drops "no timeouts, nothing stalls" [ "$(count /tmp/drops.log "no frame from camera")" = 0 ]
 books drops 2
 
+# Camera absent when the daemon starts (module unloaded), plugged in later:
+# the daemon says so once, retries with backoff, and starts inspecting.
+rmmod vivid
+config absent GREY 640 480 25
+daemon absent "" "camera /dev/video0 not found" 1 "!sleep 1.5" \
+    "!insmod /lib/modules/vivid.ko $(cat /etc/vm/vivid-params)" \
+    "camera /dev/video0 open:" 1 "reject: frame" 2
+expect absent "missing camera logged once" [ "$(count /tmp/absent.log "camera /dev/video0 not found")" = 1 ]
+expect absent "picked up when plugged in" [ "$(count /tmp/absent.log "camera /dev/video0 open:")" = 1 ]
+books absent 2
+
 echo "RESULT daemon passed=$pass failed=$fail"
 exit $fail
