@@ -357,6 +357,136 @@ static void bad_training_data_is_refused(void **state)
     free(dir);
 }
 
+/* Rewrites checkpoint src into dst with metadata `key` set to `value`
+ * (removed when value is NULL), tensor `drop` left out, and tensor
+ * `shorten` one value shorter. */
+static void rewrite_checkpoint(const char *src, const char *dst, const char *key,
+                               const char *value, const char *drop, const char *shorten)
+{
+    ad_safetensors st = {0};
+    char err[AD_ERRLEN];
+    if (ad_safetensors_read(src, &st, err, sizeof err) != 0) fail_msg("%s", err);
+    ad_st_out t[16];
+    int nt = 0;
+    for (int i = 0; i < st.num_tensors && nt < 16; i++) {
+        const ad_st_tensor *x = &st.tensors[i];
+        if (drop && !strcmp(x->name, drop)) continue;
+        t[nt] = (ad_st_out){.name = x->name, .ndim = x->ndim,
+                            .data = (const float *)(st.data + x->offset)};
+        for (int d = 0; d < x->ndim; d++) t[nt].shape[d] = x->shape[d];
+        if (shorten && !strcmp(x->name, shorten)) t[nt].shape[0]--;
+        nt++;
+    }
+    const char *keys[64], *vals[64];
+    int nm = 0, found = 0;
+    for (int i = 0; i < st.num_meta && nm < 63; i++) {
+        if (key && !strcmp(st.meta_keys[i], key)) {
+            found = 1;
+            if (!value) continue;
+            keys[nm] = key;
+            vals[nm++] = value;
+            continue;
+        }
+        keys[nm] = st.meta_keys[i];
+        vals[nm++] = st.meta_values[i];
+    }
+    if (key && !found) fail_msg("checkpoint has no metadata '%s'", key);
+    if (ad_safetensors_write(dst, t, nt, keys, vals, nm, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    ad_safetensors_free(&st);
+}
+
+static void hostile_checkpoints_are_refused(void **state)
+{
+    (void)state;
+    char *dir = ts_tmpdir("train");
+    static ad_config cfg;
+    char err[AD_ERRLEN];
+    make_config(&cfg, dir, "m.safetensors", "gray", 32, 3, 0);
+    if (train(&cfg, GOOD, NULL, 0, NULL, err, sizeof err) != 0) fail_msg("%s", err);
+    char *ck = join(dir, "m.safetensors.ckpt"), *bad = join(dir, "bad.ckpt");
+    struct {
+        const char *key, *value, *drop, *shorten, *want;
+    } cases[] = {
+        {"format", "something-else", NULL, NULL, "not a training checkpoint"},
+        {"format_version", "2", NULL, NULL, "format version 2"},
+        {"rng", "zz", NULL, NULL, "RNG state 'zz' is malformed"},
+        {"step", "-3", NULL, NULL, "step '-3' is not a count"},
+        {"adam_step", "many", NULL, NULL, "adam_step 'many' is not a count"},
+        {"loss_smoothed", NULL, NULL, NULL, "metadata 'loss_smoothed' is missing"},
+        {"train_seconds", "0x1p", NULL, NULL, "'train_seconds' is not a number"},
+        {"channel_mult", "1,2,2", NULL, NULL, "channel_mult [1,2,2]"},
+        {"groups", "eight", NULL, NULL, "'groups' is not a number"},
+        {NULL, NULL, "adam_v", NULL, "has no tensor 'adam_v'"},
+        {NULL, NULL, NULL, "ema", "tensor 'ema' holds"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rewrite_checkpoint(ck, bad, cases[i].key, cases[i].value, cases[i].drop,
+                           cases[i].shorten);
+        expect_error(&cfg, GOOD, bad, cases[i].want);
+    }
+    /* a truncated file: the safetensors reader refuses it, naming the file */
+    uint8_t *data;
+    size_t len;
+    assert_int_equal(ad_read_file(ck, 1 << 26, &data, &len, err, sizeof err), 0);
+    assert_int_equal(ad_write_file_durable(bad, data, len / 2, err, sizeof err), 0);
+    free(data);
+    expect_error(&cfg, GOOD, bad, "bad.ckpt");
+    /* a different batch is allowed (with a warning) */
+    rewrite_checkpoint(ck, bad, "batch", "16", NULL, NULL);
+    if (train(&cfg, GOOD, bad, 5, NULL, err, sizeof err) != 0) fail_msg("%s", err);
+    free(ck);
+    free(bad);
+    ts_rmtree(dir);
+    free(dir);
+}
+
+/* A periodic checkpoint (what a crash leaves) also continues exactly. */
+typedef struct copy_at {
+    long step;
+    const char *from, *to;
+} copy_at;
+
+static void copy_checkpoint(const ad_train_progress *p, void *user)
+{
+    copy_at *c = user;
+    if (p->step != c->step) return;
+    uint8_t *data;
+    size_t len;
+    char err[AD_ERRLEN];
+    if (ad_read_file(c->from, 1 << 26, &data, &len, err, sizeof err) != 0) fail_msg("%s", err);
+    if (ad_write_file_durable(c->to, data, len, err, sizeof err) != 0) fail_msg("%s", err);
+    free(data);
+}
+
+static void periodic_checkpoint_resumes_exactly(void **state)
+{
+    (void)state;
+    char *dir = ts_tmpdir("train");
+    static ad_config straight, periodic;
+    char err[AD_ERRLEN];
+    make_config(&straight, dir, "straight.safetensors", "gray", 32, 16, 0);
+    make_config(&periodic, dir, "periodic.safetensors", "gray", 32, 16, 5);
+    if (train(&straight, GOOD, NULL, 0, NULL, err, sizeof err) != 0) fail_msg("%s", err);
+    char *ck = join(dir, "periodic.safetensors.ckpt"), *saved = join(dir, "at10.ckpt");
+    /* progress for step 11 runs after the step-10 checkpoint was written */
+    copy_at c = {.step = 11, .from = ck, .to = saved};
+    ad_train_opts o = {.cfg = &periodic, .images_dir = GOOD, .progress = copy_checkpoint,
+                       .user = &c};
+    if (ad_train_run(&o, err, sizeof err) != 0) fail_msg("%s", err);
+    ad_safetensors st = {0};
+    assert_int_equal(ad_safetensors_read(saved, &st, err, sizeof err), 0);
+    assert_string_equal(ad_safetensors_meta(&st, "step"), "10");
+    ad_safetensors_free(&st);
+    unlink(periodic.model.path);
+    if (train(&periodic, GOOD, saved, 0, NULL, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_same_tensors(straight.model.path, periodic.model.path);
+    free(ck);
+    free(saved);
+    ts_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +495,8 @@ int main(void)
         cmocka_unit_test(resume_continues_exactly),
         cmocka_unit_test(rgb_model_trains),
         cmocka_unit_test(bad_training_data_is_refused),
+        cmocka_unit_test(hostile_checkpoints_are_refused),
+        cmocka_unit_test(periodic_checkpoint_resumes_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
