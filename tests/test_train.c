@@ -300,6 +300,7 @@ static void bad_training_data_is_refused(void **state)
     expect_error(&cfg, imgs, NULL, "no .png images found");
     free(ts_write_text(imgs, "notes.txt", "not an image\n"));
     expect_error(&cfg, imgs, NULL, "other files were skipped");
+    expect_error(&cfg, FIXTURES_DIR "/parts", NULL, "e.g. DATASET/train/good");
 
     /* a non-PNG file beside good ones is skipped, training goes on */
     write_png(imgs, "a.png", 64, 64, 1);

@@ -30,7 +30,7 @@ static int list_pngs(const char *dir, char ***names_out, int *count_out, char *e
     DIR *d = opendir(dir);
     if (!d) return ad_err(err, errlen, "%s: cannot open the image folder: %s", dir, strerror(errno));
     char **names = NULL;
-    int count = 0, cap = 0, skipped = 0;
+    int count = 0, cap = 0, skipped = 0, subdirs = 0;
     size_t plen = strlen(dir) + 2;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
@@ -45,6 +45,7 @@ static int list_pngs(const char *dir, char ***names_out, int *count_out, char *e
             ad_log(AD_LOG_WARN, "%s/%s: skipping sub-folder (only the folder's own files are read)",
                    dir, name);
             skipped++;
+            subdirs++;
             continue;
         }
         if (!ok || !S_ISREG(sb.st_mode) || !has_png_suffix(name)) {
@@ -61,8 +62,10 @@ static int list_pngs(const char *dir, char ***names_out, int *count_out, char *e
     closedir(d);
     if (count == 0) {
         free(names);
-        return ad_err(err, errlen, "%s: no .png images found%s", dir,
-                      skipped ? " (other files were skipped, see the warnings above)" : "");
+        return ad_err(err, errlen, "%s: no .png images found%s%s", dir,
+                      skipped ? " (other files were skipped, see the warnings above)" : "",
+                      subdirs ? "; --images takes the folder that holds the good images "
+                                "themselves, e.g. DATASET/train/good" : "");
     }
     qsort(names, (size_t)count, sizeof *names, cmp_names);
     *names_out = names;
