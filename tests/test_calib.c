@@ -144,6 +144,91 @@ static void test_frr_threshold_holds_on_held_out(void **state)
     free(ho);
 }
 
+/* Exact survival function of the synthetic distributions (no sampling noise). */
+static double survival(enum dist d, double t)
+{
+    switch (d) {
+    case DIST_NORMAL: return 0.5 * erfc((t - 0.1) / 0.01 / sqrt(2));
+    case DIST_GUMBEL: return -expm1(-exp(-(t - 0.1) / 0.01));
+    case DIST_GAMMA4: {
+        double x = t / 0.01;
+        return x <= 0 ? 1 : exp(-x) * (1 + x + x * x / 2 + x * x * x / 6);
+    }
+    default: return NAN;
+    }
+}
+
+/* With a confidence level the promise is per calibration set: the true
+ * false-reject rate of the threshold is at or below the rate in at least
+ * that share of sets (nominal 90%; 80% allowed for the finite number of
+ * sets), both where the order statistic applies and where the tail fit
+ * extrapolates. */
+static void test_frr_threshold_confidence(void **state)
+{
+    (void)state;
+    const size_t n = 200, reps = 80;
+    const double rates[] = {0.05, 0.01, 0.001};
+    double cal[200];
+    ad_rng rng;
+    ad_rng_seed(&rng, 99);
+    for (int d = DIST_NORMAL; d <= DIST_GAMMA4; d++)
+        for (size_t ri = 0; ri < 3; ri++) {
+            double rate = rates[ri];
+            size_t held = 0;
+            double sum = 0;
+            for (size_t rep = 0; rep < reps; rep++) {
+                for (size_t i = 0; i < n; i++) cal[i] = draw(&rng, d);
+                ad_frr_threshold ft;
+                assert_int_equal(ad_threshold_for_frr_conf(cal, n, rate, 0.9, &ft), 0);
+                double true_rate = survival(d, ft.threshold);
+                held += true_rate <= rate;
+                sum += true_rate;
+            }
+            print_message("  %-9s rate %.3f at 90%%: %zu of %zu sets hold it, mean rate %.5f\n",
+                          dist_names[d], rate, held, reps, sum / reps);
+            assert_true(held >= reps * 8 / 10);
+            assert_true(sum / reps >= rate / 40); /* not absurdly far out */
+        }
+}
+
+static void test_frr_threshold_confidence_ranks(void **state)
+{
+    (void)state;
+    double v[60];
+    for (int i = 0; i < 60; i++) v[i] = i + 1;
+    ad_frr_threshold ft;
+    /* 0.95^45 = 0.0994 <= 0.1: the maximum holds 5% at 90% with 45 images */
+    assert_int_equal(ad_threshold_for_frr_conf(v, 45, 0.05, 0.9, &ft), 0);
+    assert_int_equal(ft.order_rank, 45);
+    assert_float_equal(ft.order_stat, 45, 0);
+    /* 0.95^44 = 0.105 > 0.1: no order statistic with 44 */
+    assert_int_equal(ad_threshold_for_frr_conf(v, 44, 0.05, 0.9, &ft), 0);
+    assert_true(isnan(ft.order_stat));
+    assert_float_equal(ft.threshold, ft.tail, 0); /* the tail fit alone */
+    assert_true(ft.threshold > ft.tail_u);
+    assert_int_equal(ft.min_images, 60); /* rule of three still the larger */
+    /* 0.99^230 = 0.099: 230 images for 1% at 90% */
+    double *w = malloc(400 * sizeof *w);
+    for (int i = 0; i < 400; i++) w[i] = i;
+    assert_int_equal(ad_threshold_for_frr_conf(w, 229, 0.01, 0.9, &ft), 0);
+    assert_true(isnan(ft.order_stat));
+    assert_int_equal(ad_threshold_for_frr_conf(w, 230, 0.01, 0.9, &ft), 0);
+    assert_int_equal(ft.order_rank, 230);
+    assert_int_equal(ad_threshold_for_frr_conf(w, 10, 0.01, 0.99, &ft), 0);
+    assert_int_equal(ft.min_images, 459); /* ln(0.01) / ln(0.99) = 458.2 */
+    /* more confidence, never a lower threshold */
+    double t0, t9;
+    assert_int_equal(ad_threshold_for_frr_conf(w, 400, 0.05, 0, &ft), 0);
+    t0 = ft.threshold;
+    assert_int_equal(ad_threshold_for_frr_conf(w, 400, 0.05, 0.9, &ft), 0);
+    t9 = ft.threshold;
+    assert_true(t9 >= t0);
+    /* confidence out of range */
+    assert_int_equal(ad_threshold_for_frr_conf(w, 400, 0.05, 1, &ft), -1);
+    assert_int_equal(ad_threshold_for_frr_conf(w, 400, 0.05, 0.3, &ft), -1);
+    free(w);
+}
+
 static void test_frr_threshold_reports(void **state)
 {
     (void)state;
@@ -352,6 +437,8 @@ int main(void)
         cmocka_unit_test(test_quantile_type7),
         cmocka_unit_test(test_frr_threshold_holds_on_held_out),
         cmocka_unit_test(test_frr_threshold_reports),
+        cmocka_unit_test(test_frr_threshold_confidence),
+        cmocka_unit_test(test_frr_threshold_confidence_ranks),
         cmocka_unit_test(test_youden),
         cmocka_unit_test(test_round_keeps_verdicts),
         cmocka_unit_test(test_plot),

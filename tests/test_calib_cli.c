@@ -120,6 +120,31 @@ static void make_good_set(const env *e, const char *name, int seed)
     free(gen);
 }
 
+/* Scores dir/held with `anomalyctl score` under the config as written (so the
+ * value also parses back through the config loader and is what the detector
+ * compares with); returns the rejects, *held the images. */
+static size_t held_out_rejects(const env *e, const char *thr, size_t *held)
+{
+    char *bin = ts_bin("anomalyctl"), *out = NULL;
+    int rc = run(&out, "'%s' score --config '%s' '%s/held/'*.png", bin, e->config, e->dir);
+    assert_true(rc == 0 || rc == 3);
+    size_t rejects = 0;
+    *held = 0;
+    char tag[96];
+    snprintf(tag, sizeof tag, "threshold=%.6f", strtod(thr, NULL));
+    for (const char *p = out; (p = strstr(p, " score=")); p++) {
+        (*held)++;
+        const char *eol = strchr(p, '\n');
+        const char *r = strstr(p, "verdict=reject");
+        if (r && (!eol || r < eol)) rejects++;
+        const char *t = strstr(p, tag);
+        if (!t || (eol && t > eol)) fail_msg("score did not use the written threshold:\n%s", p);
+    }
+    free(out);
+    free(bin);
+    return rejects;
+}
+
 static void test_good_only_threshold_holds_on_held_out_parts(void **state)
 {
     env *e = *state;
@@ -162,28 +187,31 @@ static void test_good_only_threshold_holds_on_held_out_parts(void **state)
     assert_memory_equal(b, e->original, len);
     free(b);
 
-    /* Held-out good parts, scored by `anomalyctl score` with the config as
-     * written (so the value also parses back through the config loader). */
-    rc = run(&out, "'%s' score --config '%s' '%s/held/'*.png", bin, e->config, e->dir);
-    assert_true(rc == 0 || rc == 3);
-    size_t held = 0, rejects = 0;
-    char tag[96];
-    snprintf(tag, sizeof tag, "threshold=%.6f", strtod(thr, NULL));
-    for (const char *p = out; (p = strstr(p, " score=")); p++) {
-        held++;
-        const char *eol = strchr(p, '\n');
-        const char *r = strstr(p, "verdict=reject");
-        if (r && (!eol || r < eol)) rejects++;
-        const char *t = strstr(p, tag);
-        if (!t || (eol && t > eol)) fail_msg("score did not use the written threshold:\n%s", p);
-    }
+    /* Held-out good parts. */
+    size_t held, rejects = held_out_rejects(e, thr, &held);
     print_message("held-out good parts: %zu of %zu rejected at the promised %.0f%%\n", rejects,
                   held, rate * 100);
     assert_true(held >= 60);
     /* Binomial(76, 0.05) exceeds 8 with probability about 1%; the rule is
      * conservative, so this fails only if the promise is broken. */
     assert_true(rejects <= 8);
+
+    /* At 90% confidence the threshold can only move up, and the held-out
+     * rejects down. */
+    rc = run(&out, "'%s' calibrate --config '%s' --good '%s/cal' --target-frr 5%% "
+             "--confidence 90%% --write", bin, e->config, e->dir);
+    if (rc != 0) fail_msg("calibrate --confidence exited %d:\n%s", rc, out);
+    char thr90[64];
+    result_field(out, "threshold", thr90, sizeof thr90);
+    result_field(out, "confidence", val, sizeof val);
+    assert_string_equal(val, "0.9");
+    assert_non_null(strstr(out, "at 90% confidence"));
     free(out);
+    assert_true(strtod(thr90, NULL) >= strtod(thr, NULL));
+    size_t held90, rejects90 = held_out_rejects(e, thr90, &held90);
+    print_message("at 90%% confidence: threshold %s, %zu of %zu held-out rejected\n", thr90,
+                  rejects90, held90);
+    assert_true(rejects90 <= rejects);
 
     /* The plot is a real PNG of the promised size. */
     char plot[1100], err[AD_ERRLEN];
@@ -295,6 +323,8 @@ static void test_invalid_inputs(void **state)
     expect(e, 2, "--config FILE is required", "--good empty");
     expect(e, 2, "--target-frr '0'", "%s --good empty --target-frr 0", cfg);
     expect(e, 2, "--target-frr 'lots'", "%s --good empty --target-frr lots", cfg);
+    expect(e, 2, "--confidence '1'", "%s --good empty --confidence 1", cfg);
+    expect(e, 2, "--confidence '30%'", "%s --good empty --confidence 30%%", cfg);
     expect(e, 2, "--pick youden needs --bad", "%s --good empty --pick youden", cfg);
     expect(e, 2, "--pick 'best'", "%s --good empty --pick best", cfg);
     expect(e, 2, "unknown or incomplete option '--frobnicate'", "%s --good empty --frobnicate", cfg);

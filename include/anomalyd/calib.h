@@ -58,6 +58,8 @@ size_t ad_count_above(const double *v, size_t n, double t);
 typedef struct ad_frr_threshold {
     double threshold;          /* max of the two estimates (or the tail alone) */
     double order_stat;         /* X_(r), or NaN when r > n */
+    size_t order_rank;         /* r (n + 1 when there is none) */
+    double confidence;         /* as asked; 0 = expected rate */
     double tail;               /* exponential tail estimate */
     int tail_k;                /* exceedances used for the fit */
     double tail_u, tail_beta;  /* fit: location and (unadjusted) mean excess */
@@ -68,9 +70,21 @@ typedef struct ad_frr_threshold {
     double set_frr;            /* fraction of the given good scores > threshold */
     int undersized;            /* n < 3 / rate */
     double supported_rate;     /* 3 / n */
-    size_t min_images;         /* ceil(3 / rate): images needed for the rate */
+    size_t min_images;         /* ceil(3 / rate): images needed for the rate (with a
+                                  confidence at least what the order statistic needs) */
 } ad_frr_threshold;
 int ad_threshold_for_frr(const double *good, size_t n, double rate, ad_frr_threshold *out);
+/* The same with a confidence level (0.5 <= confidence < 1; 0 = the expected
+ * rate as above): the threshold's true false-reject rate is <= rate with at
+ * least this probability over calibration sets, instead of on average.
+ *  - order statistic: the true rate of X_(r) is Beta(n+1-r, r)-distributed,
+ *    so r is the smallest rank with P(Binomial(n, rate) >= n+1-r) >=
+ *    confidence; it exists only when (1-rate)^n <= 1-confidence (0.9 at 1%
+ *    needs 230 images, at 5% 45);
+ *  - tail: beta at its one-sided upper bound 2k beta / chi2_{1-conf}(2k).
+ * min_images also covers the order statistic's need. */
+int ad_threshold_for_frr_conf(const double *good, size_t n, double rate, double confidence,
+                              ad_frr_threshold *out);
 
 /* Youden's J = TPR - FPR = (1 - escape rate) - false-reject rate, maximized
  * over every cut between two neighbouring distinct scores; among cuts with

@@ -37,10 +37,53 @@ size_t ad_count_above(const double *v, size_t n, double t)
     return c;
 }
 
+/* Largest m <= n with P(Binomial(n, p) >= m) >= conf (0 if none); the
+ * probabilities are summed in log space, one term per step. */
+static size_t binom_largest_tail(size_t n, double p, double conf)
+{
+    double cdf = 0, lp = log(p), lq = log1p(-p), ln_n1 = lgamma((double)n + 1);
+    size_t m = 0;
+    while (m < n) {
+        /* cdf becomes P(X <= m); P(X >= m + 1) = 1 - cdf */
+        cdf += exp(ln_n1 - lgamma((double)m + 1) - lgamma((double)(n - m) + 1) +
+                   (double)m * lp + (double)(n - m) * lq);
+        if (1 - cdf < conf) break;
+        m++;
+    }
+    return m;
+}
+
+/* Standard normal quantile by bisection on erfc (plenty fast here). */
+static double normal_quantile(double p)
+{
+    double lo = -40, hi = 40;
+    for (int i = 0; i < 200; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (0.5 * erfc(-mid / sqrt(2)) < p) lo = mid;
+        else hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/* Chi-square quantile, Wilson-Hilferty (within ~1% for nu >= 10). */
+static double chi2_quantile(double p, double nu)
+{
+    double z = normal_quantile(p), a = 2 / (9 * nu);
+    double c = 1 - a + z * sqrt(a);
+    return c > 0 ? nu * c * c * c : 0;
+}
+
 int ad_threshold_for_frr(const double *good, size_t n, double rate, ad_frr_threshold *out)
+{
+    return ad_threshold_for_frr_conf(good, n, rate, 0, out);
+}
+
+int ad_threshold_for_frr_conf(const double *good, size_t n, double rate, double confidence,
+                              ad_frr_threshold *out)
 {
     memset(out, 0, sizeof *out);
     if (n < 2 || !(rate > 0 && rate < 1)) return -1;
+    if (confidence != 0 && !(confidence >= 0.5 && confidence < 1)) return -1;
     double *s = ad_xmalloc(n * sizeof *s);
     memcpy(s, good, n * sizeof *s);
     ad_sort_doubles(s, n);
@@ -50,6 +93,15 @@ int ad_threshold_for_frr(const double *good, size_t n, double rate, ad_frr_thres
      * exact products such as 20 * 0.95 from rounding up a whole rank. */
     double rr = ceil(n1 * (1 - rate) - 1e-9);
     if (rr < 1) rr = 1;
+    if (confidence > 0) {
+        /* The true rate of X_(r) is Beta(n+1-r, r): P(rate_true <= rate) =
+         * P(Binomial(n, rate) >= n+1-r). Largest m = n+1-r that still has
+         * probability >= confidence; none when even the maximum (m = 1)
+         * falls short, i.e. (1-rate)^n > 1-confidence. */
+        size_t m = binom_largest_tail(n, rate, confidence);
+        rr = m ? (double)(n + 1 - m) : (double)n + 1;
+    }
+    out->order_rank = (size_t)rr;
     out->order_stat = rr <= (double)n ? s[(size_t)rr - 1] : NAN;
 
     /* Exponential tail over the top k scores. */
@@ -60,7 +112,13 @@ int ad_threshold_for_frr(const double *good, size_t n, double rate, ad_frr_thres
     for (size_t i = n - k; i < n; i++) sum += s[i] - u;
     double beta = sum / (double)k;
     double p_u = (double)k / n1;
-    double beta_up = beta * (1 + 1 / sqrt((double)k));
+    /* Margin for the fit: 2 k beta_hat / beta is chi-square with 2k degrees
+     * of freedom for exponential excesses; without a confidence asked the
+     * upper one-sigma bound, with one the one-sided bound at that level. */
+    double beta_up = confidence > 0
+                         ? 2 * (double)k * beta / chi2_quantile(1 - confidence, 2 * (double)k)
+                         : beta * (1 + 1 / sqrt((double)k));
+    out->confidence = confidence;
     out->tail_k = (int)k;
     out->tail_u = u;
     out->tail_beta = beta;
@@ -85,6 +143,11 @@ int ad_threshold_for_frr(const double *good, size_t n, double rate, ad_frr_thres
     out->order_frr = t <= s[n - 1] ? ((double)above + 1) / n1 : NAN;
     out->supported_rate = 3.0 / (double)n;
     double need = ceil(3.0 / rate - 1e-9);
+    if (confidence > 0) {
+        /* n such that even the largest score holds the rate at the
+         * confidence: (1-rate)^n <= 1-confidence. */
+        need = fmax(need, ceil(log(1 - confidence) / log1p(-rate) - 1e-9));
+    }
     out->min_images = need > 1e15 ? (size_t)1e15 : (size_t)need;
     out->undersized = (double)n < need;
     free(s);
