@@ -6,8 +6,8 @@
 #   CONFIG   a config whose model exists (e.g. bench/cache/mtd-<key>/config.yaml
 #            after bench/accuracy.sh, or fixtures/configs/detect_parts.yaml)
 #   DATASET  MVTec AD layout folder (e.g. ../shared/datasets/mtd)
-# Environment: LIMIT (images per test type, default all), ROWS (a subset of
-# the row names below, default all).
+# Environment: LIMIT (images per test type, default all), ROWS (rows to run,
+# by the first word of their name, e.g. "base ssim=1 noise"; default all).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -ge 2 ] || { sed -n '2,12p' "$0"; exit 2; }
@@ -38,7 +38,8 @@ detector_key() { echo "/^detector:/,/^[a-z]/s/^  $1: .*/  $1: $2/"; }
 row() {
     name=$1
     shift
-    if [ -n "${ROWS:-}" ] && ! echo " $ROWS " | grep -q " $name "; then return 0; fi
+    # ROWS lists rows by the first word of their name
+    if [ -n "${ROWS:-}" ] && ! echo " $ROWS " | grep -qF " ${name%% *} "; then return 0; fi
     res=$("$ctl" eval $limit_arg "$@" 2>"$tmp/err" | grep '^RESULT') || {
         printf '| %-28s | failed: %s |\n' "$name" "$(tail -1 "$tmp/err")"
         return 0
@@ -53,15 +54,17 @@ echo "ablation: $config on $dataset ${LIMIT:+(first $LIMIT images per type)}"
 printf '| %-28s | %-9s | %-9s | %-13s |\n' setting "image AUC" "pixel AUC" inspections/s
 echo "|------------------------------|-----------|-----------|---------------|"
 row base --config "$config" --dataset "$dataset"
-for t0 in 0.1 0.4; do
+for t0 in 0.01 0.05 0.1 0.4; do
     row "noise_level=$t0" --config "$(variant nl$t0 "$(detector_key noise_level $t0)")" --dataset "$dataset"
 done
 row "steps=5" --config "$(variant st5 "$(detector_key steps 5)")" --dataset "$dataset"
 row "steps=5,guidance=2" --config "$(variant g2 "$(detector_key steps 5);$(detector_key guidance 2)")" \
     --dataset "$dataset"
-for s in 0 8; do
+for s in 1 8; do
     row "sigma=$s" --config "$(variant sg$s "$(detector_key sigma $s)")" --dataset "$dataset"
 done
+row "noise 0.01,sigma 1,top 0.5%" --config "$(variant best "$(detector_key noise_level 0.01);$(detector_key sigma 1);$(detector_key score topk);$(detector_key topk_percent 0.5)")" \
+    --dataset "$dataset"
 row "score=topk 1%" --config "$(variant tk "$(detector_key score topk)")" --dataset "$dataset"
 row "ssim=1" --config "$config" --dataset "$dataset" --tune ssim=1
 row "draws=4 (maps averaged)" --config "$config" --dataset "$dataset" --tune draws=4
