@@ -81,6 +81,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     env *e = *state;
+    /* a daemon left running by a failed test */
+    char *o = NULL;
+    run(&o, "cd '%s' && test -f daemon.pid && kill -TERM $(cat daemon.pid) 2>/dev/null; true", e->dir);
+    free(o);
     ts_rmtree(e->dir);
     free(e->dir);
     free(e->original);
@@ -341,6 +345,68 @@ static void test_invalid_inputs(void **state)
     free(now);
 }
 
+/* Wait (polling, generous limit: this is not a timing assertion) until the
+ * file holds the text; 0 when it does. */
+static int wait_for_text(const char *path, const char *text)
+{
+    char *o = NULL;
+    int rc = run(&o, "for i in $(seq 1200); do grep -qF -- '%s' '%s' && exit 0; sleep 0.1; done; exit 1",
+                 text, path);
+    free(o);
+    return rc;
+}
+
+/* The issue's last step: a running daemon picks up the written threshold on
+ * SIGHUP and judges frames with it. */
+static void test_running_daemon_picks_up_written_threshold(void **state)
+{
+    env *e = *state;
+    char path[1100], log[1100];
+    snprintf(path, sizeof path, "%s/parts", e->dir);
+    assert_int_equal(symlink(FIXTURES_DIR "/parts", path), 0);
+    char *cfg = ts_write_text(e->dir, "configs/daemon.yaml",
+                              "line:\n  name: calib_daemon\n"
+                              "camera:\n  source: replay\n  replay_dir: ../parts/test/good\n"
+                              "  replay_loop: true\n  fps: 20\n  width: 64\n  height: 64\n"
+                              "model:\n  path: ../model/parts.safetensors\n  color: gray\n"
+                              "  input_width: 64\n  input_height: 64\n"
+                              "detector:\n  sigma: 2\n  threads: 1\n"
+                              "threshold: 0.5   # calibrate writes here\n"
+                              "reject_log:\n  database: ../rejects.db\n  image_dir: ../images\n");
+    snprintf(log, sizeof log, "%s/daemon.log", e->dir);
+    char *daemon = ts_bin("anomalyd"), *bin = ts_bin("anomalyctl"), *out = NULL;
+    int rc = run(&out, "cd '%s' && ('%s' --config '%s' > daemon.log 2>&1 & echo $! > daemon.pid)",
+                 e->dir, daemon, cfg);
+    assert_int_equal(rc, 0);
+    free(out);
+    if (wait_for_text(log, "ready:") != 0) fail_msg("the daemon did not start; see %s", log);
+
+    rc = run(&out, "'%s' calibrate --config '%s' --good '%s/parts/test/good' --target-frr 20%% "
+             "--write", bin, cfg, FIXTURES_DIR);
+    if (rc != 0) fail_msg("calibrate exited %d:\n%s", rc, out);
+    char thr[64], want[160];
+    result_field(out, "threshold", thr, sizeof thr);
+    free(out);
+    rc = run(&out, "cd '%s' && kill -HUP $(cat daemon.pid)", e->dir);
+    assert_int_equal(rc, 0);
+    free(out);
+    snprintf(want, sizeof want, "inspection now uses the reloaded config: threshold %g",
+             strtod(thr, NULL));
+    if (wait_for_text(log, want) != 0) fail_msg("no '%s' in %s", want, log);
+    /* frames are judged against it (the fixture's 004.png scores above both) */
+    snprintf(want, sizeof want, "> threshold %.4f", strtod(thr, NULL));
+    if (wait_for_text(log, want) != 0) fail_msg("no reject against the new threshold in %s", log);
+    rc = run(&out, "cd '%s' && pid=$(cat daemon.pid) && kill -TERM $pid && "
+             "while kill -0 $pid 2>/dev/null; do sleep 0.1; done && rm daemon.pid", e->dir);
+    assert_int_equal(rc, 0);
+    free(out);
+    assert_int_equal(wait_for_text(log, "stopped:"), 0);
+    print_message("daemon reloaded threshold %s on SIGHUP\n", thr);
+    free(cfg);
+    free(daemon);
+    free(bin);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +414,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_auroc_matches_eval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_inputs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_running_daemon_picks_up_written_threshold, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
