@@ -288,9 +288,9 @@ int ad_cmd_eval(int argc, char **argv)
         char dir[AD_PATH_MAX * 3];
         snprintf(dir, sizeof dir, "%s/%s", test_dir, types[t]);
         char **names;
-        int n;
-        if (list_dir(dir, 0, &names, &n, err, sizeof err) < 0) goto fail;
-        if (limit && n > limit) n = (int)limit; /* the rest are freed below */
+        int total, n;
+        if (list_dir(dir, 0, &names, &total, err, sizeof err) < 0) goto fail;
+        n = limit && total > limit ? (int)limit : total;
         for (int i = 0; i < n; i++) {
             char p[AD_PATH_MAX * 4];
             snprintf(p, sizeof p, "%s/%s", dir, names[i]);
@@ -299,7 +299,7 @@ int ad_cmd_eval(int argc, char **argv)
             if (ad_load_frame_file(&cfg, p, &roi, err, sizeof err) < 0 ||
                 ad_detector_inspect(d, &roi, &r, err, sizeof err) < 0) {
                 ad_image_free(&roi);
-                free_names(names, n);
+                free_names(names, total);
                 goto fail;
             }
             /* masks are in frame pixels: the camera frame when a ROI is set, else the ROI */
@@ -309,7 +309,7 @@ int ad_cmd_eval(int argc, char **argv)
             if (t == good_type) memset(labels, 0, (size_t)iw * ih);
             else if (load_mask(&cfg, dataset, types[t], names[i], fw, fh, iw, ih, labels, err,
                                sizeof err) < 0) {
-                free_names(names, n);
+                free_names(names, total);
                 goto fail;
             }
             int mw, mh;
@@ -333,7 +333,7 @@ int ad_cmd_eval(int argc, char **argv)
                 fprintf(stderr, "eval: %d images, %.1f ms per inspection\n", nsamples,
                         ms_total / nsamples);
         }
-        free_names(names, n);
+        free_names(names, total);
     }
     double wall = ad_now_sec() - t_start;
 
