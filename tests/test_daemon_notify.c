@@ -78,6 +78,26 @@ static void test_notify_abstract_socket(void **state)
     unsetenv("NOTIFY_SOCKET");
 }
 
+/* A receiver that never reads: the datagram queue fills and ad_sd_notify
+ * fails at once instead of blocking the daemon's main thread. */
+static void test_notify_never_blocks(void **state)
+{
+    (void)state;
+    char *dir = ts_tmpdir("notify");
+    char path[512];
+    snprintf(path, sizeof path, "%s/notify", dir);
+    int fd = bind_dgram(path, false);
+    setenv("NOTIFY_SOCKET", path, 1);
+    int failures = 0;
+    for (int i = 0; i < 2000 && failures == 0; i++)
+        if (ad_sd_notify("STATUS=filling the queue") != 0) failures++;
+    assert_int_equal(failures, 1); /* reached only because sendto did not block */
+    close(fd);
+    unsetenv("NOTIFY_SOCKET");
+    ts_rmtree(dir);
+    free(dir);
+}
+
 static void test_notify_unset_or_bad(void **state)
 {
     (void)state;
@@ -132,6 +152,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_notify_path_socket),
         cmocka_unit_test(test_notify_abstract_socket),
+        cmocka_unit_test(test_notify_never_blocks),
         cmocka_unit_test(test_notify_unset_or_bad),
         cmocka_unit_test(test_watchdog_interval),
         cmocka_unit_test(test_quantiles),

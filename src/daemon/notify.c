@@ -25,7 +25,9 @@ int ad_sd_notify(const char *msg)
         len++;
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
-    ssize_t sent = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+    /* Never block: a receiver that stops reading must not stall the daemon. */
+    ssize_t sent = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT,
+                          (struct sockaddr *)&sa, len);
     close(fd);
     return sent == (ssize_t)strlen(msg) ? 0 : -1;
 }
