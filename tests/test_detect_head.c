@@ -1,0 +1,111 @@
+/* The detector's learned-head maps (detector.map head | both) on the fixture
+ * model with a head trained for a few steps here: the head file is found
+ * beside the model, scores are finite, probabilities, deterministic, and
+ * `both` adds the head's probability to the plain difference. */
+#include "test_support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anomalyd/config.h"
+#include "anomalyd/detect.h"
+#include "anomalyd/head.h"
+#include "anomalyd/image.h"
+#include "anomalyd/util.h"
+
+static char *dir;
+static ad_config cfg;
+
+static int setup(void **state)
+{
+    (void)state;
+    char err[AD_ERRLEN];
+    if (ad_config_load(FIXTURES_DIR "/configs/detect_parts.yaml", &cfg, err, sizeof err) < 0) {
+        print_error("%s\n", err);
+        return -1;
+    }
+    dir = ts_tmpdir("detect-head");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp %s/model/parts.safetensors %s/m.safetensors", FIXTURES_DIR, dir);
+    if (ts_run(cmd, NULL) != 0) return -1;
+    snprintf(cfg.model.path, sizeof cfg.model.path, "%s/m.safetensors", dir);
+    /* a few steps are enough to make a valid head file; quality is the
+     * head's own tests' business */
+    ad_config tc = cfg;
+    tc.train.head_steps = 3;
+    tc.train.batch = 2;
+    tc.train.crop = 32;
+    ad_head_train_opts o = {.cfg = &tc, .images_dir = FIXTURES_DIR "/parts/train/good"};
+    if (ad_head_train_run(&o, err, sizeof err) != 0) {
+        print_error("%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ts_rmtree(dir);
+    free(dir);
+    return 0;
+}
+
+static double score_with(enum ad_map_mode map, enum ad_score_mode score, const ad_image *roi)
+{
+    ad_config c = cfg;
+    c.detector.map = map;
+    c.detector.score = score;
+    ad_detector *d;
+    char err[AD_ERRLEN];
+    if (ad_detector_open(&d, &c, err, sizeof err) < 0) fail_msg("%s", err);
+    ad_result r, r2;
+    assert_int_equal(ad_detector_inspect(d, roi, &r, err, sizeof err), 0);
+    assert_int_equal(ad_detector_inspect(d, roi, &r2, err, sizeof err), 0);
+    assert_true(r.score == r2.score);
+    assert_true(isfinite(r.score));
+    ad_detector_close(d);
+    return r.score;
+}
+
+static void head_and_both_maps(void **state)
+{
+    (void)state;
+    ad_image roi = {0};
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_load_frame_file(&cfg, FIXTURES_DIR "/parts/test/crack/000.png", &roi, err,
+                                        sizeof err), 0);
+    double diff = score_with(AD_MAP_DIFF, AD_SCORE_MAX, &roi);
+    double head = score_with(AD_MAP_HEAD, AD_SCORE_MAX, &roi);
+    double both = score_with(AD_MAP_BOTH, AD_SCORE_MAX, &roi);
+    print_message("max of map: diff %.4f head %.4f both %.4f\n", diff, head, both);
+    /* smoothed probabilities stay in (0, 1) */
+    assert_true(head > 0 && head < 1);
+    /* both = diff + probability pixel by pixel, so its max lies between */
+    assert_true(both > diff && both > head);
+    assert_true(both <= diff + head + 1e-5);
+    ad_image_free(&roi);
+}
+
+static void missing_head_file_is_named(void **state)
+{
+    (void)state;
+    ad_config c = cfg;
+    snprintf(c.model.path, sizeof c.model.path, "%s/model/parts.safetensors", FIXTURES_DIR);
+    c.detector.map = AD_MAP_BOTH;
+    ad_detector *d;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_detector_open(&d, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "parts.head.safetensors is missing"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(head_and_both_maps),
+        cmocka_unit_test(missing_head_file_is_named),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
