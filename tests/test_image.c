@@ -491,6 +491,53 @@ static void resize_keeps_constant_images_and_mean(void **state)
     assert_int_equal(ad_image_resize(&b, &a, 4, 4), -1);   /* freed source */
 }
 
+/* Plain reference for one axis: the weight of input j in output i. */
+static double ref_weight(int i, int j, int n_in, int n_out)
+{
+    double s = (double)n_in / n_out;
+    if (n_out < n_in) {
+        double lo = fmax(j, i * s), hi = fmin(j + 1, (i + 1) * s);
+        return hi > lo ? (hi - lo) / s : 0.0;
+    }
+    double x = fmin(fmax((i + 0.5) * s - 0.5, 0.0), n_in - 1);
+    double d = fabs(x - j);
+    return d < 1.0 ? 1.0 - d : 0.0;
+}
+
+/* The separable resampler against a direct 2D sum over every input pixel. */
+static void resize_matches_direct_reference(void **state)
+{
+    (void)state;
+    static const int cases[][4] = {{37, 23, 10, 9},  {10, 9, 37, 23}, {31, 17, 45, 5},
+                                   {8, 40, 21, 13},  {64, 64, 24, 24}, {7, 5, 7, 11}};
+    ad_rng rng;
+    ad_rng_seed(&rng, 11);
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        int wi = cases[t][0], hi = cases[t][1], wo = cases[t][2], ho = cases[t][3];
+        ad_image a, b;
+        assert_int_equal(ad_image_alloc(&a, wi, hi, 3), 0);
+        for (int i = 0; i < wi * hi * 3; i++) a.px[i] = (uint8_t)ad_rng_below(&rng, 256);
+        assert_int_equal(ad_image_resize(&b, &a, wo, ho), 0);
+        for (int y = 0; y < ho; y++)
+            for (int x = 0; x < wo; x++)
+                for (int ch = 0; ch < 3; ch++) {
+                    double acc = 0.0;
+                    for (int v = 0; v < hi; v++) {
+                        double wy = ref_weight(y, v, hi, ho);
+                        if (wy == 0.0) continue;
+                        for (int u = 0; u < wi; u++)
+                            acc += wy * ref_weight(x, u, wi, wo) * a.px[(v * wi + u) * 3 + ch];
+                    }
+                    int got = b.px[(y * wo + x) * 3 + ch];
+                    if (fabs(got - acc) > 0.51)
+                        fail_msg("%dx%d -> %dx%d at (%d,%d,%d): %d vs reference %.3f", wi, hi,
+                                 wo, ho, x, y, ch, got, acc);
+                }
+        ad_image_free(&a);
+        ad_image_free(&b);
+    }
+}
+
 static void float_conversion_round_trips(void **state)
 {
     (void)state;
@@ -564,6 +611,37 @@ static void blur_matches_hand_computed_kernel(void **state)
     assert_float_equal(out[4 * W + 6], 0.7865707 * 0.1064508, 1e-6);
     assert_float_equal(out[4 * W + 7], 0.7865707 * 0.7865707 * 0.00033546, 1e-6);
     assert_float_equal(out[4 * W + 8], 0.0f, 1e-9);
+}
+
+/* The separable blur against a direct 2D convolution with clamped indices. */
+static void blur_matches_direct_reference(void **state)
+{
+    (void)state;
+    enum { W = 23, H = 17 };
+    float in[W * H], out[W * H], tmp[W * H];
+    ad_rng rng;
+    ad_rng_seed(&rng, 13);
+    for (int i = 0; i < W * H; i++) in[i] = ad_rng_uniform(&rng) * 2.0f - 1.0f;
+    static const float sigmas[] = {0.7f, 1.5f, 3.0f, 6.0f};
+    for (size_t s = 0; s < sizeof sigmas / sizeof sigmas[0]; s++) {
+        double sg = sigmas[s];
+        int r = (int)ceil(3.0 * sg);
+        double norm = 0.0;
+        for (int j = -r; j <= r; j++) norm += exp(-j * j / (2 * sg * sg));
+        ad_blur_gaussian(out, in, tmp, W, H, sigmas[s]);
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                double acc = 0.0;
+                for (int dy = -r; dy <= r; dy++)
+                    for (int dx = -r; dx <= r; dx++) {
+                        int yy = y + dy < 0 ? 0 : y + dy >= H ? H - 1 : y + dy;
+                        int xx = x + dx < 0 ? 0 : x + dx >= W ? W - 1 : x + dx;
+                        acc += exp(-(dx * dx + dy * dy) / (2 * sg * sg)) / (norm * norm) *
+                               in[yy * W + xx];
+                    }
+                assert_float_equal(out[y * W + x], acc, 2e-5);
+            }
+    }
 }
 
 static void blur_in_place_constant_and_copy(void **state)
@@ -828,8 +906,10 @@ int main(void)
         cmocka_unit_test(crop_copies_rectangle_and_refuses_outside),
         cmocka_unit_test(resize_matches_hand_computed_values),
         cmocka_unit_test(resize_keeps_constant_images_and_mean),
+        cmocka_unit_test(resize_matches_direct_reference),
         cmocka_unit_test(float_conversion_round_trips),
         cmocka_unit_test(blur_matches_hand_computed_kernel),
+        cmocka_unit_test(blur_matches_direct_reference),
         cmocka_unit_test(blur_in_place_constant_and_copy),
         cmocka_unit_test(colormap_is_perceptually_ordered),
         cmocka_unit_test(overlay_blends_colormap_over_frame),
