@@ -177,6 +177,19 @@ static void compare_winograd(int n, int c, int h, int w, int oc, int threads)
     ad_conv2d_forward_ref(o2, in, wt, b, &s);
     ad_conv2d_winograd(din1, dout, wt, NULL, &s, work, 1, 1, threads);
     ad_conv2d_backward_ref(din2, NULL, NULL, dout, in, wt, &s);
+    float *dw1 = rnd(nw, 0.1f), *dw2 = malloc(sizeof(float) * nw);
+    memcpy(dw2, dw1, sizeof(float) * nw);
+    float *work2 = zeros(ad_conv2d_winograd_dw_workspace(&s, threads));
+    ad_conv2d_winograd_dw(dw1, dout, in, &s, work2, threads);
+    ad_conv2d_backward_ref(NULL, dw2, NULL, dout, in, wt, &s);
+    double md3 = 0, mb3 = 1e-30;
+    for (size_t i = 0; i < nw; i++) {
+        md3 = fmax(md3, fabs((double)dw1[i] - dw2[i]));
+        mb3 = fmax(mb3, fabs((double)dw2[i]));
+    }
+    printf("winograd weight gradient rel err %.2e\n", md3 / mb3);
+    assert_true(md3 / mb3 < 1e-5);
+    free(dw1); free(dw2); free(work2);
     double md = 0, mb = 1e-30, md2 = 0, mb2 = 1e-30;
     for (size_t i = 0; i < nout; i++) {
         md = fmax(md, fabs((double)o1[i] - o2[i]));
@@ -201,6 +214,7 @@ static void test_winograd_matches_ref(void **state)
     compare_winograd(3, 4, 9, 5, 20, 3);      /* odd number of groups */
     compare_winograd(1, 32, 64, 64, 32, 2);
     compare_winograd(2, 12, 8, 136, 6, 2);    /* interior groups and a partial last group */
+    compare_winograd(2, 8, 68, 130, 8, 2);    /* 102 groups: several weight-gradient chunks */
 }
 
 /* ---------------------------------------------------------------- groupnorm */

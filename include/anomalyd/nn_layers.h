@@ -39,6 +39,11 @@ int ad_conv2d_winograd_ok(const ad_conv_shape *s);
 size_t ad_conv2d_winograd_workspace(const ad_conv_shape *s, int threads);
 void ad_conv2d_winograd(float *out, const float *in, const float *w, const float *b,
                         const ad_conv_shape *s, float *work, int flip, int accumulate, int threads);
+/* Weight gradient of the same layer by Winograd (dw += ...), workspace
+ * sized by ad_conv2d_winograd_dw_workspace. Bias gradient not included. */
+size_t ad_conv2d_winograd_dw_workspace(const ad_conv_shape *s, int threads);
+void ad_conv2d_winograd_dw(float *dw, const float *dout, const float *in, const ad_conv_shape *s, float *work,
+                           int threads);
 void ad_conv2d_forward_ref(float *out, const float *in, const float *w, const float *b,
                            const ad_conv_shape *s);
 void ad_conv2d_backward_ref(float *din, float *dw, float *db, const float *dout,

@@ -139,8 +139,9 @@ static inline void deinterleave(v16 P[6], const float *r)
     P[5] = __builtin_shuffle(P[1], __builtin_shuffle(tail, tail, (v16i){1}), next);
 }
 
-/* V[xi][c][slot*16 + t] for the 16 tiles of group g, all channels. */
-static void input_group(float *V, int slot, const float *in, const wino_dims *d, int g, float *rowbuf)
+/* V[xi][c][col0 + t] (rows of ldv floats) for the 16 tiles of group g, all
+ * channels. */
+static void input_group(float *V, size_t ldv, int col0, const float *in, const wino_dims *d, int g, float *rowbuf)
 {
     const int per_img = d->tiles_y * d->groups_x;
     const int n = g / per_img, rem = g % per_img, ty = rem / d->groups_x, gx = rem % d->groups_x;
@@ -176,7 +177,7 @@ static void input_group(float *V, int slot, const float *in, const wino_dims *d,
         for (int k = 0; k < 6; k++) {
             v16 row[6];
             BT6(t[k][0], t[k][1], t[k][2], t[k][3], t[k][4], t[k][5], row);
-            for (int l = 0; l < 6; l++) st(V + ((size_t)(k * 6 + l) * d->c + c) * TB + slot * 16, row[l]);
+            for (int l = 0; l < 6; l++) st(V + ((size_t)(k * 6 + l) * d->c + c) * ldv + col0, row[l]);
         }
     }
 }
@@ -330,11 +331,147 @@ void ad_conv2d_winograd(float *out, const float *in, const float *w, const float
 #pragma omp for schedule(static)
         for (int blk = 0; blk < blocks; blk++) {
             int g0 = 2 * blk, ng = g0 + 1 < d.groups ? 2 : 1;
-            for (int k = 0; k < ng; k++) input_group(V, k, in, &d, g0 + k, rowbuf);
+            for (int k = 0; k < ng; k++) input_group(V, TB, 16 * k, in, &d, g0 + k, rowbuf);
             if (ng == 1)
                 for (size_t q = 0; q < (size_t)36 * d.c; q++) memset(V + q * TB + 16, 0, 16 * sizeof(float));
             multiply(M, U, V, d.c, d.oc);
             for (int k = 0; k < ng; k++) output_group(out, M, k, b, &d, g0 + k, accumulate, tmp);
         }
     }
+}
+
+/* ---- weight gradient ----
+ * With M = U . V (element-wise per tile) and Y = A^T M A, the gradient of U
+ * is the sum over tiles of (A dY A^T) . V, and dw = G^T dU G. Tiles are taken
+ * in chunks: both transforms run on OpenMP threads into [xi][channel][tile]
+ * buffers, then 36 sgemm calls (OpenBLAS's threads, outside any OpenMP
+ * region) accumulate dU[xi] += dM[xi] V[xi]^T over the chunk. */
+#include <cblas.h>
+
+#define DW_CHUNK_GROUPS 32   /* 512 tiles per chunk */
+
+size_t ad_conv2d_winograd_dw_workspace(const ad_conv_shape *s, int threads)
+{
+    if (threads < 1) threads = 1;
+    return (size_t)36 * s->c * s->oc + (size_t)36 * (s->c + s->oc) * DW_CHUNK_GROUPS * 16 + 64 +
+           (size_t)threads * (68 * 6 + 64);
+}
+
+/* A^T applied to 4 vectors, giving 6 */
+#define A4(y0, y1, y2, y3, m)                                   \
+    do {                                                        \
+        v16 e02 = y0 + y2, e13 = y1 + y3;                       \
+        v16 f02 = y0 + 4.0f * y2, f13 = 2.0f * y1 + 8.0f * y3;  \
+        m[0] = y0;                                              \
+        m[1] = e02 + e13;                                       \
+        m[2] = e02 - e13;                                       \
+        m[3] = f02 + f13;                                       \
+        m[4] = f02 - f13;                                       \
+        m[5] = y3;                                              \
+    } while (0)
+
+/* dM[xi][o][col0 + t] = (A dY A^T)[xi] for the 16 tiles of group g. */
+static void dout_group(float *dM, size_t ldm, int col0, const float *dout, const wino_dims *d, int g, float *rowbuf)
+{
+    const v16i m2 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    const int per_img = d->tiles_y * d->groups_x;
+    const int n = g / per_img, rem = g % per_img, ty = rem / d->groups_x, gx = rem % d->groups_x;
+    const int x0 = 64 * gx, y0 = 4 * ty;
+    const int full_x = x0 + 64 <= d->w;
+    const size_t hw = (size_t)d->h * d->w;
+    for (int o = 0; o < d->oc; o++) {
+        const float *plane = dout + ((size_t)n * d->oc + o) * hw;
+        v16 Y[4][4], t[6][4];
+        for (int k = 0; k < 4; k++) {
+            int y = y0 + k;
+            if (y >= d->h) {
+                for (int l = 0; l < 4; l++) Y[k][l] = (v16){0};
+                continue;
+            }
+            const float *r = plane + (size_t)y * d->w + x0;
+            if (!full_x) {
+                int cnt = d->w - x0;
+                for (int q = 0; q < 64; q++) rowbuf[q] = q < cnt ? r[q] : 0.0f;
+                r = rowbuf;
+            }
+            v16 a0 = ld(r), a1 = ld(r + 16), a2 = ld(r + 32), a3 = ld(r + 48);
+#define PHASE(j)                                                                               \
+    do {                                                                                       \
+        const v16i m1 = {j, j + 4, j + 8, j + 12, 16 + j, 20 + j, 24 + j, 28 + j, 0, 0, 0, 0, 0, 0, 0, 0}; \
+        v16 lo = __builtin_shuffle(a0, a1, m1), hi = __builtin_shuffle(a2, a3, m1);           \
+        Y[k][j] = __builtin_shuffle(lo, hi, m2);                                               \
+    } while (0)
+            PHASE(0);
+            PHASE(1);
+            PHASE(2);
+            PHASE(3);
+#undef PHASE
+        }
+        for (int l = 0; l < 4; l++) {
+            v16 m[6];
+            A4(Y[0][l], Y[1][l], Y[2][l], Y[3][l], m);
+            for (int i = 0; i < 6; i++) t[i][l] = m[i];
+        }
+        for (int i = 0; i < 6; i++) {
+            v16 m[6];
+            A4(t[i][0], t[i][1], t[i][2], t[i][3], m);
+            for (int j = 0; j < 6; j++) st(dM + ((size_t)(i * 6 + j) * d->oc + o) * ldm + col0, m[j]);
+        }
+    }
+}
+
+void ad_conv2d_winograd_dw(float *dw, const float *dout, const float *in, const ad_conv_shape *s, float *work,
+                           int threads)
+{
+    wino_dims d;
+    if (threads < 1) threads = 1;
+    dims_of(&d, s, 0);
+    const int C = d.c, OC = d.oc;
+    const size_t ld = (size_t)DW_CHUNK_GROUPS * 16;
+    float *dU = work;
+    float *V = dU + (size_t)36 * C * OC;
+    float *dM = V + (size_t)36 * C * ld;
+    float *thread_base = dM + (size_t)36 * OC * ld;
+    memset(dU, 0, sizeof(float) * 36 * (size_t)C * OC);
+    for (int g0 = 0; g0 < d.groups; g0 += DW_CHUNK_GROUPS) {
+        int ng = d.groups - g0 < DW_CHUNK_GROUPS ? d.groups - g0 : DW_CHUNK_GROUPS;
+#pragma omp parallel num_threads(threads)
+        {
+            float *rowbuf = thread_base + (size_t)(68 * 6 + 64) * omp_get_thread_num();
+#pragma omp for schedule(static)
+            for (int k = 0; k < ng; k++) {
+                input_group(V, ld, 16 * k, in, &d, g0 + k, rowbuf);
+                dout_group(dM, ld, 16 * k, dout, &d, g0 + k, rowbuf);
+            }
+        }
+        for (int xi = 0; xi < 36; xi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C, ng * 16, 1.0f,
+                        dM + (size_t)xi * OC * ld, (int)ld, V + (size_t)xi * C * ld, (int)ld, 1.0f,
+                        dU + (size_t)xi * OC * C, C);
+    }
+    /* dw += G^T dU G for every (o, c) */
+    static const float Gt[3][6] = {
+        {0.25f, -1.0f / 6, -1.0f / 6, 1.0f / 24, 1.0f / 24, 0.0f},
+        {0.0f, -1.0f / 6, 1.0f / 6, 1.0f / 12, -1.0f / 12, 0.0f},
+        {0.0f, -1.0f / 6, -1.0f / 6, 1.0f / 6, 1.0f / 6, 1.0f},
+    };
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < C; c++) {
+            float u[6][6], t[3][6];
+            for (int xi = 0; xi < 36; xi++) u[xi / 6][xi % 6] = dU[((size_t)xi * OC + o) * C + c];
+            for (int a = 0; a < 3; a++)
+                for (int j = 0; j < 6; j++) {
+                    float acc = 0.0f;
+                    for (int i = 0; i < 6; i++) acc += Gt[a][i] * u[i][j];
+                    t[a][j] = acc;
+                }
+            float *w = dw + ((size_t)o * C + c) * 9;
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) {
+                    float acc = 0.0f;
+                    for (int j = 0; j < 6; j++) acc += t[a][j] * Gt[b][j];
+                    w[a * 3 + b] += acc;
+                }
+        }
 }

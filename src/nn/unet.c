@@ -380,6 +380,10 @@ static void note_conv(planner *pl, int n, int c, int h, int w, const conv_op *op
     if (ad_conv2d_winograd_ok(&s)) {
         ws = ad_conv2d_winograd_workspace(&s, pl->threads);
         if (ws > pl->work) pl->work = ws;
+        if (pl->training) {
+            ws = ad_conv2d_winograd_dw_workspace(&s, pl->threads);
+            if (ws > pl->work) pl->work = ws;
+        }
     }
 }
 
@@ -563,7 +567,16 @@ static void conv_bwd(ad_unet *u, const conv_op *op, float *din, const float *dou
     ad_conv_shape s = {n, op->cin, h, w, op->cout, op->k, op->stride, op->k / 2};
     double t0 = ad_now_sec();
     if (ad_conv2d_winograd_ok(&s)) {
-        ad_conv2d_backward(NULL, G(op->w), G(op->b), dout, in, P(op->w), &s, u->work);
+        int ho = s.h, wo = s.w;
+        float *db = G(op->b);
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < op->cout; o++) {
+                const float *d = dout + ((size_t)i * op->cout + o) * ho * wo;
+                float acc = 0.0f;
+                for (int k = 0; k < ho * wo; k++) acc += d[k];
+                db[o] += acc;
+            }
+        ad_conv2d_winograd_dw(G(op->w), dout, in, &s, u->work, conv_threads(u));
         if (din) ad_conv2d_winograd(din, dout, P(op->w), NULL, &s, u->work, 1, 1, conv_threads(u));
     } else {
         ad_conv2d_backward(din, G(op->w), G(op->b), dout, in, P(op->w), &s, u->work);
