@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages anomalyd needs to build, test and run.
 # Idempotent; run as root (or through sudo). qemu-system-x86, busybox-static,
-# cpio, kmod and v4l-utils are for the vivid VM test (tests/vm/, label vm).
+# cpio, kmod and v4l-utils are for the vivid VM test (tests/vm/, label vm);
+# man-db, lintian, dpkg-dev and file for the package test (packaging/).
 set -eu
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -12,4 +13,5 @@ $SUDO apt-get install -y --no-install-recommends \
     libv4l-dev libpng-dev libsqlite3-dev libyaml-dev libcmocka-dev \
     libopenblas-dev libjansson-dev sqlite3 procps \
     qemu-system-x86 busybox-static cpio kmod v4l-utils xz-utils \
+    man-db lintian adduser dpkg-dev file \
     ${ANOMALYD_EXTRA_PACKAGES:-}

@@ -14,3 +14,6 @@ cmake --build build/release -j"$jobs"
 cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DANOMALYD_WERROR=ON -DANOMALYD_SANITIZE=ON
 cmake --build build/sanitize -j"$jobs"
 (cd build/sanitize && ctest --output-on-failure -j"$jobs")
+
+# The Debian package: build, lintian, install/upgrade/remove/purge (root only).
+packaging/test-deb.sh build/pkg
