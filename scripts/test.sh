@@ -1,6 +1,7 @@
 #!/bin/sh
 # Sets up a fresh Debian 12 machine and runs every test: the normal build
-# (warnings are errors) and the AddressSanitizer+UBSan build.
+# (warnings are errors), the Debian package (as root), and the
+# AddressSanitizer+UBSan build, whose ctest summary ends the output.
 # Usage: scripts/test.sh            (as root, or a user with sudo)
 set -eu
 cd "$(dirname "$0")/.."
@@ -11,9 +12,9 @@ cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANOMALYD_WERROR=
 cmake --build build/release -j"$jobs"
 (cd build/release && ctest --output-on-failure -j"$jobs")
 
+# The Debian package: build, lintian, install/upgrade/remove/purge (root only).
+packaging/test-deb.sh build/pkg
+
 cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DANOMALYD_WERROR=ON -DANOMALYD_SANITIZE=ON
 cmake --build build/sanitize -j"$jobs"
 (cd build/sanitize && ctest --output-on-failure -j"$jobs")
-
-# The Debian package: build, lintian, install/upgrade/remove/purge (root only).
-packaging/test-deb.sh build/pkg
