@@ -111,9 +111,9 @@ while [ "$elapsed" -lt "$duration" ]; do
     st=$(cat "$work/status.txt" 2>/dev/null || true)
     cap=$(field captured "$st"); ins=$(field inspected "$st"); drp=$(field dropped "$st")
     p50=$(field "p50" "$st"); p99=$(field "p99" "$st")
-    rss=$(sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' "/proc/$daemon_pid/status")
+    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$daemon_pid/status")
     fds=$(ls "/proc/$daemon_pid/fd" | wc -l)
-    pct=$(awk -v d="${drp:-0}" -v c="${cap:-0}" 'BEGIN { printf "%.1f", c > 0 ? 100 * d / c : 0 }')
+    pct=$(awk -v d="${drp:-0}" -v c="${cap:-0}" 'BEGIN { printf "%.1f", (c > 0) ? 100 * d / c : 0 }')
     printf '%6s %9s %9s %8s %7s %8s %8s %9s %5s\n' \
         "$elapsed" "${cap:--}" "${ins:--}" "${drp:--}" "$pct" "${p50:--}" "${p99:--}" "$rss" "$fds"
 done
