@@ -72,4 +72,11 @@ void ad_utc_timestamp(char out[32]);
 /* SHA-256 of a file as 64 hex chars + NUL. */
 int ad_sha256_file(const char *path, char out_hex[65], char *err, size_t errlen);
 
+/* OpenMP threads that spin while OpenBLAS's own threads run sgemm cost 3x
+ * (15x on a loaded machine) on 2 cores. libgomp reads OMP_WAIT_POLICY only
+ * when it loads, before main, so the programs call this first: when the
+ * variable is unset it sets it to passive and re-executes the program
+ * (/proc/self/exe). Returns normally when nothing needed doing or exec failed. */
+void ad_reexec_with_passive_openmp(char **argv);
+
 #endif

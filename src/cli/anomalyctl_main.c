@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "anomalyd/util.h"
 #include "commands.h"
 
 struct command {
@@ -31,6 +32,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    ad_reexec_with_passive_openmp(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -1,4 +1,8 @@
 /* anomalyctl train --config F --images DIR [--resume CKPT] [--steps N]
+ *                  [--head-steps N] [--head-only]
+ *
+ * After the diffusion model, when train.head_steps > 0, the learned anomaly
+ * head is trained on synthetic defects with the model frozen (head.h).
  *
  * Exit codes: 0 trained (model written) or interrupted by Ctrl-C/SIGTERM with
  * a checkpoint saved (the message says how to resume); 1 runtime failure
@@ -13,6 +17,7 @@
 
 #include "anomalyd/config.h"
 #include "anomalyd/diffusion.h"
+#include "anomalyd/head.h"
 #include "anomalyd/util.h"
 #include "commands.h"
 
@@ -28,14 +33,20 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: anomalyctl train --config FILE --images DIR [--resume CKPT] [--steps N]\n"
+            "                        [--head-steps N] [--head-only]\n"
             "\n"
             "Trains the diffusion model on a folder of good images (*.png) with the model\n"
-            "and train sections of FILE, and writes the EMA weights to model.path.\n"
+            "and train sections of FILE, and writes the EMA weights to model.path. Then,\n"
+            "when train.head_steps > 0, trains the learned anomaly head on synthetic\n"
+            "defects pasted on the same images (model frozen) and writes it beside the\n"
+            "model as NAME.head.safetensors (used by detector.map: head or both).\n"
             "\n"
             "  --config FILE   station config (YAML)\n"
             "  --images DIR    folder of good images; other files are skipped with a warning\n"
             "  --resume CKPT   continue a run from its checkpoint, exactly where it stopped\n"
             "  --steps N       total steps (overrides train.steps)\n"
+            "  --head-steps N  head training steps (overrides train.head_steps; 0 = none)\n"
+            "  --head-only     train only the head, on the existing model at model.path\n"
             "\n"
             "A checkpoint (train.checkpoint, default model.path + \".ckpt\") is written every\n"
             "train.checkpoint_every steps, at the end, and on Ctrl-C, which stops cleanly\n"
@@ -98,15 +109,59 @@ static void show_progress(const ad_train_progress *p, void *user)
     fflush(stdout);
 }
 
+typedef struct head_progress_state {
+    progress_view *view;
+    double t0;
+} head_progress_state;
+
+static void show_head_progress(long step, long total, double loss, double samples_per_sec, void *user)
+{
+    head_progress_state *hs = user;
+    double el = ad_now_sec() - hs->t0;
+    ad_train_progress p = {step, total, loss, loss, samples_per_sec,
+                           step > 0 ? el * (double)(total - step) / (double)step : 0};
+    show_progress(&p, hs->view);
+}
+
+/* Trains the head; returns the exit code. */
+static int train_head(const ad_config *cfg, const char *images)
+{
+    char err[AD_ERRLEN], head_path[AD_PATH_MAX + 32];
+    ad_head_path(head_path, sizeof head_path, cfg->model.path);
+    printf("training the learned head: %d steps on synthetic defects\n", cfg->train.head_steps);
+    fflush(stdout);
+    progress_view view = {.tty = isatty(STDOUT_FILENO)};
+    head_progress_state hs = {&view, ad_now_sec()};
+    ad_head_train_opts ho = {.cfg = cfg, .images_dir = images, .stop_flag = &stop_requested,
+                             .progress = show_head_progress, .user = &hs};
+    int rc = ad_head_train_run(&ho, err, sizeof err);
+    if (view.drew) printf("\n");
+    if (rc < 0) {
+        fprintf(stderr, "anomalyctl train: head: %s\n", err);
+        return 1;
+    }
+    if (rc == 1)
+        printf("head training interrupted; the head trained so far is saved to %s "
+               "(rerun with --head-only to train it fully)\n", head_path);
+    else
+        printf("head written to %s\n", head_path);
+    return 0;
+}
+
 int ad_cmd_train(int argc, char **argv)
 {
     const char *config_path = NULL, *images = NULL, *resume = NULL;
-    long steps = 0;
+    long steps = 0, head_steps = -1;
+    int head_only = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        }
+        if (!strcmp(a, "--head-only")) {
+            head_only = 1;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "anomalyctl train: %s needs a value\n", a);
@@ -125,6 +180,15 @@ int ad_cmd_train(int argc, char **argv)
             steps = strtol(argv[++i], &end, 10);
             if (errno || end == argv[i] || *end || steps < 1 || steps > 10000000) {
                 fprintf(stderr, "anomalyctl train: --steps must be a whole number from 1 to "
+                                "10000000, got '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--head-steps")) {
+            char *end;
+            errno = 0;
+            head_steps = strtol(argv[++i], &end, 10);
+            if (errno || end == argv[i] || *end || head_steps < 0 || head_steps > 10000000) {
+                fprintf(stderr, "anomalyctl train: --head-steps must be a whole number from 0 to "
                                 "10000000, got '%s'\n", argv[i]);
                 return 2;
             }
@@ -150,6 +214,16 @@ int ad_cmd_train(int argc, char **argv)
         fprintf(stderr, "anomalyctl train: %s\n", err);
         return 2;
     }
+    if (head_steps >= 0) cfg.train.head_steps = (int)head_steps;
+    if (head_only && (resume || steps)) {
+        fprintf(stderr, "anomalyctl train: --head-only trains only the head; it takes no --resume or --steps\n");
+        return 2;
+    }
+    if (head_only && cfg.train.head_steps <= 0) {
+        fprintf(stderr, "anomalyctl train: --head-only needs train.head_steps > 0 in %s or --head-steps N\n",
+                config_path);
+        return 2;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -158,6 +232,13 @@ int ad_cmd_train(int argc, char **argv)
     sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C aborts at once */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+
+    if (head_only) {
+        int hrc = train_head(&cfg, images);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        return hrc;
+    }
 
     progress_view view = {.tty = isatty(STDOUT_FILENO)};
     ad_train_progress last = {0};
@@ -184,5 +265,13 @@ int ad_cmd_train(int argc, char **argv)
     }
     printf("trained %ld steps, final loss %.5f; model written to %s (checkpoint %s)\n",
            last.step, last.loss_smoothed, cfg.model.path, ckpt);
+    if (cfg.train.head_steps > 0) {
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        int hrc = train_head(&cfg, images);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        return hrc;
+    }
     return 0;
 }

@@ -316,3 +316,11 @@ void ad_utc_timestamp(char out[32])
     size_t n = strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
     snprintf(out + n, 32 - n, ".%03d", (int)(ts.tv_nsec / 1000000L) % 1000);
 }
+
+void ad_reexec_with_passive_openmp(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc): run on with the default policy */
+}
