@@ -16,6 +16,7 @@ build=${BUILD:-build/release}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" --target anomalyd
 
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # as the systemd unit
 config=fixtures/configs/demo.yaml
 out=build/demo
 rm -rf "$out"
