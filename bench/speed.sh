@@ -8,7 +8,9 @@
 # ms per UNet evaluation (batch 1) at 256x256 and 128x128 for C and PyTorch,
 # their ratio, the conv layers' GFLOP/s against sgemm's peak (1024^3, same
 # threads, measured in this run), and training samples/s (batch 8 of 64x64,
-# forward + backward + clip + AdamW).
+# forward + backward + clip + AdamW). A last section repeats the default
+# model on ONE thread and compares process CPU time, which stays meaningful
+# when other jobs load the machine (wall-clock ratios then swing widely).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build-bench}
@@ -53,4 +55,19 @@ for BASE in 32 16; do
     awk -v c="$(echo "$CT" | val train_samples_per_s)" -v t="$(echo "$TT" | val train_samples_per_s)" \
         -v cm="$(echo "$CT" | val train_ms_per_step)" -v tm="$(echo "$TT" | val train_ms_per_step)" 'BEGIN {
         printf "training batch 8 of 64x64: C %.1f samples/s (%.0f ms/step), torch %.1f samples/s (%.0f ms/step), ratio %.2fx\n", c, cm, t, tm, c / t }'
+done
+
+echo
+echo "one thread, process CPU time (robust to load from other jobs):"
+printf '%-22s %9s %9s %9s\n' what "C ms" "torch ms" "speedup"
+for BASE in 32 16; do
+    MODEL=$TMP/base$BASE.safetensors
+    for S in 256 128; do
+        C1=$("$BIN" infer "$MODEL" "$S" "$S" 1 3 | val cpu_ms)
+        T1=$(OMP_NUM_THREADS=1 "$PY" "$ROOT/bench/speed_torch.py" infer "$MODEL" "$S" "$S" 1 3 | val cpu_ms)
+        awk -v w="base $BASE ${S}x$S" -v c="$C1" -v t="$T1" 'BEGIN { printf "%-22s %9.1f %9.1f %8.2fx\n", w, c, t, t / c }'
+    done
+    C1=$("$BIN" train "$MODEL" 1 3 | val train_cpu_ms_per_step)
+    T1=$(OMP_NUM_THREADS=1 "$PY" "$ROOT/bench/speed_torch.py" train "$MODEL" 1 3 | val train_cpu_ms_per_step)
+    awk -v w="base $BASE train step" -v c="$C1" -v t="$T1" 'BEGIN { printf "%-22s %9.1f %9.1f %8.2fx\n", w, c, t, t / c }'
 done

@@ -33,11 +33,13 @@ def infer(path, h, w, threads, reps):
     times = []
     with torch.no_grad():
         net(x, t)
+        c0 = time.process_time()
         for _ in range(reps):
             t0 = time.perf_counter()
             net(x, t)
             times.append(1e3 * (time.perf_counter() - t0))
-    print(f"ms={statistics.median(times):.2f}")
+        cpu = 1e3 * (time.process_time() - c0) / reps
+    print(f"ms={statistics.median(times):.2f}\ncpu_ms={cpu:.2f}")
 
 
 def train(path, threads, steps):
@@ -46,11 +48,12 @@ def train(path, threads, steps):
     opt = torch.optim.AdamW(net.parameters(), lr=2e-4, weight_decay=0.0)
     g = torch.Generator().manual_seed(1)
     times = []
+    cpu = 0.0
     for s in range(steps + 1):
         x = torch.randn(8, c, 64, 64, generator=g)
         target = torch.randn(8, c, 64, 64, generator=g)
         t = torch.randint(0, 1000, (8,), generator=g).float()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad()
         loss = torch.mean((net(x, t) - target) ** 2)
         loss.backward()
@@ -58,7 +61,9 @@ def train(path, threads, steps):
         opt.step()
         if s:
             times.append(1e3 * (time.perf_counter() - t0))
+            cpu += 1e3 * (time.process_time() - c0)
     med = statistics.median(times)
+    print(f"train_cpu_ms_per_step={cpu / steps:.1f}")
     print(f"train_ms_per_step={med:.1f}\ntrain_samples_per_s={8e3 / med:.1f}")
 
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "anomalyd/config.h"
 #include "anomalyd/model.h"
@@ -27,6 +28,13 @@ static double median(double *v, int n)
 {
     qsort(v, n, sizeof(double), cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double cpu_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
 static ad_model *load(const char *path)
@@ -71,13 +79,16 @@ static int cmd_infer(const char *path, int h, int w, int threads, int reps)
     ad_unet_forward(u, eps, x, &t, 1, h, w);   /* warm-up: pages, OpenBLAS threads */
     double *ms = ad_xmalloc(sizeof(double) * reps);
     ad_unet_reset_stats(u);
+    double c0 = cpu_sec();
     for (int r = 0; r < reps; r++) {
         double t0 = ad_now_sec();
         ad_unet_forward(u, eps, x, &t, 1, h, w);
         ms[r] = 1e3 * (ad_now_sec() - t0);
     }
+    double cpu_ms = 1e3 * (cpu_sec() - c0) / reps;
     ad_unet_stats st;
     ad_unet_get_stats(u, &st);
+    printf("cpu_ms=%.2f\n", cpu_ms);
     printf("ms=%.2f\nconv_gflop=%.3f\nconv_gflops=%.1f\nconv_share=%.2f\n", median(ms, reps),
            st.conv_gflop / reps, st.conv_gflop / st.conv_sec, st.conv_sec * 1e3 / reps / median(ms, reps));
     free(ms); free(x); free(eps);
@@ -100,23 +111,27 @@ static int cmd_train(const char *path, int threads, int steps)
     ad_rng rng;
     ad_rng_seed(&rng, 1);
     ad_adamw opt = {2e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, 0};
-    double *ms = ad_xmalloc(sizeof(double) * steps);
+    double *ms = ad_xmalloc(sizeof(double) * steps), cpu = 0.0;
     for (int s = 0; s < steps + 1; s++) {
         for (size_t i = 0; i < numel; i++) {
             x[i] = ad_rng_normal(&rng);
             target[i] = ad_rng_normal(&rng);
         }
         for (int i = 0; i < n; i++) t[i] = (float)ad_rng_below(&rng, 1000);
-        double t0 = ad_now_sec();
+        double t0 = ad_now_sec(), c0 = cpu_sec();
         ad_unet_forward(u, eps, x, t, n, hw, hw);
         for (size_t i = 0; i < numel; i++) deps[i] = 2.0f * (eps[i] - target[i]) / (float)numel;
         ad_unet_zero_grad(u);
         ad_unet_backward(u, NULL, deps);
         ad_clip_grad_norm(ad_unet_grads(u), np, 1.0f);
         ad_adamw_update(&opt, ad_unet_params(u), ad_unet_grads(u), ad_unet_adam_m(u), ad_unet_adam_v(u), np);
-        if (s) ms[s - 1] = 1e3 * (ad_now_sec() - t0);   /* first step is warm-up */
+        if (s) {   /* the first step is warm-up */
+            ms[s - 1] = 1e3 * (ad_now_sec() - t0);
+            cpu += 1e3 * (cpu_sec() - c0);
+        }
     }
     double med = median(ms, steps);
+    printf("train_cpu_ms_per_step=%.1f\n", cpu / steps);
     printf("train_ms_per_step=%.1f\ntrain_samples_per_s=%.1f\n", med, n * 1e3 / med);
     free(ms); free(x); free(eps); free(target); free(deps);
     ad_model_free(m);

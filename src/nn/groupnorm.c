@@ -2,6 +2,7 @@
  * so the normalized tensor is never written out: one read of the input for
  * the statistics, one read + one write for the affine + activation. */
 #include <math.h>
+#include <omp.h>
 
 #include "anomalyd/nn_layers.h"
 #include "vmath.h"
@@ -47,6 +48,9 @@ void ad_groupnorm_forward(float *out, float *mean, float *rstd, const float *in,
 {
     const int cg = c / groups;
     const double m = (double)cg * hw;
+    /* groups are independent: spread (sample, group) pairs over threads when
+     * there is enough work to pay for the fork */
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * c * hw >= 65536)
     for (int b = 0; b < n; b++)
         for (int g = 0; g < groups; g++) {
             size_t base = ((size_t)b * c + (size_t)g * cg) * hw;
@@ -91,8 +95,11 @@ void ad_groupnorm_backward(float *din, float *dgamma, float *dbeta, const float 
 {
     const int cg = c / groups;
     const size_t m = (size_t)cg * hw;
-    for (int b = 0; b < n; b++)
-        for (int g = 0; g < groups; g++) {
+    /* parallel over groups only: samples of one group add into the same
+     * dgamma/dbeta entries */
+#pragma omp parallel for schedule(static) if ((size_t)n * c * hw >= 65536)
+    for (int g = 0; g < groups; g++)
+        for (int b = 0; b < n; b++) {
             size_t base = ((size_t)b * c + (size_t)g * cg) * hw;
             float mu = mean[b * groups + g], rs = rstd[b * groups + g];
             double sum_dxh = 0.0, sum_dxh_xh = 0.0;
