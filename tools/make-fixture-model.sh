@@ -19,3 +19,10 @@ start=$(date +%s)
 # the checkpoint (Adam moments, 3x the model) is not a fixture
 rm -f "$model.ckpt"
 echo "fixtures/model/parts.safetensors: $(wc -c <"$model") bytes, sha256 $(sha256sum "$model" | cut -c1-16)..., $(( $(date +%s) - start )) s"
+
+# The learned head on that model (fixtures/configs/head_parts.yaml).
+start=$(date +%s)
+"$build/anomalyctl" train --config "$root/fixtures/configs/head_parts.yaml" \
+    --images "$root/fixtures/parts/train/good" --head-only
+head=$root/fixtures/model/parts.head.safetensors
+echo "fixtures/model/parts.head.safetensors: $(wc -c <"$head") bytes, $(( $(date +%s) - start )) s"
