@@ -17,6 +17,9 @@
 #   TRAIN_THREADS      threads for training (default 2)
 #   SETS               which sets (default "mtd mvtec_bottle")
 #   LIMIT              evaluate at most LIMIT images per test type (default: all)
+#   HEAD_STEPS         also train the learned head (anomalyctl train --head-only)
+#                      for this many steps and add rows for detector.map head
+#                      and both (default 0: no head rows)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=${ANOMALYD_DATASETS:-$root/../shared/datasets}
@@ -36,11 +39,13 @@ limit_arg=""
 cache=$root/bench/cache
 mkdir -p "$cache"
 
-# Engine code version: the git trees of what shapes a trained model.
+# Engine code version: the committed git objects of what shapes a trained
+# model (uncommitted edits are not seen: commit before benchmarking).
 code_version() {
-    (cd "$root" && for d in src/nn src/diffusion src/image include; do
-        git rev-parse "HEAD:$d" 2>/dev/null || echo none
-    done; git diff HEAD -- src/nn src/diffusion src/image include 2>/dev/null) | sha256sum | cut -c1-12
+    (cd "$root" && for p in src/nn src/diffusion src/image include/anomalyd/unet.h \
+        include/anomalyd/diffusion.h include/anomalyd/model.h include/anomalyd/image.h; do
+        git rev-parse "HEAD:$p" 2>/dev/null || echo none
+    done) | sha256sum | cut -c1-12
 }
 
 # model_dir SET TEMPLATE -> trains if needed, prints the folder
@@ -87,18 +92,39 @@ printf '| %-36s | %-9s | %-9s | %-13s | %-8s |\n' "set / method" "image AUC" "pi
 echo "|--------------------------------------|-----------|-----------|---------------|----------|"
 for s in $sets; do
     case $s in
-    mtd) template=$root/bench/accuracy_mtd.yaml ;;
-    mvtec_bottle) template=$root/bench/accuracy_bottle.yaml ;;
+    mtd) template=$root/bench/accuracy_mtd.yaml short=MTD ;;
+    mvtec_bottle) template=$root/bench/accuracy_bottle.yaml short=bottle ;;
     *) echo "accuracy: unknown set $s" >&2; exit 2 ;;
     esac
     [ -d "$data/$s/test" ] || { echo "accuracy: $data/$s missing, skipped" >&2; continue; }
-    row "$s: z-score baseline (no learning)" - --config "$template" --dataset "$data/$s" \
+    row "$short: z-score baseline (no learning)" - --config "$template" --dataset "$data/$s" \
         --tune baseline=zscore --fit-stats "$data/$s/train/good"
-    row "$s: local contrast (no learning)" - --config "$template" --dataset "$data/$s" \
+    row "$short: local contrast (no learning)" - --config "$template" --dataset "$data/$s" \
         --tune baseline=contrast
     dir=$(model_dir "$s" "$template")
-    row "$s: diffusion, default config" "$(cat "$dir/train_seconds")s" --config "$dir/config.yaml" \
+    row "$short: diffusion, default config" "$(cat "$dir/train_seconds")s" --config "$dir/config.yaml" \
         --dataset "$data/$s"
+    if [ "${HEAD_STEPS:-0}" -gt 0 ]; then
+        if [ "$(cat "$dir/head_steps" 2>/dev/null)" != "$HEAD_STEPS" ]; then
+            echo "accuracy: training the learned head of $s ($HEAD_STEPS steps)" >&2
+            t0=$(date +%s)
+            "$ctl" train --config "$dir/config.yaml" --images "$data/$s/train/good" --head-only \
+                --head-steps "$HEAD_STEPS" >"$dir/head.log" 2>&1 || {
+                echo "accuracy: head training failed, see $dir/head.log" >&2
+                tail -5 "$dir/head.log" >&2
+                exit 1
+            }
+            echo $(($(date +%s) - t0)) >"$dir/head_seconds"
+            echo "$HEAD_STEPS" >"$dir/head_steps"
+        fi
+        for m in head both; do
+            sed "s/^  map: .*/  map: $m/" "$dir/config.yaml" >"$dir/config_$m.yaml"
+        done
+        row "$short: learned head (map: head)" "+$(cat "$dir/head_seconds")s" \
+            --config "$dir/config_head.yaml" --dataset "$data/$s"
+        row "$short: diff + head (map: both)" "+$(cat "$dir/head_seconds")s" \
+            --config "$dir/config_both.yaml" --dataset "$data/$s"
+    fi
 done
 echo
 echo "targets (issue 4, MTD): image AUROC >= 0.95, pixel AUROC >= 0.90, >= 8 inspections/s at 256x256"

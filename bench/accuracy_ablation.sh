@@ -54,7 +54,7 @@ echo "ablation: $config on $dataset ${LIMIT:+(first $LIMIT images per type)}"
 printf '| %-28s | %-9s | %-9s | %-13s |\n' setting "image AUC" "pixel AUC" inspections/s
 echo "|------------------------------|-----------|-----------|---------------|"
 row base --config "$config" --dataset "$dataset"
-for t0 in 0.01 0.05 0.1 0.4; do
+for t0 in 0.01 0.05 0.1 0.25 0.4; do
     row "noise_level=$t0" --config "$(variant nl$t0 "$(detector_key noise_level $t0)")" --dataset "$dataset"
 done
 row "steps=5" --config "$(variant st5 "$(detector_key steps 5)")" --dataset "$dataset"
@@ -65,7 +65,9 @@ for s in 1 8; do
 done
 row "noise 0.01,sigma 1,top 0.5%" --config "$(variant best "$(detector_key noise_level 0.01);$(detector_key sigma 1);$(detector_key score topk);$(detector_key topk_percent 0.5)")" \
     --dataset "$dataset"
-row "score=topk 1%" --config "$(variant tk "$(detector_key score topk)")" --dataset "$dataset"
+row "score=max" --config "$(variant mx "$(detector_key score max)")" --dataset "$dataset"
+row "score=topk 1%" --config "$(variant tk "$(detector_key score topk);$(detector_key topk_percent 1)")" \
+    --dataset "$dataset"
 row "ssim=1" --config "$config" --dataset "$dataset" --tune ssim=1
 row "draws=4 (maps averaged)" --config "$config" --dataset "$dataset" --tune draws=4
 row "scales=3" --config "$config" --dataset "$dataset" --tune scales=3
