@@ -394,6 +394,16 @@ static void test_usage_and_exit_codes(void **state)
     assert_int_equal(ts_run(cmd, &out), 1);
     assert_non_null(strstr(out, "nope0.safetensors"));
     free(out);
+    /* --no-drop is for the replay source only. */
+    char v4l2[2600];
+    snprintf(v4l2, sizeof v4l2,
+             "line:\n  name: cam\ncamera:\n  source: v4l2\n  device: /dev/video0\n"
+             "model:\n  path: %s/model/parts.safetensors\nthreshold: 0.5\n", FIXTURES_DIR);
+    free(ts_write_text(f->dir, "v4l2.yaml", v4l2));
+    snprintf(cmd, sizeof cmd, "%s --config %s/v4l2.yaml --no-drop", bin, f->dir);
+    assert_int_equal(ts_run(cmd, &out), 2);
+    assert_non_null(strstr(out, "--no-drop"));
+    free(out);
     free(bin);
 }
 
