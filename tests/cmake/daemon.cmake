@@ -3,5 +3,5 @@
 # daemons with their own threads and times frames at 30 fps).
 if(TARGET test_daemon)
   add_dependencies(test_daemon anomalyd)
-  set_tests_properties(test_daemon PROPERTIES LABELS integration RUN_SERIAL TRUE TIMEOUT 600)
+  set_tests_properties(test_daemon PROPERTIES LABELS integration RUN_SERIAL TRUE TIMEOUT 900)
 endif()
