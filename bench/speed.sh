@@ -27,11 +27,15 @@ cmake --build "$BUILD" --target speed_unet -j"$THREADS" >/dev/null
 BIN=$BUILD/bench/speed_unet
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT INT TERM
+# Both sides use GCC's libgomp; idle OpenMP workers that spin steal the cores
+# from whoever is working when other jobs load the machine, so both run with
+# passive waiting unless the caller says otherwise.
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 val() { sed -n "s/^$1=//p"; }
 
-echo "anomalyd UNet speed, $THREADS threads, $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "anomalyd UNet speed, $THREADS threads, OMP_WAIT_POLICY=$OMP_WAIT_POLICY, $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 PEAK=$("$BIN" sgemm "$THREADS" | val sgemm_gflops)
 echo "OpenBLAS sgemm 1024^3: $PEAK GFLOP/s"
 for BASE in 32 16; do

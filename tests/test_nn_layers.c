@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "anomalyd/nn_layers.h"
+#include "anomalyd/unet.h"
 #include "anomalyd/util.h"
 
 static ad_rng rng;
@@ -153,10 +154,16 @@ static void compare_conv(int n, int cin, int h, int w, int oc, int k, int stride
 static void test_conv_fast_matches_ref(void **state)
 {
     (void)state;
+    ad_nn_set_threads(2);   /* exercise the split of bands and channels over threads */
     compare_conv(1, 128, 40, 40, 4, 3, 1);  /* 128*9*40 floats a row: two bands */
     compare_conv(2, 32, 40, 36, 16, 3, 2);
     compare_conv(2, 24, 16, 20, 12, 1, 1);
     compare_conv(1, 1, 33, 17, 4, 3, 1);
+    compare_conv(2, 3, 40, 40, 1, 3, 1);    /* one output channel: one thread has no rows of dw */
+    ad_nn_set_threads(3);
+    compare_conv(1, 5, 70, 66, 7, 3, 2);
+    compare_conv(1, 48, 20, 18, 9, 1, 1);
+    ad_nn_set_threads(1);
 }
 
 /* Winograd F(4x4,3x3) against the reference: forward (with bias), and the

@@ -92,8 +92,10 @@ void ad_unet_reset_stats(ad_unet *u);
 
 /* Threads for the compute kernels (OpenBLAS + OpenMP kept from oversubscribing). */
 void ad_nn_set_threads(int threads);
-/* The setting (OpenMP's default before any set). A UNet's scratch is sized at
- * reserve for the threads then; later forwards use at most that many. */
+/* The setting; the first call without a prior set applies OpenMP's default.
+ * OpenBLAS always runs single-threaded: kernels split work over OpenMP
+ * threads and call sgemm on each share. A UNet's scratch is sized at reserve
+ * for the threads then; later forwards use at most that many. */
 int ad_nn_get_threads(void);
 
 /* AdamW over a flat parameter array; moments m, v of the same length (start

@@ -3,9 +3,11 @@
  * of output rows (im2col) into the workspace and call sgemm per band, so the
  * workspace stays a few MB even at 256x256 with 96 channels. */
 #include <cblas.h>
+#include <omp.h>
 #include <string.h>
 
 #include "anomalyd/nn_layers.h"
+#include "anomalyd/unet.h"
 
 /* Floats of unfolded columns per band: bounded so a band stays cache-friendly. */
 #define CONV_BAND_FLOATS (1u << 20)
@@ -100,6 +102,18 @@ static void col2im_band(float *din, const float *col, const ad_conv_shape *s, in
     }
 }
 
+/* [lo, hi) of n items for thread t of nt, in multiples of `align` */
+static void split(int n, int align, int t, int nt, int *lo, int *hi)
+{
+    int units = (n + align - 1) / align;
+    int a = (int)((long)units * t / nt), b = (int)((long)units * (t + 1) / nt);
+    *lo = a * align < n ? a * align : n;
+    *hi = b * align < n ? b * align : n;
+}
+
+/* All threading is OpenMP: sgemm runs single-threaded (ad_nn_set_threads
+ * keeps OpenBLAS at one thread) on each thread's share of the product, so
+ * OpenBLAS's own pool never competes with OpenMP's for the cores. */
 void ad_conv2d_forward(float *out, const float *in, const float *w, const float *b,
                        const ad_conv_shape *s, float *work)
 {
@@ -107,26 +121,42 @@ void ad_conv2d_forward(float *out, const float *in, const float *w, const float 
     const int wo = ad_conv_out_size(s->w, s->k, s->stride, s->pad);
     const size_t hwo = (size_t)ho * wo, hwi = (size_t)s->h * s->w;
     const int kk = s->c * s->k * s->k;
-    for (int n = 0; n < s->n; n++) {
-        const float *x = in + (size_t)n * s->c * hwi;
-        float *y = out + (size_t)n * s->oc * hwo;
-        for (int o = 0; o < s->oc; o++) {
-            float bv = b ? b[o] : 0.0f;
-            float *yo = y + (size_t)o * hwo;
-            for (size_t i = 0; i < hwo; i++) yo[i] = bv;
-        }
-        if (conv_is_pointwise(s)) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, (int)hwo, kk,
-                        1.0f, w, kk, x, (int)hwi, 1.0f, y, (int)hwo);
-            continue;
-        }
-        const int band = conv_band_rows(s);
-        for (int oy0 = 0; oy0 < ho; oy0 += band) {
-            int rows = ho - oy0 < band ? ho - oy0 : band;
-            int p = rows * wo;
-            im2col_band(work, x, s, oy0, rows, wo);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, p, kk,
-                        1.0f, w, kk, work, p, 1.0f, y + (size_t)oy0 * wo, (int)hwo);
+    const int band = conv_band_rows(s);
+    const int nt = ad_nn_get_threads();
+#pragma omp parallel num_threads(nt) if ((size_t)s->n * s->oc * hwo * kk >= 1000000)
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        for (int n = 0; n < s->n; n++) {
+            const float *x = in + (size_t)n * s->c * hwi;
+            float *y = out + (size_t)n * s->oc * hwo;
+            if (conv_is_pointwise(s)) {
+                int p0, p1;
+                split((int)hwo, 16, t, T, &p0, &p1);
+                for (int o = 0; o < s->oc; o++)
+                    for (int i = p0; i < p1; i++) y[(size_t)o * hwo + i] = b ? b[o] : 0.0f;
+                if (p1 > p0)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, p1 - p0, kk, 1.0f, w, kk,
+                                x + p0, (int)hwi, 1.0f, y + p0, (int)hwo);
+                continue;
+            }
+            for (int oy0 = 0; oy0 < ho; oy0 += band) {
+                int rows = ho - oy0 < band ? ho - oy0 : band;
+                int p = rows * wo, c0, c1, p0, p1;
+                ad_conv_shape part = *s;
+                split(s->c, 1, t, T, &c0, &c1);
+                part.c = c1 - c0;
+                if (c1 > c0)
+                    im2col_band(work + (size_t)c0 * s->k * s->k * p, x + (size_t)c0 * hwi, &part, oy0, rows, wo);
+#pragma omp barrier
+                split(p, 16, t, T, &p0, &p1);
+                float *yb = y + (size_t)oy0 * wo;
+                for (int o = 0; o < s->oc; o++)
+                    for (int i = p0; i < p1; i++) yb[(size_t)o * hwo + i] = b ? b[o] : 0.0f;
+                if (p1 > p0)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, p1 - p0, kk, 1.0f, w, kk,
+                                work + p0, p, 1.0f, yb + p0, (int)hwo);
+#pragma omp barrier
+            }
         }
     }
 }
@@ -137,43 +167,56 @@ void ad_conv2d_backward(float *din, float *dw, float *db, const float *dout,
     const int ho = ad_conv_out_size(s->h, s->k, s->stride, s->pad);
     const int wo = ad_conv_out_size(s->w, s->k, s->stride, s->pad);
     const size_t hwo = (size_t)ho * wo, hwi = (size_t)s->h * s->w;
-    const int kk = s->c * s->k * s->k;
-    for (int n = 0; n < s->n; n++) {
-        const float *x = in + (size_t)n * s->c * hwi;
-        const float *dy = dout + (size_t)n * s->oc * hwo;
-        if (db) {
-            for (int o = 0; o < s->oc; o++) {
-                const float *d = dy + (size_t)o * hwo;
-                float acc = 0.0f;
-                for (size_t i = 0; i < hwo; i++) acc += d[i];
-                db[o] += acc;
+    const int k2 = s->k * s->k, kk = s->c * k2;
+    const int band = conv_band_rows(s);
+    const int nt = ad_nn_get_threads();
+    float *col = work, *dcol = work + (size_t)kk * band * wo;
+#pragma omp parallel num_threads(nt) if ((size_t)s->n * s->oc * hwo * kk >= 1000000)
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        int o0, o1, c0, c1;
+        split(s->oc, 1, t, T, &o0, &o1);   /* this thread's rows of dw and db */
+        split(s->c, 1, t, T, &c0, &c1);    /* this thread's input channels of din */
+        for (int n = 0; n < s->n; n++) {
+            const float *x = in + (size_t)n * s->c * hwi;
+            const float *dy = dout + (size_t)n * s->oc * hwo;
+            float *dx = din ? din + (size_t)n * s->c * hwi : NULL;
+            if (db)
+                for (int o = o0; o < o1; o++) {
+                    const float *d = dy + (size_t)o * hwo;
+                    float acc = 0.0f;
+                    for (size_t i = 0; i < hwo; i++) acc += d[i];
+                    db[o] += acc;
+                }
+            if (conv_is_pointwise(s)) {
+                if (dw && o1 > o0)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, o1 - o0, kk, (int)hwo, 1.0f,
+                                dy + (size_t)o0 * hwo, (int)hwo, x, (int)hwi, 1.0f, dw + (size_t)o0 * kk, kk);
+                if (dx && c1 > c0)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c1 - c0, (int)hwo, s->oc, 1.0f,
+                                w + c0, kk, dy, (int)hwo, 1.0f, dx + (size_t)c0 * hwi, (int)hwi);
+                continue;
             }
-        }
-        if (conv_is_pointwise(s)) {
-            if (dw)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, kk, (int)hwo,
-                            1.0f, dy, (int)hwo, x, (int)hwi, 1.0f, dw, kk);
-            if (din)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, (int)hwo, s->oc,
-                            1.0f, w, kk, dy, (int)hwo, 1.0f, din + (size_t)n * s->c * hwi, (int)hwi);
-            continue;
-        }
-        const int band = conv_band_rows(s);
-        float *col = work;
-        float *dcol = work + (size_t)kk * band * wo;
-        for (int oy0 = 0; oy0 < ho; oy0 += band) {
-            int rows = ho - oy0 < band ? ho - oy0 : band;
-            int p = rows * wo;
-            const float *dyb = dy + (size_t)oy0 * wo;
-            if (dw) {
-                im2col_band(col, x, s, oy0, rows, wo);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, kk, p,
-                            1.0f, dyb, (int)hwo, col, p, 1.0f, dw, kk);
-            }
-            if (din) {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, p, s->oc,
-                            1.0f, w, kk, dyb, (int)hwo, 0.0f, dcol, p);
-                col2im_band(din + (size_t)n * s->c * hwi, dcol, s, oy0, rows, wo);
+            for (int oy0 = 0; oy0 < ho; oy0 += band) {
+                int rows = ho - oy0 < band ? ho - oy0 : band;
+                int p = rows * wo;
+                const float *dyb = dy + (size_t)oy0 * wo;
+                ad_conv_shape part = *s;
+                part.c = c1 - c0;
+                if (dw) {
+                    if (c1 > c0) im2col_band(col + (size_t)c0 * k2 * p, x + (size_t)c0 * hwi, &part, oy0, rows, wo);
+#pragma omp barrier
+                    if (o1 > o0)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, o1 - o0, kk, p, 1.0f,
+                                    dyb + (size_t)o0 * hwo, (int)hwo, col, p, 1.0f, dw + (size_t)o0 * kk, kk);
+                }
+                if (dx && c1 > c0) {
+                    float *dc = dcol + (size_t)c0 * k2 * p;
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (c1 - c0) * k2, p, s->oc, 1.0f,
+                                w + (size_t)c0 * k2, kk, dyb, (int)hwo, 0.0f, dc, p);
+                    col2im_band(dx + (size_t)c0 * hwi, dc, &part, oy0, rows, wo);
+                }
+#pragma omp barrier
             }
         }
     }

@@ -67,12 +67,12 @@ size_t ad_conv2d_winograd_workspace(const ad_conv_shape *s, int threads)
 }
 
 /* ---- weight transform: U[xi][o][c] = (G g G^T)[xi] ---- */
-static void transform_weights(float *U, const float *w, const wino_dims *d, const ad_conv_shape *s, int flip,
-                              int threads)
+/* Called inside a parallel region (orphaned omp for); U's padding rows are
+ * zeroed by the caller. */
+static void transform_weights(float *U, const float *w, const wino_dims *d, const ad_conv_shape *s, int flip)
 {
     const int C = d->c, OC = d->oc, ocp = (OC + 7) & ~7;
-    if (ocp != OC) memset(U, 0, sizeof(float) * 36 * (size_t)ocp * C);
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp for schedule(static)
     for (int o = 0; o < OC; o++)
         for (int c = 0; c < C; c++) {
             float g[3][3], t[6][3], u[6][6];
@@ -317,7 +317,7 @@ void ad_conv2d_winograd(float *out, const float *in, const float *w, const float
     if (threads < 1) threads = 1;
     dims_of(&d, s, flip);
     float *U = work;
-    transform_weights(U, w, &d, s, flip, threads);
+    if (pad8(d.oc) != d.oc) memset(U, 0, sizeof(float) * 36 * (size_t)pad8(d.oc) * d.c);
     float *thread_base = work + (((size_t)36 * ((s->c + 7) & ~7) * ((s->oc + 7) & ~7) + 15) & ~(size_t)15);
     const int maxc = s->c > s->oc ? s->c : s->oc;
     const size_t per = (per_thread_floats(maxc, maxc) + 15) & ~(size_t)15;
@@ -328,6 +328,7 @@ void ad_conv2d_winograd(float *out, const float *in, const float *w, const float
         float *M = V + (size_t)36 * TB * d.c;
         float *rowbuf = M + (size_t)36 * TB * pad8(d.oc);
         float *tmp = rowbuf + 68 * 6;
+        transform_weights(U, w, &d, s, flip);   /* ends with the for's barrier */
 #pragma omp for schedule(static)
         for (int blk = 0; blk < blocks; blk++) {
             int g0 = 2 * blk, ng = g0 + 1 < d.groups ? 2 : 1;
@@ -444,6 +445,9 @@ void ad_conv2d_winograd_dw(float *dw, const float *dout, const float *in, const 
                 dout_group(dM, ld, 16 * k, dout, &d, g0 + k, rowbuf);
             }
         }
+        /* 36 small products, one per OpenMP thread at a time (OpenBLAS is kept
+         * single-threaded by ad_nn_set_threads) */
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
         for (int xi = 0; xi < 36; xi++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C, ng * 16, 1.0f,
                         dM + (size_t)xi * OC * ld, (int)ld, V + (size_t)xi * C * ld, (int)ld, 1.0f,

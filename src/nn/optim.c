@@ -7,15 +7,21 @@
 
 static int nn_threads;   /* 0 = never set: OpenMP's default */
 
-int ad_nn_get_threads(void) { return nn_threads > 0 ? nn_threads : omp_get_max_threads(); }
+int ad_nn_get_threads(void)
+{
+    if (nn_threads == 0) ad_nn_set_threads(omp_get_max_threads());   /* OpenBLAS to one thread */
+    return nn_threads;
+}
 
 void ad_nn_set_threads(int threads)
 {
     if (threads < 1) threads = 1;
     nn_threads = threads;
-    /* sgemm runs on OpenBLAS's own threads; OpenMP regions never call sgemm,
-     * and never overlap one, so the two pools take turns on the cores. */
-    openblas_set_num_threads(threads);
+    /* One pool: the kernels split their work over OpenMP threads and call
+     * sgemm single-threaded on each share. With OpenBLAS's own pool active
+     * too, its spinning workers and OpenMP's fought over the cores (training
+     * ran 3x slower in wall time on the loaded 2-core machine). */
+    openblas_set_num_threads(1);
     omp_set_num_threads(threads);
 }
 
