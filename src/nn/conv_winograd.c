@@ -31,6 +31,15 @@ typedef int v16i __attribute__((vector_size(64)));
 #define TB 32          /* tiles per block: two vectors */
 #define RB 8           /* output channels per register block */
 
+/* __builtin_shufflevector: constant lane indices, understood by GCC >= 12
+ * and clang (the fuzz build). PHASE_OF picks lanes j, j+4, ... of a:b. */
+#define PHASE_OF(a, b, j) \
+    __builtin_shufflevector(a, b, j, j + 4, j + 8, j + 12, 16 + j, 20 + j, 24 + j, 28 + j, 0, 0, 0, 0, 0, 0, 0, 0)
+#define LOW_HALVES(a, b) \
+    __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
+#define NEXT_LANE(a, b) \
+    __builtin_shufflevector(a, b, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
+
 static inline v16 ld(const float *p) { return *(const v16u *)p; }
 static inline void st(float *p, v16 v) { *(v16u *)p = v; }
 
@@ -119,14 +128,11 @@ static void transform_weights(float *U, const float *w, const wino_dims *d, cons
 /* P[j][t] = r[4t + j] for j < 6, t < 16; r has 66 readable floats. */
 static inline void deinterleave(v16 P[6], const float *r)
 {
-    const v16i m2 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
-    const v16i next = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
     v16 a0 = ld(r), a1 = ld(r + 16), a2 = ld(r + 32), a3 = ld(r + 48);
 #define PHASE(j)                                                                               \
     do {                                                                                       \
-        const v16i m1 = {j, j + 4, j + 8, j + 12, 16 + j, 20 + j, 24 + j, 28 + j, 0, 0, 0, 0, 0, 0, 0, 0}; \
-        v16 lo = __builtin_shuffle(a0, a1, m1), hi = __builtin_shuffle(a2, a3, m1);           \
-        P[j] = __builtin_shuffle(lo, hi, m2);                                                  \
+        v16 lo = PHASE_OF(a0, a1, j), hi = PHASE_OF(a2, a3, j);                                \
+        P[j] = LOW_HALVES(lo, hi);                                                             \
     } while (0)
     PHASE(0);
     PHASE(1);
@@ -134,9 +140,9 @@ static inline void deinterleave(v16 P[6], const float *r)
     PHASE(3);
 #undef PHASE
     /* phases 4 and 5 are phases 0 and 1 one tile later */
-    v16 tail = {r[64], r[65]};
-    P[4] = __builtin_shuffle(P[0], tail, next);
-    P[5] = __builtin_shuffle(P[1], __builtin_shuffle(tail, tail, (v16i){1}), next);
+    v16 tail4 = {r[64]}, tail5 = {r[65]};
+    P[4] = NEXT_LANE(P[0], tail4);
+    P[5] = NEXT_LANE(P[1], tail5);
 }
 
 /* V[xi][c][col0 + t] (rows of ldv floats) for the 16 tiles of group g, all
@@ -254,16 +260,16 @@ static void multiply(float *M, const float *U, const float *V, int C, int OC)
 /* out[4t + l] = y[l][t] for 64 floats */
 static inline void interleave(float *out, const v16 y[4])
 {
-    const v16i p0 = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
-    const v16i p1 = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    const v16i q0 = {0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23};
-    const v16i q1 = {8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31};
-    v16 s01a = __builtin_shuffle(y[0], y[1], p0), s01b = __builtin_shuffle(y[0], y[1], p1);
-    v16 s23a = __builtin_shuffle(y[2], y[3], p0), s23b = __builtin_shuffle(y[2], y[3], p1);
-    st(out, __builtin_shuffle(s01a, s23a, q0));
-    st(out + 16, __builtin_shuffle(s01a, s23a, q1));
-    st(out + 32, __builtin_shuffle(s01b, s23b, q0));
-    st(out + 48, __builtin_shuffle(s01b, s23b, q1));
+#define ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define ZIP_HI(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#define ZIP2_LO(a, b) __builtin_shufflevector(a, b, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23)
+#define ZIP2_HI(a, b) __builtin_shufflevector(a, b, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31)
+    v16 s01a = ZIP_LO(y[0], y[1]), s01b = ZIP_HI(y[0], y[1]);
+    v16 s23a = ZIP_LO(y[2], y[3]), s23b = ZIP_HI(y[2], y[3]);
+    st(out, ZIP2_LO(s01a, s23a));
+    st(out + 16, ZIP2_HI(s01a, s23a));
+    st(out + 32, ZIP2_LO(s01b, s23b));
+    st(out + 48, ZIP2_HI(s01b, s23b));
 }
 
 static void output_group(float *out, const float *M, int slot, const float *bias, const wino_dims *d, int g,
@@ -374,7 +380,6 @@ size_t ad_conv2d_winograd_dw_workspace(const ad_conv_shape *s, int threads)
 /* dM[xi][o][col0 + t] = (A dY A^T)[xi] for the 16 tiles of group g. */
 static void dout_group(float *dM, size_t ldm, int col0, const float *dout, const wino_dims *d, int g, float *rowbuf)
 {
-    const v16i m2 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
     const int per_img = d->tiles_y * d->groups_x;
     const int n = g / per_img, rem = g % per_img, ty = rem / d->groups_x, gx = rem % d->groups_x;
     const int x0 = 64 * gx, y0 = 4 * ty;
@@ -398,9 +403,8 @@ static void dout_group(float *dM, size_t ldm, int col0, const float *dout, const
             v16 a0 = ld(r), a1 = ld(r + 16), a2 = ld(r + 32), a3 = ld(r + 48);
 #define PHASE(j)                                                                               \
     do {                                                                                       \
-        const v16i m1 = {j, j + 4, j + 8, j + 12, 16 + j, 20 + j, 24 + j, 28 + j, 0, 0, 0, 0, 0, 0, 0, 0}; \
-        v16 lo = __builtin_shuffle(a0, a1, m1), hi = __builtin_shuffle(a2, a3, m1);           \
-        Y[k][j] = __builtin_shuffle(lo, hi, m2);                                               \
+        v16 lo = PHASE_OF(a0, a1, j), hi = PHASE_OF(a2, a3, j);                                \
+        Y[k][j] = LOW_HALVES(lo, hi);                                                          \
     } while (0)
             PHASE(0);
             PHASE(1);
