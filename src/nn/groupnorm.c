@@ -1,6 +1,7 @@
 /* GroupNorm over (C/G channels x HW) per sample, optionally fused with SiLU
  * so the normalized tensor is never written out: one read of the input for
  * the statistics, one read + one write for the affine + activation. */
+#pragma GCC diagnostic ignored "-Wpsabi"   /* see vmath.h */
 #include <math.h>
 #include <omp.h>
 
@@ -82,7 +83,7 @@ void ad_groupnorm_forward(float *out, float *mean, float *rstd, const float *in,
 }
 
 /* d/dy silu(y) = s (1 + y (1 - s)), s = sigmoid(y) */
-static inline v16 v16_dsilu(v16 y)
+static inline __attribute__((always_inline)) v16 v16_dsilu(v16 y)
 {
     v16 s = 1.0f / (1.0f + v16_exp(-y));
     return s * (1.0f + y * (1.0f - s));
