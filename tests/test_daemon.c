@@ -69,7 +69,7 @@ static void write_config(fx *f, double threshold, bool loop, double fps)
              "  roi: {x: 8, y: 8, width: 64, height: 64}\n"
              "model:\n  path: %s/model/parts.safetensors\n  color: gray\n"
              "  input_width: 64\n  input_height: 64\n"
-             "detector:\n  noise_level: 0.25\n  steps: 1\n  draws: 1\n  sigma: 2\n"
+             "detector:\n  noise_level: 0.1\n  steps: 1\n  draws: 1\n  sigma: 1\n  map: head\n"
              "  threads: 1\n"
              "threshold: %.9g\n"
              "reject_log:\n  database: %s\n  image_dir: %s\n  retention_days: 30\n"
