@@ -17,6 +17,22 @@
 #include "anomalyd/unet.h"
 #include "anomalyd/util.h"
 
+#ifdef NN_COUNT_ALLOCS
+/* Linked with -Wl,--wrap (tests/cmake/nn.cmake): counts the allocations made
+ * by code linked into this program, including the static library. */
+static long allocs;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+int __real_posix_memalign(void **p, size_t a, size_t n);
+void *__real_aligned_alloc(size_t a, size_t n);
+void *__wrap_malloc(size_t n) { allocs++; return __real_malloc(n); }
+void *__wrap_calloc(size_t n, size_t m) { allocs++; return __real_calloc(n, m); }
+void *__wrap_realloc(void *p, size_t n) { allocs++; return __real_realloc(p, n); }
+int __wrap_posix_memalign(void **p, size_t a, size_t n) { allocs++; return __real_posix_memalign(p, a, n); }
+void *__wrap_aligned_alloc(size_t a, size_t n) { allocs++; return __real_aligned_alloc(a, n); }
+#endif
+
 static const float *tensor_of(const ad_safetensors *st, const char *name, size_t expect)
 {
     const ad_st_tensor *t = ad_safetensors_find(st, name);
@@ -199,6 +215,48 @@ static void test_inference_plan_and_sizes(void **state)
     ad_unet_free(b);
 }
 
+/* Scratch is allocated by reserve; forward (inference and training),
+ * backward, clipping and AdamW allocate nothing, also at a smaller size
+ * planned into the reserved scratch. */
+static void test_no_allocation_after_reserve(void **state)
+{
+    (void)state;
+#ifndef NN_COUNT_ALLOCS
+    skip();
+#else
+    ad_unet_hparams hp = {1, 8, 2, {1, 2}, 1, 4};
+    ad_unet *u = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_unet_create(&u, &hp, err, sizeof(err)), 0);
+    ad_unet_init(u, 1);
+    size_t n = 2 * 32 * 32, np = ad_unet_num_params(u);
+    float *x = calloc(n, sizeof(float)), *eps = calloc(n, sizeof(float)), *dx = calloc(n, sizeof(float));
+    float t[2] = {1.0f, 500.0f};
+    ad_adamw opt = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0};
+    float *g = ad_unet_grads(u), *m = ad_unet_adam_m(u), *v = ad_unet_adam_v(u), *p = ad_unet_params(u);
+    assert_int_equal(ad_unet_reserve(u, 2, 32, 32, true, err, sizeof(err)), 0);
+    ad_unet_forward(u, eps, x, t, 2, 32, 32);   /* first call may start the OpenMP pool */
+    long before = allocs;
+    for (int i = 0; i < 2; i++) {
+        ad_unet_forward(u, eps, x, t, 2, 32, 32);
+        ad_unet_zero_grad(u);
+        ad_unet_backward(u, dx, eps);
+        ad_clip_grad_norm(g, np, 1.0f);
+        ad_adamw_update(&opt, p, g, m, v, np);
+        ad_unet_forward(u, eps, x, t, 1, 16, 24);
+    }
+    printf("allocations during 2 training steps and 2 smaller forwards: %ld\n", allocs - before);
+    assert_int_equal(allocs - before, 0);
+    /* the counter works: reserving a larger size allocates */
+    assert_int_equal(ad_unet_reserve(u, 4, 64, 64, true, err, sizeof(err)), 0);
+    assert_true(allocs > before);
+    free(x);
+    free(eps);
+    free(dx);
+    ad_unet_free(u);
+#endif
+}
+
 static void test_optim_helpers(void **state)
 {
     (void)state;
@@ -224,6 +282,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inference_plan_and_sizes),
         cmocka_unit_test(test_optim_helpers),
+        cmocka_unit_test(test_no_allocation_after_reserve),
         cmocka_unit_test(test_golden_gray),
         cmocka_unit_test(test_golden_rgb),
         cmocka_unit_test(test_golden_deep),
