@@ -1,5 +1,7 @@
 /* Writes the anomalyd.yaml(5) man page from the parser's own key table, so
- * the page cannot drift from what the parser accepts. */
+ * the page cannot drift from what the parser accepts.
+ *   gen_yaml_man [OUT.5]          the man page
+ *   gen_yaml_man --markdown       the key table for README.md */
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +24,10 @@ static void roff(FILE *out, const char *s)
 int main(int argc, char **argv)
 {
     FILE *out = stdout;
+    if (argc == 2 && !strcmp(argv[1], "--markdown")) {
+        ad_config_write_markdown(stdout);
+        return 0;
+    }
     if (argc == 2 && !(out = fopen(argv[1], "w"))) {
         perror(argv[1]);
         return 1;
