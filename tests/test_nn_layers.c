@@ -222,6 +222,8 @@ static void test_winograd_matches_ref(void **state)
     compare_winograd(1, 32, 64, 64, 32, 2);
     compare_winograd(2, 12, 8, 136, 6, 2);    /* interior groups and a partial last group */
     compare_winograd(2, 8, 68, 130, 8, 2);    /* 102 groups: several weight-gradient chunks */
+    compare_winograd(2, 1, 20, 20, 8, 2);     /* conv_in: one input channel */
+    compare_winograd(2, 16, 20, 20, 1, 2);    /* conv_out: one output channel */
 }
 
 /* ---------------------------------------------------------------- groupnorm */

@@ -66,7 +66,7 @@ static void dims_of(wino_dims *d, const ad_conv_shape *s, int flip)
 
 int ad_conv2d_winograd_ok(const ad_conv_shape *s)
 {
-    return s->k == 3 && s->stride == 1 && s->pad == 1 && s->c >= 4 && s->oc >= 4;
+    return s->k == 3 && s->stride == 1 && s->pad == 1;
 }
 
 static size_t per_thread_floats(int c, int oc) { return (size_t)36 * TB * (c + ((oc + 7) & ~7)) + 68 * 6 + 4 * 64 + 64; }
