@@ -29,8 +29,9 @@ int ad_preprocess_roi(const ad_config *cfg, const ad_image *frame, ad_image *roi
 
 /* Reads a PNG file as a camera frame and preprocesses it (roi allocated).
  * Errors name the file: unreadable or corrupt, channels other than the
- * model's (model.color), a size other than camera.width x height when
- * camera.roi is set (the ROI refers to frame pixels), smaller than 8x8. */
+ * model's (model.color), smaller than 8x8; with camera.roi set, a size
+ * other than a whole frame (camera.width x height, cropped here) or the ROI
+ * itself (what `anomalyctl capture` saves, used as it is). */
 int ad_load_frame_file(const ad_config *cfg, const char *path, ad_image *roi,
                        char *err, size_t errlen);
 

@@ -19,13 +19,23 @@ int ad_load_frame_file(const ad_config *cfg, const char *path, ad_image *roi, ch
         ad_image_free(&frame);
         return -1;
     }
-    if (cfg->camera.roi_width > 0 && cfg->camera.roi_height > 0 &&
-        (frame.w != cfg->camera.width || frame.h != cfg->camera.height)) {
-        ad_err(err, errlen, "%s: image is %dx%d but camera frames are %dx%d (camera.width/height "
-               "in %s, which camera.roi refers to)", path, frame.w, frame.h, cfg->camera.width,
-               cfg->camera.height, cfg->path);
+    /* With a ROI the file is either a whole camera frame (cropped here, as
+     * the daemon crops) or already the ROI, as `anomalyctl capture` saves
+     * it for training and calibration sets (used as it is). */
+    int roi_set = cfg->camera.roi_width > 0 && cfg->camera.roi_height > 0;
+    int is_frame = frame.w == cfg->camera.width && frame.h == cfg->camera.height;
+    int is_roi = roi_set && frame.w == cfg->camera.roi_width && frame.h == cfg->camera.roi_height;
+    if (roi_set && !is_frame && !is_roi) {
+        ad_err(err, errlen, "%s: image is %dx%d but camera frames are %dx%d and the ROI is %dx%d "
+               "(camera.width/height and camera.roi in %s): expected one of those sizes", path,
+               frame.w, frame.h, cfg->camera.width, cfg->camera.height, cfg->camera.roi_width,
+               cfg->camera.roi_height, cfg->path);
         ad_image_free(&frame);
         return -1;
+    }
+    if (is_roi && !is_frame) {
+        *roi = frame; /* already the ROI in the model's colour */
+        return 0;
     }
     if (frame.w < 8 || frame.h < 8) {
         ad_err(err, errlen, "%s: image is %dx%d, too small to inspect (at least 8x8)", path,
