@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../diffusion/train_internal.h"
 #include "anomalyd/config.h"
+#include "anomalyd/dataset.h"
 #include "anomalyd/image.h"
 #include "anomalyd/synth.h"
 #include "anomalyd/util.h"

@@ -168,3 +168,21 @@ void ad_dataset_free(ad_dataset *ds)
     free(ds->px);
     memset(ds, 0, sizeof *ds);
 }
+
+void ad_dataset_crop(const ad_dataset *ds, float *dst, int idx, int ox, int oy, int k, int fh, int fv)
+{
+    size_t plane = (size_t)ds->w * ds->h;
+    for (int ch = 0; ch < ds->c; ch++) {
+        const uint8_t *src = ds->px + ((size_t)idx * ds->c + ch) * plane;
+        float *d = dst + (size_t)ch * k * k;
+        for (int y = 0; y < k; y++) {
+            int sy = oy + (fv ? k - 1 - y : y);
+            const uint8_t *row = src + (size_t)sy * ds->w + ox;
+            float *drow = d + (size_t)y * k;
+            if (fh)
+                for (int x = 0; x < k; x++) drow[x] = ds->lut[row[k - 1 - x]];
+            else
+                for (int x = 0; x < k; x++) drow[x] = ds->lut[row[x]];
+        }
+    }
+}

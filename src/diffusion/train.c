@@ -47,27 +47,6 @@ static void hparams_from_config(ad_unet_hparams *hp, const ad_config *cfg)
     hp->groups = cfg->model.groups;
 }
 
-/* One crop of image `idx` at (ox, oy), flipped as asked, into planar floats. */
-static void fill_crop(const trainer *tr, float *dst, int idx, int ox, int oy, int fh, int fv)
-{
-    const ad_dataset *ds = &tr->ds;
-    int k = tr->crop;
-    size_t plane = (size_t)ds->w * ds->h;
-    for (int ch = 0; ch < ds->c; ch++) {
-        const uint8_t *src = ds->px + ((size_t)idx * ds->c + ch) * plane;
-        float *d = dst + (size_t)ch * k * k;
-        for (int y = 0; y < k; y++) {
-            int sy = oy + (fv ? k - 1 - y : y);
-            const uint8_t *row = src + (size_t)sy * ds->w + ox;
-            float *drow = d + (size_t)y * k;
-            if (fh)
-                for (int x = 0; x < k; x++) drow[x] = ds->lut[row[k - 1 - x]];
-            else
-                for (int x = 0; x < k; x++) drow[x] = ds->lut[row[x]];
-        }
-    }
-}
-
 /* One optimizer step; returns the batch loss. The RNG is consumed in a
  * fixed order (per sample: image, offsets, flips, t, noise) so a resumed
  * run draws exactly what an uninterrupted one would. */
@@ -87,7 +66,7 @@ static double train_step(trainer *tr)
         int t = (int)ad_rng_below(rng, (uint32_t)tr->sched.T);
         tr->t[b] = (float)t;
         float *x0 = tr->x0 + per * b, *n = tr->noise + per * b, *xt = tr->xt + per * b;
-        fill_crop(tr, x0, idx, ox, oy, fh, fv);
+        ad_dataset_crop(&tr->ds, x0, idx, ox, oy, tr->crop, fh, fv);
         float sa = tr->sqrt_abar[t], s1a = tr->sqrt_1m_abar[t];
         for (size_t j = 0; j < per; j++) {
             n[j] = ad_rng_normal(rng);

@@ -5,29 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "anomalyd/dataset.h"
 #include "anomalyd/diffusion.h"
 #include "anomalyd/util.h"
-
-/* Good images held in memory once, resized to the model input size, as
- * planar 8-bit (C, H, W) so a big set stays small; crops convert to float
- * through a table made by ad_image_to_float, so training sees exactly the
- * values inspection sees. */
-typedef struct ad_dataset {
-    int n, c, h, w;
-    uint8_t *px;        /* n * c * h * w */
-    float lut[256];     /* 8-bit value -> [-1, 1] */
-    uint64_t hash;      /* of every pixel, to notice a resume on other data */
-} ad_dataset;
-
-/* Loads every *.png in dir (sorted by name, so the order is the same on every
- * machine). Files without the .png suffix, hidden files and sub-folders are
- * skipped with a warning; a .png that does not decode is an error (a damaged
- * training set should be noticed, not silently shrunk). A colour PNG for a
- * gray model is converted to luma; a gray PNG for an RGB model, an image
- * smaller than min_side in either side, and an empty folder are errors. */
-int ad_dataset_load(ad_dataset *ds, const char *dir, int c, int w, int h, int min_side,
-                    char *err, size_t errlen);
-void ad_dataset_free(ad_dataset *ds);
 
 /* Everything a resume must restore, besides the four flat arrays. */
 typedef struct ad_train_state {

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../diffusion/train_internal.h"
+#include "anomalyd/dataset.h"
 #include "anomalyd/diffusion.h"
 #include "anomalyd/head.h"
 #include "anomalyd/model.h"
@@ -39,21 +39,6 @@ typedef struct head_trainer {
     ad_synth_opts synth;
 } head_trainer;
 
-static void crop_from(const ad_dataset *ds, float *dst, int idx, int ox, int oy, int k, int fh, int fv)
-{
-    size_t plane = (size_t)ds->w * ds->h;
-    for (int ch = 0; ch < ds->c; ch++) {
-        const uint8_t *src = ds->px + ((size_t)idx * ds->c + ch) * plane;
-        for (int y = 0; y < k; y++) {
-            int sy = oy + (fv ? k - 1 - y : y);
-            for (int x = 0; x < k; x++) {
-                int sx = ox + (fh ? k - 1 - x : x);
-                dst[((size_t)ch * k + y) * k + x] = ds->lut[src[(size_t)sy * ds->w + sx]];
-            }
-        }
-    }
-}
-
 static void random_crop(head_trainer *tr, float *dst, int avoid)
 {
     const ad_dataset *ds = &tr->ds;
@@ -63,7 +48,7 @@ static void random_crop(head_trainer *tr, float *dst, int avoid)
     int oy = (int)ad_rng_below(&tr->rng, (uint32_t)(ds->h - tr->crop + 1));
     int fh = tr->cfg->train.flip_h ? (int)ad_rng_below(&tr->rng, 2) : 0;
     int fv = tr->cfg->train.flip_v ? (int)ad_rng_below(&tr->rng, 2) : 0;
-    crop_from(ds, dst, idx, ox, oy, tr->crop, fh, fv);
+    ad_dataset_crop(ds, dst, idx, ox, oy, tr->crop, fh, fv);
 }
 
 static double head_step(head_trainer *tr, long step)
