@@ -480,6 +480,19 @@ static void remove_empty_days(const char *image_dir)
     closedir(d);
 }
 
+/* Commits the retention transaction when rc is SQLITE_OK, else (or when the
+ * commit fails) reports `what` and rolls back. */
+static int finish_retention(ad_store *st, int rc, const char *what, char *err, size_t errlen)
+{
+    if (rc == SQLITE_OK) rc = exec1(st->db, "COMMIT");
+    if (rc != SQLITE_OK) {
+        int e = fail(st, rc, err, errlen, what);
+        if (!sqlite3_get_autocommit(st->db)) exec1(st->db, "ROLLBACK");
+        return e;
+    }
+    return 0;
+}
+
 static int retention_age(ad_store *st, long *deleted, char *err, size_t errlen)
 {
     char modifier[32];
@@ -517,13 +530,7 @@ static int retention_age(ad_store *st, long *deleted, char *err, size_t errlen)
     sqlite3_finalize(sel);
     sqlite3_finalize(del);
     sqlite3_finalize(delc);
-    if (rc == SQLITE_OK) rc = exec1(st->db, "COMMIT");
-    if (rc != SQLITE_OK) {
-        int e = fail(st, rc, err, errlen, "retention by age failed");
-        if (!sqlite3_get_autocommit(st->db)) exec1(st->db, "ROLLBACK");
-        return e;
-    }
-    return 0;
+    return finish_retention(st, rc, "retention by age failed", err, errlen);
 }
 
 static int retention_size(ad_store *st, long *deleted, char *err, size_t errlen)
@@ -562,13 +569,7 @@ static int retention_size(ad_store *st, long *deleted, char *err, size_t errlen)
     }
     sqlite3_finalize(sel);
     sqlite3_finalize(upd);
-    if (rc == SQLITE_OK) rc = exec1(st->db, "COMMIT");
-    if (rc != SQLITE_OK) {
-        int e = fail(st, rc, err, errlen, "retention by size failed");
-        if (!sqlite3_get_autocommit(st->db)) exec1(st->db, "ROLLBACK");
-        return e;
-    }
-    return 0;
+    return finish_retention(st, rc, "retention by size failed", err, errlen);
 }
 
 int ad_store_retention(ad_store *st, long *files_deleted, char *err, size_t errlen)
