@@ -43,6 +43,7 @@ static struct sim {
     uint32_t force_fourcc;           /* S_FMT answers with this format */
     uint32_t grant_w, grant_h;       /* S_FMT grants this size (0 = as asked) */
     uint32_t pad;                    /* extra bytes per line */
+    uint32_t force_sizeimage;        /* S_FMT reports (and buffers hold) this many bytes */
     bool timeperframe;
     double grant_fps;                /* 0 = as asked */
     int reqbufs_errno;
@@ -222,7 +223,8 @@ static int sim_ioctl(unsigned long request, void *arg)
         uint32_t bpp = f->fmt.pix.pixelformat == V4L2_PIX_FMT_GREY ? 1
                        : f->fmt.pix.pixelformat == V4L2_PIX_FMT_YUYV ? 2 : 3;
         f->fmt.pix.bytesperline = f->fmt.pix.width * bpp + sim.pad;
-        f->fmt.pix.sizeimage = f->fmt.pix.bytesperline * f->fmt.pix.height;
+        f->fmt.pix.sizeimage = sim.force_sizeimage ? sim.force_sizeimage
+                                                   : f->fmt.pix.bytesperline * f->fmt.pix.height;
         sim.w = f->fmt.pix.width;
         sim.h = f->fmt.pix.height;
         sim.fourcc = f->fmt.pix.pixelformat;
@@ -533,6 +535,27 @@ static void test_padding_is_skipped(void **state)
         for (int x = 0; x < frame.w; x += 13)
             assert_int_equal(frame.px[y * frame.w + x], (uint8_t)(x + y));
     ad_image_free(&frame);
+    ad_source_destroy(src);
+}
+
+/* Found by tests/fuzz/fuzz_v4l2: a bytesperline so large that the bytes a
+ * frame needs wrapped around 32 bits to a small number; a small buffer then
+ * passed the size check and the grab read rows gigabytes past it. */
+static void test_huge_bytesperline_refused(void **state)
+{
+    (void)state;
+    sim.grant_h = 5;
+    sim.pad = 0x40000000u - 640; /* bytesperline 2^30: 4 rows of it wrap to 0 */
+    sim.force_sizeimage = 4096;
+    ad_capture_options o = camera_options(1, AD_PIXFMT_AUTO);
+    ad_source *src = NULL;
+    char err[AD_ERRLEN] = "";
+    assert_int_equal(ad_source_init_options(&src, &o, err, sizeof err), 0);
+    assert_int_equal(ad_source_open(src, NULL, 0, err, sizeof err), AD_CAPTURE_ERROR);
+    assert_non_null(strstr(err, "camera /dev/video0 reports 1073741824 bytes per line for "
+                                "640x5 GREY"));
+    assert_false(sim.opened);
+    assert_int_equal(sim.mmaps, sim.munmaps);
     ad_source_destroy(src);
 }
 
@@ -880,6 +903,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_format_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_granted_size_and_rate_differ, setup, teardown),
         cmocka_unit_test_setup_teardown(test_padding_is_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_huge_bytesperline_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capabilities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_buffers_and_streamon_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newest_frame_and_drops, setup, teardown),

@@ -294,12 +294,21 @@ static int set_format(ad_source *src, uint32_t fourcc, char *err, size_t errlen)
                w, want);
         return AD_CAPTURE_ERROR;
     }
+    /* bytes a complete frame must carry: the last row needs no padding. In
+     * 64 bits: a hostile bytesperline must not wrap it into a small number
+     * that a small buffer passes (rows are read at y * bytesperline). */
+    uint64_t need = (uint64_t)bpl * (h - 1) + (uint64_t)w * bpp;
+    if (need > UINT32_MAX) {
+        ad_err(err, errlen, "camera %s reports %u bytes per line for %ux%u %s: a frame of "
+               "%llu bytes is more than a buffer can hold", dev, bpl, w, h, want,
+               (unsigned long long)need);
+        return AD_CAPTURE_ERROR;
+    }
     src->v4l2.fourcc = fourcc;
     src->v4l2.width = (int)w;
     src->v4l2.height = (int)h;
     src->v4l2.bytesperline = bpl;
-    /* bytes a complete frame must carry: the last row needs no padding */
-    src->v4l2.sizeimage = bpl * (h - 1) + w * bpp;
+    src->v4l2.sizeimage = (uint32_t)need;
     return 0;
 }
 
