@@ -3,6 +3,8 @@
 # Idempotent; run as root (or through sudo). qemu-system-x86, busybox-static,
 # cpio, kmod and v4l-utils are for the vivid VM test (tests/vm/, label vm);
 # man-db, lintian, dpkg-dev and file for the package test (packaging/).
+# clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes, which
+# clang only recommends) are for the fuzz stage (tests/fuzz/, label fuzz).
 set -eu
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -13,5 +15,6 @@ $SUDO apt-get install -y --no-install-recommends \
     libv4l-dev libpng-dev libsqlite3-dev libyaml-dev libcmocka-dev \
     libopenblas-dev libjansson-dev sqlite3 procps \
     qemu-system-x86 busybox-static cpio kmod v4l-utils xz-utils \
+    clang libclang-rt-14-dev \
     man-db lintian adduser dpkg-dev file \
     ${ANOMALYD_EXTRA_PACKAGES:-}

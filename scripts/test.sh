@@ -1,7 +1,8 @@
 #!/bin/sh
 # Sets up a fresh Debian 12 machine and runs every test: the normal build
-# (warnings are errors), the Debian package (as root), and the
-# AddressSanitizer+UBSan build, whose ctest summary ends the output.
+# (warnings are errors), the Debian package (as root), the
+# AddressSanitizer+UBSan build, and every libFuzzer harness for a short
+# bounded time (its ctest summary ends the output).
 # Usage: scripts/test.sh            (as root, or a user with sudo)
 set -eu
 cd "$(dirname "$0")/.."
@@ -18,3 +19,10 @@ packaging/test-deb.sh build/pkg
 cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DANOMALYD_WERROR=ON -DANOMALYD_SANITIZE=ON
 cmake --build build/sanitize -j"$jobs"
 (cd build/sanitize && ctest --output-on-failure -j"$jobs")
+
+# libFuzzer harnesses (tests/fuzz/, clang): each runs ANOMALYD_FUZZ_SECONDS
+# (20) over a copy of its seed corpus with ASan+UBSan; a finding fails the
+# stage and leaves its reproducer in build/fuzz/tests/fuzz/run/<name>/.
+CC=clang cmake -S . -B build/fuzz -DANOMALYD_FUZZ=ON -DANOMALYD_WERROR=ON
+cmake --build build/fuzz -j"$jobs"
+(cd build/fuzz && ctest -L fuzz --output-on-failure -j"$jobs")
