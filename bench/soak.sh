@@ -1,13 +1,19 @@
 #!/bin/sh
 # Soak benchmark of the daemon: anomalyd on the replay source (the fixture
 # frames, looping) at 30 fps for a given time, like a camera on the line.
-# Every 10 s it samples frames captured / inspected / dropped, inspection
-# latency p50/p99 (the daemon's STATUS: this minute so far), resident memory
-# and open file descriptors; at the end it prints the per-minute counters the
-# daemon wrote to SQLite.
+# Every INTERVAL seconds it samples frames captured / inspected / dropped,
+# inspection latency p50/p99 (the daemon's STATUS: this minute so far),
+# resident memory, open file descriptors and threads; at the end it prints
+# the per-minute counters the daemon wrote to SQLite and a verdict comparing
+# the first and last samples (flat memory and descriptors mean no leak).
 #
 # Usage: bench/soak.sh [SECONDS]          (default 60)
 #   BUILD=build/release  FPS=30  THREADS=2  THRESHOLD=<from demo.yaml>
+#   INTERVAL=10 (seconds between samples; 60 for the hour-long run)
+#   CHECK=1: exit 1 unless descriptors and threads end where they started,
+#            resident memory grew by less than RSS_SLACK_KB (default 4096)
+#            after the first sample, and every reject has its row
+#   (ctest runs a short CHECK=1 soak, label soak)
 #   OMP_WAIT_POLICY=PASSIVE (as the unit sets; ACTIVE to compare)
 # Needs python3 only to receive sd_notify datagrams (no systemd needed).
 set -eu
@@ -17,6 +23,9 @@ build=${BUILD:-build/release}
 fps=${FPS:-30}
 threads=${THREADS:-2}
 threshold=${THRESHOLD:-$(sed -n 's/^threshold: *//p' fixtures/configs/demo.yaml)}
+interval=${INTERVAL:-10}
+check=${CHECK:-0}
+rss_slack=${RSS_SLACK_KB:-4096}
 # As in systemd/anomalyd@.service: OpenMP workers sleep instead of spinning
 # between frames (spinning on a busy 2-core machine cost 10x in latency).
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
@@ -103,13 +112,14 @@ field() { # field NAME STATUS-TEXT: the number after NAME
 
 echo "anomalyd soak: replay at $fps fps for $duration s, detector threads $threads, threshold $threshold, OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
 echo "host: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%6s %9s %9s %8s %7s %8s %8s %9s %5s\n' \
-    "t_s" "captured" "inspected" "dropped" "drop%" "p50_ms" "p99_ms" "rss_kB" "fds"
+printf '%6s %9s %9s %8s %7s %8s %8s %9s %5s %7s\n' \
+    "t_s" "captured" "inspected" "dropped" "drop%" "p50_ms" "p99_ms" "rss_kB" "fds" "threads"
 start=$(date +%s)
 elapsed=0
+first_rss=""; first_fds=""; first_threads=""
 while [ "$elapsed" -lt "$duration" ]; do
-    step=10
-    [ $((duration - elapsed)) -lt 10 ] && step=$((duration - elapsed))
+    step=$interval
+    [ $((duration - elapsed)) -lt "$step" ] && step=$((duration - elapsed))
     sleep "$step"
     elapsed=$(( $(date +%s) - start ))
     st=$(cat "$work/status.txt" 2>/dev/null || true)
@@ -117,10 +127,13 @@ while [ "$elapsed" -lt "$duration" ]; do
     p50=$(field "p50" "$st"); p99=$(field "p99" "$st")
     rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$daemon_pid/status")
     fds=$(ls "/proc/$daemon_pid/fd" | wc -l)
+    threads=$(awk '/^Threads:/ { print $2 }' "/proc/$daemon_pid/status")
+    if [ -z "$first_rss" ]; then first_rss=$rss; first_fds=$fds; first_threads=$threads; fi
     pct=$(awk -v d="${drp:-0}" -v c="${cap:-0}" 'BEGIN { printf "%.1f", (c > 0) ? 100 * d / c : 0 }')
-    printf '%6s %9s %9s %8s %7s %8s %8s %9s %5s\n' \
-        "$elapsed" "${cap:--}" "${ins:--}" "${drp:--}" "$pct" "${p50:--}" "${p99:--}" "$rss" "$fds"
+    printf '%6s %9s %9s %8s %7s %8s %8s %9s %5s %7s\n' \
+        "$elapsed" "${cap:--}" "${ins:--}" "${drp:--}" "$pct" "${p50:--}" "${p99:--}" "$rss" "$fds" "$threads"
 done
+last_rss=$rss; last_fds=$fds; last_threads=$threads
 
 kill -TERM "$daemon_pid"
 rc=0
@@ -140,5 +153,22 @@ SELECT 'total: captured ' || SUM(captured) || ', inspected ' || SUM(inspected) |
        ', dropped ' || SUM(dropped) || ' (' || printf('%.1f', 100.0 * SUM(dropped) / MAX(SUM(captured), 1)) ||
        '%), rejects ' || SUM(rejects) || ' (rows in rejects: ' || (SELECT COUNT(*) FROM rejects) || ')'
 FROM counters;"
-grep -c 'NOT recorded' "$work/anomalyd.log" >/dev/null && echo "WARNING: rows not recorded, see log" || true
+lost=0
+grep -q 'NOT recorded' "$work/anomalyd.log" && { echo "WARNING: rows not recorded, see log"; lost=1; }
+rejects=$(sqlite3 "$work/soak.db" "SELECT COALESCE(SUM(rejects), 0) FROM counters;")
+rows=$(sqlite3 "$work/soak.db" "SELECT COUNT(*) FROM rejects;")
+echo "first/last sample: rss $first_rss/$last_rss kB, fds $first_fds/$last_fds, threads $first_threads/$last_threads"
+if [ "$check" = 1 ]; then
+    verdict=ok
+    [ "$last_fds" -le "$first_fds" ] || { echo "FAIL: descriptors grew"; verdict=fail; }
+    [ "$last_threads" -le "$first_threads" ] || { echo "FAIL: threads grew"; verdict=fail; }
+    [ $((last_rss - first_rss)) -lt "$rss_slack" ] || { echo "FAIL: resident memory grew by $((last_rss - first_rss)) kB"; verdict=fail; }
+    [ "$lost" = 0 ] || verdict=fail
+    # max_megabytes prunes image files, not rows; rows go only after
+    # retention_days (default 90), so every counted reject has its row.
+    [ "$rows" -eq "$rejects" ] || { echo "FAIL: $rejects rejects counted but $rows rows"; verdict=fail; }
+    [ "$rc" = 0 ] || verdict=fail
+    echo "soak check: $verdict"
+    [ "$verdict" = ok ] || exit 1
+fi
 exit "$rc"
