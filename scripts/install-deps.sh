@@ -2,7 +2,10 @@
 # Installs the Debian 12 packages anomalyd needs to build, test and run.
 # Idempotent; run as root (or through sudo). qemu-system-x86, busybox-static,
 # cpio, kmod and v4l-utils are for the vivid VM test (tests/vm/, label vm);
-# man-db, lintian, dpkg-dev and file for the package test (packaging/).
+# man-db, lintian, dpkg-dev and file for the package test (packaging/);
+# systemd for systemd-analyze (unit verify and sandbox score), valgrind for
+# the memcheck stage of scripts/test.sh, python3 for the sd_notify listener
+# of bench/soak.sh (its short CHECK run is a ctest).
 # clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes, which
 # clang only recommends) are for the fuzz stage (tests/fuzz/, label fuzz).
 set -eu
@@ -13,8 +16,8 @@ $SUDO apt-get update
 $SUDO apt-get install -y --no-install-recommends \
     build-essential cmake pkg-config git ca-certificates \
     libv4l-dev libpng-dev libsqlite3-dev libyaml-dev libcmocka-dev \
-    libopenblas-dev libjansson-dev sqlite3 procps \
+    libopenblas-dev libjansson-dev sqlite3 procps python3 \
     qemu-system-x86 busybox-static cpio kmod v4l-utils xz-utils \
     clang libclang-rt-14-dev \
-    man-db lintian adduser dpkg-dev file \
+    man-db lintian adduser dpkg-dev file systemd valgrind \
     ${ANOMALYD_EXTRA_PACKAGES:-}

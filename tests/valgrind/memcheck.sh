@@ -1,0 +1,56 @@
+#!/bin/sh
+# valgrind memcheck on the integration run (issue 7): the real programs, on
+# the project's fixtures, each under memcheck; any error or leaked block
+# fails the run.
+#   1. anomalyd on the demo replay (24 frames, --no-drop, learned head),
+#      then the rows are checked with sqlite3: exactly the 4 defective frames;
+#   2. anomalyd --check-config;
+#   3. anomalyctl score on one defective frame (exit status 3: reject) of the replay, and eval on one
+#      images of each type of fixtures/parts (config head_parts.yaml).
+# Usage: tests/valgrind/memcheck.sh BUILD_DIR   (a -DANOMALYD_NATIVE=OFF build:
+#        valgrind 3.19 does not decode AVX-512)
+set -eu
+build=$1
+src=$(cd "$(dirname "$0")/../.." && pwd)
+command -v valgrind >/dev/null || { echo "valgrind not installed"; exit 1; }
+work=$(mktemp -d /tmp/anomalyd-memcheck.XXXXXX)
+trap 'rm -rf "$work"' EXIT INT TERM
+
+# OpenBLAS picks its kernels at run time; keep it off AVX-512 for valgrind.
+# OMP_WAIT_POLICY set: the programs then do not re-exec themselves (under
+# valgrind /proc/self/exe is valgrind's tool, not the program).
+export OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+vg() { # vg NAME EXPECTED_EXIT_STATUS PROGRAM ARGS...
+    name=$1
+    want=$2
+    shift 2
+    echo "== memcheck: $name"
+    rc=0
+    valgrind --tool=memcheck --error-exitcode=99 --leak-check=full \
+            --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+            --track-origins=yes --log-file="$work/$name.vg" "$@" > "$work/$name.out" 2>&1 || rc=$?
+    if [ "$rc" != "$want" ]; then
+        echo "exit status $rc, expected $want (99 = memcheck errors)"
+        cat "$work/$name.out" "$work/$name.vg"
+        echo "memcheck FAILED: $name"
+        exit 1
+    fi
+    grep -E "ERROR SUMMARY|definitely lost|indirectly lost|All heap blocks" "$work/$name.vg"
+}
+
+sed -e "s#\.\./replay/frames#$src/fixtures/replay/frames#" \
+    -e "s#\.\./model/parts.safetensors#$src/fixtures/model/parts.safetensors#" \
+    -e "s#\.\./\.\./build/demo#$work#" \
+    "$src/fixtures/configs/demo.yaml" > "$work/demo.yaml"
+
+vg check_config 0 "$build/anomalyd" --config "$work/demo.yaml" --check-config
+vg daemon_replay 0 "$build/anomalyd" --config "$work/demo.yaml" --no-drop
+rows=$(sqlite3 "$work/demo.db" "SELECT group_concat(frame_seq) FROM (SELECT frame_seq FROM rejects ORDER BY frame_seq);")
+want=$(awk -F, 'NR > 1 && $2 != "good" { sub(/^frame_0*/, "", $1); sub(/\.png$/, "", $1); printf "%s%s", sep, ($1 == "" ? 0 : $1); sep = "," }' \
+       "$src/fixtures/replay/labels.csv")
+echo "rows for frames: $rows (defective: $want)"
+[ "$rows" = "$want" ] || { echo "memcheck run logged the wrong frames"; exit 1; }
+
+vg score 3 "$build/anomalyctl" score --config "$work/demo.yaml" "$src/fixtures/replay/frames/frame_0005.png"
+vg eval 0 "$build/anomalyctl" eval --config "$src/fixtures/configs/head_parts.yaml" --dataset "$src/fixtures/parts" --limit 1
+echo "memcheck: 0 errors, 0 bytes definitely or indirectly lost in every run"
