@@ -5,7 +5,7 @@
  * The threshold is not hard-coded: the test scores every fixture frame with
  * the same library calls the daemon uses, checks that good and defective
  * frames separate, and puts the threshold halfway between them. */
-#include "test_support.h"
+#include "daemon_harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +28,6 @@
 #include "anomalyd/util.h"
 
 #define MAX_FRAMES 256
-#define WAIT_S 300.0 /* generous: the sanitizer build (about 1 s a frame) on a busy 2-core machine */
 
 static struct {
     int nframes;
@@ -42,49 +41,7 @@ static struct {
     int nabove;
 } g;
 
-typedef struct fx {
-    char *dir;
-    char config[1200], db[1200], images[1200], log[1200], sock[1200];
-    int sock_fd;
-    char *notes; /* every notify datagram received, '|' separated */
-    size_t notes_len;
-    pid_t pid;
-} fx;
-
 /* ---- helpers ---- */
-
-static double now_s(void) { return ad_now_sec(); }
-
-static void sleep_s(double s) { usleep((useconds_t)(s * 1e6)); }
-
-static char replay_dir[1400] = FIXTURES_DIR "/replay/frames";
-
-static void write_config(fx *f, double threshold, bool loop, double fps)
-{
-    char text[8192];
-    snprintf(text, sizeof text,
-             "line:\n  name: dtest\n"
-             "camera:\n  source: replay\n  replay_dir: %s\n"
-             "  replay_loop: %s\n  width: 80\n  height: 80\n  fps: %g\n"
-             "  roi: {x: 8, y: 8, width: 64, height: 64}\n"
-             "model:\n  path: %s/model/parts.safetensors\n  color: gray\n"
-             "  input_width: 64\n  input_height: 64\n"
-             "detector:\n  noise_level: 0.1\n  steps: 1\n  draws: 1\n  sigma: 1\n  map: head\n"
-             "  threads: 1\n"
-             "threshold: %.9g\n"
-             "reject_log:\n  database: %s\n  image_dir: %s\n  retention_days: 30\n"
-             "  max_megabytes: 100\n",
-             replay_dir, loop ? "true" : "false", fps, FIXTURES_DIR, threshold, f->db,
-             f->images);
-    /* Replace atomically so a reload never reads half a file. */
-    char tmp[1300];
-    snprintf(tmp, sizeof tmp, "%s.new", f->config);
-    FILE *fp = fopen(tmp, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    fclose(fp);
-    assert_int_equal(rename(tmp, f->config), 0);
-}
 
 /* Scores every replay frame like the daemon does, once per program. */
 static void score_fixture_frames(void)
@@ -112,14 +69,10 @@ static void score_fixture_frames(void)
     assert_true(g.nframes >= 8);
     assert_true(g.ndefects >= 1 && g.ndefects < g.nframes);
 
-    fx tmp = {0};
-    tmp.dir = ts_tmpdir("daemon-score");
-    snprintf(tmp.config, sizeof tmp.config, "%s/score.yaml", tmp.dir);
-    snprintf(tmp.db, sizeof tmp.db, "%s/r.db", tmp.dir);
-    snprintf(tmp.images, sizeof tmp.images, "%s/images", tmp.dir);
-    write_config(&tmp, 0.5, false, 100);
+    fx *tmp = fx_new("daemon-score");
+    write_config(tmp, 0.5, false, 100);
     ad_config cfg;
-    if (ad_config_load(tmp.config, &cfg, err, sizeof err) != 0) fail_msg("config: %s", err);
+    if (ad_config_load(tmp->config, &cfg, err, sizeof err) != 0) fail_msg("config: %s", err);
     ad_detector *det = NULL;
     if (ad_detector_open(&det, &cfg, err, sizeof err) != 0) fail_msg("model: %s", err);
     double max_good = -1e30, min_bad = 1e30;
@@ -138,8 +91,7 @@ static void score_fixture_frames(void)
         free(names[i]);
     }
     ad_detector_close(det);
-    ts_rmtree(tmp.dir);
-    free(tmp.dir);
+    fx_free(tmp);
     g.max_good = max_good;
     g.min_bad = min_bad;
     g.separated = max_good < min_bad;
@@ -164,191 +116,14 @@ static void score_fixture_frames(void)
 static int setup(void **state)
 {
     score_fixture_frames();
-    fx *f = ad_xcalloc(1, sizeof *f);
-    f->dir = ts_tmpdir("daemon");
-    snprintf(f->config, sizeof f->config, "%s/dtest.yaml", f->dir);
-    snprintf(f->db, sizeof f->db, "%s/state/dtest.db", f->dir);
-    snprintf(f->images, sizeof f->images, "%s/state/images", f->dir);
-    snprintf(f->log, sizeof f->log, "%s/anomalyd.log", f->dir);
-    snprintf(f->sock, sizeof f->sock, "%s/notify.sock", f->dir);
-    f->sock_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    assert_true(f->sock_fd >= 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    assert_true(strlen(f->sock) < sizeof sa.sun_path);
-    memcpy(sa.sun_path, f->sock, strlen(f->sock) + 1);
-    assert_int_equal(bind(f->sock_fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    f->notes = ad_xstrdup("");
-    f->pid = -1;
-    *state = f;
+    *state = fx_new("daemon");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fx *f = *state;
-    if (f->pid > 0) {
-        kill(f->pid, SIGKILL);
-        waitpid(f->pid, NULL, 0);
-    }
-    close(f->sock_fd);
-    ts_rmtree(f->dir);
-    free(f->dir);
-    free(f->notes);
-    free(f);
+    fx_free(*state);
     return 0;
-}
-
-static void drain_notify(fx *f);
-
-static void start_daemon(fx *f, const char *extra)
-{
-    char *bin = ts_bin("anomalyd");
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd < 0) _exit(127);
-        dup2(fd, STDERR_FILENO);
-        dup2(fd, STDOUT_FILENO);
-        setenv("NOTIFY_SOCKET", f->sock, 1);
-        setenv("WATCHDOG_USEC", "2000000", 1);
-        unsetenv("WATCHDOG_PID");
-        setenv("OPENBLAS_NUM_THREADS", "1", 1);
-        if (extra)
-            execl(bin, "anomalyd", "--config", f->config, extra, (char *)NULL);
-        else
-            execl(bin, "anomalyd", "--config", f->config, (char *)NULL);
-        _exit(127);
-    }
-    free(bin);
-    f->pid = pid;
-}
-
-/* Exit status (or 128+signal); fails the test after WAIT_S. */
-static int wait_exit(fx *f)
-{
-    double until = now_s() + WAIT_S;
-    int status = 0;
-    for (;;) {
-        pid_t r = waitpid(f->pid, &status, WNOHANG);
-        if (r == f->pid) break;
-        drain_notify(f); /* keep the socket's queue from filling up */
-        if (now_s() > until) {
-            kill(f->pid, SIGKILL);
-            waitpid(f->pid, NULL, 0);
-            f->pid = -1;
-            fail_msg("anomalyd did not exit within %.0f s", WAIT_S);
-        }
-        sleep_s(0.02);
-    }
-    f->pid = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static void drain_notify(fx *f)
-{
-    char buf[4096];
-    for (;;) {
-        ssize_t n = recv(f->sock_fd, buf, sizeof buf - 1, 0);
-        if (n <= 0) break;
-        buf[n] = 0;
-        size_t add = (size_t)n + 1;
-        f->notes = ad_xrealloc(f->notes, f->notes_len + add + 1);
-        memcpy(f->notes + f->notes_len, buf, (size_t)n);
-        f->notes[f->notes_len + n] = '|';
-        f->notes_len += add;
-        f->notes[f->notes_len] = 0;
-    }
-}
-
-static char *read_log(fx *f)
-{
-    uint8_t *data = NULL;
-    size_t len = 0;
-    char err[AD_ERRLEN];
-    if (ad_read_file(f->log, 1 << 26, &data, &len, err, sizeof err) != 0) return ad_xstrdup("");
-    return (char *)data;
-}
-
-static int count_in(const char *text, const char *needle)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
-    return n;
-}
-
-/* Waits until the log holds `needle` at least `times` times. */
-static void wait_log(fx *f, const char *needle, int times)
-{
-    double until = now_s() + WAIT_S;
-    for (;;) {
-        char *log = read_log(f);
-        int n = count_in(log, needle);
-        free(log);
-        if (n >= times) return;
-        if (now_s() > until) {
-            char *l = read_log(f);
-            fprintf(stderr, "---- anomalyd log ----\n%s\n----\n", l);
-            free(l);
-            fail_msg("log never showed '%s' %d times", needle, times);
-        }
-        drain_notify(f);
-        sleep_s(0.05);
-    }
-}
-
-static void wait_notify(fx *f, const char *needle)
-{
-    double until = now_s() + WAIT_S;
-    for (;;) {
-        drain_notify(f);
-        if (strstr(f->notes, needle)) return;
-        if (now_s() > until) fail_msg("no '%s' on the notify socket; got: %.500s", needle, f->notes);
-        sleep_s(0.05);
-    }
-}
-
-static sqlite3 *open_db(fx *f)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 10000);
-    return db;
-}
-
-static long long q_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    int rc = sqlite3_step(s);
-    if (rc != SQLITE_ROW) fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    long long v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
-
-static long long db_rows(fx *f)
-{
-    sqlite3 *db = open_db(f);
-    long long n = q_int(db, "SELECT COUNT(*) FROM rejects");
-    sqlite3_close(db);
-    return n;
-}
-
-static bool file_exists(const char *p)
-{
-    struct stat sb;
-    return p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0;
-}
-
-/* Last "captured N" in the STATUS messages received so far. */
-static long status_captured(fx *f)
-{
-    drain_notify(f);
-    const char *p = f->notes, *last = NULL;
-    while ((p = strstr(p, "captured ")) != NULL) last = p++;
-    return last ? strtol(last + 9, NULL, 10) : -1;
 }
 
 /* ---- tests ---- */
@@ -500,7 +275,7 @@ static void test_sighup_reload(void **state)
     write_config(f, 1e9, true, 200); /* nothing is a reject */
     start_daemon(f, "--no-drop");
     wait_notify(f, "READY=1");
-    double until = now_s() + WAIT_S;
+    double until = now_s() + DH_WAIT_S;
     while (status_captured(f) < g.nframes) { /* one full pass, no rejects */
         if (now_s() > until) fail_msg("fewer than %d frames captured", g.nframes);
         sleep_s(0.05);
@@ -572,7 +347,7 @@ static void test_kill9_keeps_committed_rows(void **state)
     start_daemon(f, "--no-drop");
     wait_notify(f, "READY=1");
     long long seen = 0, max_id = 0;
-    double until = now_s() + WAIT_S;
+    double until = now_s() + DH_WAIT_S;
     while (seen < 10) {
         if (now_s() > until) fail_msg("no rows appeared");
         sleep_s(0.05);
@@ -658,9 +433,8 @@ static void test_waits_for_camera(void **state)
     fx *f = *state;
     char link[1300];
     snprintf(link, sizeof link, "%s/frames", f->dir);
-    snprintf(replay_dir, sizeof replay_dir, "%s", link);
+    snprintf(f->replay, sizeof f->replay, "%s", link);
     write_config(f, g.threshold, true, 100);
-    snprintf(replay_dir, sizeof replay_dir, "%s/replay/frames", FIXTURES_DIR);
     start_daemon(f, NULL);
     wait_notify(f, "waiting for camera");
     wait_notify(f, "WATCHDOG=1");
