@@ -120,7 +120,24 @@ int ad_replay_grab(ad_source *src, ad_image *frame, uint64_t *seq, uint64_t *dro
     r->emitted++;
     *seq = src->seq++;
     ad_image im = {0};
-    if (ad_png_read(path, src->opt.channels, &im, err, errlen) < 0) return AD_CAPTURE_AGAIN;
+    if (ad_png_read(path, src->opt.channels, &im, err, errlen) < 0) {
+        /* The folder (or the files listed at open) vanished: that is the
+         * camera being unplugged, reopen with backoff. A file that is only
+         * unreadable (corrupt, half-copied) is one bad frame. */
+        struct stat st;
+        int gone = stat(src->opt.replay_dir, &st) != 0 ? errno : 0;
+        if (gone || !S_ISDIR(st.st_mode)) {
+            ad_err(err, errlen, "replay folder %s is gone: %s", src->opt.replay_dir,
+                   gone ? strerror(gone) : "no longer a folder");
+            return AD_CAPTURE_NODEV;
+        }
+        if (stat(path, &st) != 0) {
+            ad_err(err, errlen, "replay file %s disappeared from %s; re-reading the folder", path,
+                   src->opt.replay_dir);
+            return AD_CAPTURE_NODEV;
+        }
+        return AD_CAPTURE_AGAIN;
+    }
     if (frame->px && frame->w == im.w && frame->h == im.h && frame->c == im.c) {
         memcpy(frame->px, im.px, (size_t)im.w * im.h * im.c);
         ad_image_free(&im);

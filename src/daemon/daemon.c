@@ -48,21 +48,37 @@ static void fmt_trunc(char *dst, size_t n, const char *fmt, ...)
 /* ---- "log each distinct error once" ---- */
 
 typedef struct err_latch {
-    char last[AD_ERRLEN];
+    char last[AD_ERRLEN + 128];  /* the message logged */
+    char key[AD_ERRLEN + 128];   /* what makes a message "the same" */
     long repeats;
 } err_latch;
 
-/* Logs msg unless it is the same as the last one; returns 1 if logged. */
-static int latch_log(err_latch *l, enum ad_log_level level, const char *msg)
+/* Logs msg unless its key is the same as the last one's; returns 1 if
+ * logged. */
+static int latch_log_keyed(err_latch *l, const char *key, enum ad_log_level level, const char *msg)
 {
-    if (strcmp(l->last, msg) == 0) {
+    if (l->last[0] && strcmp(l->key, key) == 0) {
         l->repeats++;
         return 0;
     }
     fmt_trunc(l->last, sizeof l->last, "%s", msg);
+    fmt_trunc(l->key, sizeof l->key, "%s", key);
     l->repeats = 0;
     ad_log(level, "%s", msg);
     return 1;
+}
+
+static int latch_log(err_latch *l, enum ad_log_level level, const char *msg)
+{
+    return latch_log_keyed(l, msg, level, msg);
+}
+
+/* The reason at the end of "path: what: reason", so errors that differ only
+ * in the file they name count as one. */
+static const char *error_reason(const char *err)
+{
+    const char *p = strrchr(err, ':');
+    return p && p[1] == ' ' ? p + 2 : err;
 }
 
 static void latch_clear(err_latch *l, const char *recovered_what)
@@ -440,15 +456,25 @@ static void *inspection_main(void *arg)
 
 /* ---- writer thread ---- */
 
+/* The whole row, so it can be re-entered by hand; the long file paths come
+ * last, where a log line cut at its length limit loses the least. */
 static void log_lost_row(const ad_reject *r, const char *why)
 {
     ad_log(AD_LOG_ERR,
            "reject NOT recorded (%s): ts=%s line=%s camera=%s frame=%llu score=%.6f "
-           "threshold=%.6f box=%d,%d,%d,%d area=%ld image=%s heatmap=%s model=%s",
+           "threshold=%.6f box=%d,%d,%d,%d area=%ld model=%s image=%s heatmap=%s",
            why, r->ts, r->line, r->camera, (unsigned long long)r->frame_seq, r->score,
-           r->threshold, r->box_x, r->box_y, r->box_w, r->box_h, r->area,
-           r->image_path[0] ? r->image_path : "-", r->heatmap_path[0] ? r->heatmap_path : "-",
-           r->model_sha256);
+           r->threshold, r->box_x, r->box_y, r->box_w, r->box_h, r->area, r->model_sha256,
+           r->image_path[0] ? r->image_path : "-", r->heatmap_path[0] ? r->heatmap_path : "-");
+}
+
+static void log_lost_minute(const ad_minute_counts *c, const char *why)
+{
+    ad_log(AD_LOG_ERR,
+           "counters of %s NOT recorded (%s): line=%s seconds=%.1f captured=%ld inspected=%ld "
+           "dropped=%ld rejects=%ld images_skipped=%ld",
+           c->minute, why, c->line, c->seconds, c->captured, c->inspected, c->dropped, c->rejects,
+           c->images_skipped);
 }
 
 static void writer_reopen_store(dstate *d, const ad_config *c)
@@ -478,6 +504,7 @@ static void *writer_main(void *arg)
     char err[AD_ERRLEN], msg[AD_ERRLEN + 128];
     double next_retention = now_mono();
     double stop_deadline = 0;
+    bool told_stop = false;
 
     for (;;) {
         bool stopping;
@@ -507,8 +534,9 @@ static void *writer_main(void *arg)
             j->row.heatmap = j->heat.px ? &j->heat : NULL;
             if (ad_store_save_images(d->store, &j->row, err, sizeof err) != 0) {
                 atomic_fetch_add(&d->images_skipped, 1);
+                /* Each file has its own name; a full disk is still one condition. */
                 fmt_trunc(msg, sizeof msg, "images of rejects are skipped: %s", err);
-                latch_log(&img_latch, AD_LOG_ERR, msg);
+                latch_log_keyed(&img_latch, error_reason(err), AD_LOG_ERR, msg);
             } else if (j->row.image_path[0] || j->row.heatmap_path[0]) {
                 latch_clear(&img_latch, "images of rejects are saved again");
             }
@@ -566,6 +594,14 @@ static void *writer_main(void *arg)
             fmt_trunc(msg, sizeof msg, "%s; keeping the rows in memory and retrying", err);
             if (latch_log(&db_latch, AD_LOG_WARN, msg) == 0 && db_latch.repeats % 120 == 0)
                 ad_log(AD_LOG_WARN, "reject log still refuses writes: %ld rows held in memory", n);
+            if (stopping && !told_stop) {
+                long r = 0;
+                for (job *j = held; j; j = j->next) r += j->kind == JOB_REJECT;
+                ad_log(AD_LOG_WARN, "%ld rejects not yet recorded at shutdown (%s); retrying for "
+                       "up to %.0f s, then each is written to this log", r, err,
+                       WRITER_STOP_GRACE_S);
+                told_stop = true;
+            }
         }
 
         if (status == 0 && now_mono() >= next_retention) {
@@ -584,7 +620,10 @@ static void *writer_main(void *arg)
             if (!held && empty) break;
             if (held && now_mono() > stop_deadline) {
                 for (job *j = held; j; j = j->next) {
-                    if (j->kind != JOB_REJECT) continue;
+                    if (j->kind == JOB_MINUTE) {
+                        log_lost_minute(&j->minute, "the reject log refused writes until shutdown");
+                        continue;
+                    }
                     log_lost_row(&j->row, "the reject log refused writes until shutdown");
                     atomic_fetch_add(&d->rows_lost, 1);
                 }

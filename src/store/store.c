@@ -79,7 +79,13 @@ static bool transient(int rc)
 static int fail(ad_store *st, int rc, char *err, size_t errlen, const char *what)
 {
     const char *msg = st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
-    ad_err(err, errlen, "%s: %s: %s", st->db_path, what, msg);
+    /* SQLite says "disk I/O error" for a full disk as for a read-only one;
+     * the OS error behind it tells the operator which. */
+    int sys = st->db ? sqlite3_system_errno(st->db) : 0;
+    if (sys && ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_CANTOPEN))
+        ad_err(err, errlen, "%s: %s: %s (%s)", st->db_path, what, msg, strerror(sys));
+    else
+        ad_err(err, errlen, "%s: %s: %s", st->db_path, what, msg);
     if (transient(rc)) {
         st->need_reopen = (rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED;
         return AD_STORE_RETRY;
@@ -168,7 +174,8 @@ static int db_open(ad_store *st, char *err, size_t errlen)
     sqlite3_extended_result_codes(st->db, 1);
     sqlite3_busy_timeout(st->db, st->busy_ms);
     if (sqlite3_db_readonly(st->db, "main") == 1) {
-        ad_err(err, errlen, "%s: the database is read-only for this user", st->db_path);
+        ad_err(err, errlen, "%s: the database opens read-only (read-only file system, or no "
+               "write permission for this user)", st->db_path);
         db_close(st);
         st->need_reopen = true;
         return AD_STORE_RETRY;
