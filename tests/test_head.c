@@ -153,6 +153,16 @@ static void forward_is_deterministic_and_file_round_trips(void **state)
     /* a bad size is refused before any work */
     assert_int_equal(ad_head_reserve(hd, 1, 10, 8, false, err, sizeof err), -1);
     assert_non_null(strstr(err, "multiple of 4"));
+    /* a size whose scratch cannot fit memory is refused, not an abort, and
+     * the head keeps the scratch it had */
+    size_t before = ad_head_scratch_bytes(hd, BN, H, W, false);
+    assert_true(ad_head_scratch_bytes(hd, 1, 8192, 8192, true) > ((size_t)8 << 30));
+    if (ad_head_scratch_bytes(hd, 1, 8192, 8192, true) > ad_memory_limit(NULL, 0)) {
+        /* (a machine with more memory would grant it: nothing to refuse) */
+        assert_int_equal(ad_head_reserve(hd, 1, 8192, 8192, true, err, sizeof err), -1);
+        assert_non_null(strstr(err, "head scratch for batch 1 at 8192x8192 (training) would need "));
+    }
+    assert_int_equal(ad_head_scratch_bytes(hd, BN, H, W, false), before);
     ts_rmtree(dir);
     free(dir);
     ad_head_free(hd);

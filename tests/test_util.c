@@ -73,12 +73,29 @@ static void sha256_known_vector(void **state)
     free(dir);
 }
 
+/* The memory budget names the limit that binds and refuses what cannot fit. */
+static void memory_budget_refuses_the_impossible(void **state)
+{
+    (void)state;
+    char what[160] = "";
+    size_t limit = ad_memory_limit(what, sizeof what);
+    assert_true(limit > ((size_t)16 << 20)); /* a test machine has more than 16 MiB */
+    assert_true(what[0] != 0);
+    char err[AD_ERRLEN] = "";
+    assert_int_equal(ad_memory_check((size_t)1 << 20, "a small buffer", err, sizeof err), 0);
+    assert_int_equal(ad_memory_check(SIZE_MAX / 2, "a huge buffer", err, sizeof err), -1);
+    assert_non_null(strstr(err, "a huge buffer would need "));
+    assert_non_null(strstr(err, "MiB this process can have ("));
+    assert_non_null(strstr(err, what));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rng_is_reproducible),
         cmocka_unit_test(durable_write_replaces_and_reads_back),
         cmocka_unit_test(sha256_known_vector),
+        cmocka_unit_test(memory_budget_refuses_the_impossible),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

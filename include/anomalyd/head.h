@@ -43,6 +43,8 @@ const ad_param_info *ad_head_tensor(const ad_head *h, int i);
 /* Scratch for batch n at h x w (multiples of 4); `training` also keeps what
  * backward needs. Forward never allocates. */
 int ad_head_reserve(ad_head *hd, int n, int h, int w, bool training, char *err, size_t errlen);
+/* Bytes of scratch a reserve for (n, h, w, training) would take; changes nothing. */
+size_t ad_head_scratch_bytes(const ad_head *hd, int n, int h, int w, bool training);
 /* x, x_hat are (n, C, h, w); logits (n, 1, h, w). */
 void ad_head_forward(ad_head *hd, float *logits, const float *x, const float *x_hat,
                      int n, int h, int w);

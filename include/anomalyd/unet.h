@@ -72,6 +72,8 @@ int ad_unet_size_multiple(const ad_unet *u);
  * activation for backward. Calling again with the same or smaller sizes is
  * free; forward never allocates. */
 int ad_unet_reserve(ad_unet *u, int n, int h, int w, bool training, char *err, size_t errlen);
+/* Bytes of scratch reserved so far. */
+size_t ad_unet_scratch_bytes(const ad_unet *u);
 
 /* eps is (n, C, h, w), x is (n, C, h, w), t holds n timesteps (float, 0..T-1).
  * Requires a prior reserve whose scratch covers (n, h, w). x must stay alive

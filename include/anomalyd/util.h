@@ -26,6 +26,15 @@ char *ad_xstrdup(const char *s);
 /* 64-byte aligned, zeroed; free with free(). */
 void *ad_xalloc_aligned(size_t n);
 
+/* Bytes this process can still allocate: the smallest of physical memory,
+ * the cgroup's memory.max (systemd MemoryMax=) and what RLIMIT_AS leaves
+ * over the address space already mapped. `what` (may be NULL) names the
+ * binding limit, for error messages. */
+size_t ad_memory_limit(char *what, size_t whatlen);
+/* Refuses (returns -1 with a message naming `purpose`) a working buffer of
+ * `bytes` that does not fit ad_memory_limit; 0 if it fits. */
+int ad_memory_check(size_t bytes, const char *purpose, char *err, size_t errlen);
+
 #define AD_ASSERT(cond)                                                        \
     do {                                                                       \
         if (!(cond)) ad_die("%s:%d: invariant failed: %s", __FILE__, __LINE__, \

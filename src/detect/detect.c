@@ -127,6 +127,14 @@ int ad_detector_open(ad_detector **out, const ad_config *cfg, char *err, size_t 
     return ad_detector_open_tuned(out, cfg, &none, err, errlen);
 }
 
+/* A working buffer that does not fit: say which config keys set its size. */
+static void size_error(const ad_config *cfg, const ad_detector *d, const char *why, char *err,
+                       size_t errlen)
+{
+    ad_err(err, errlen, "model.input_width/height %dx%d in %s is too large for %s: %s", d->w, d->h,
+           cfg->path, cfg->model.path, why);
+}
+
 int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
                            const ad_detector_tuning *tuning, char *err, size_t errlen)
 {
@@ -160,8 +168,13 @@ int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
                    d->w, d->h, mult, cfg->model.path);
             goto fail;
         }
+        char e[AD_ERRLEN];
+        if (ad_unet_reserve(u, 1, d->h, d->w, false, e, sizeof e) < 0) {
+            size_error(cfg, d, e, err, errlen);
+            goto fail;
+        }
         if (cfg->detector.map != AD_MAP_DIFF) {
-            char hpath[AD_PATH_MAX + 32], e[AD_ERRLEN];
+            char hpath[AD_PATH_MAX + 32];
             ad_head_path(hpath, sizeof hpath, cfg->model.path);
             if (access(hpath, F_OK) != 0) {
                 ad_err(err, errlen,
@@ -184,9 +197,15 @@ int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
                        d->w, d->h);
                 goto fail;
             }
-            if (ad_head_reserve(d->head, 1, d->h, d->w, false, err, errlen) < 0) goto fail;
+            /* The head's scratch comes on top of the UNet's. */
+            size_t both = ad_unet_scratch_bytes(u) + ad_head_scratch_bytes(d->head, 1, d->h, d->w,
+                                                                            false);
+            if (ad_memory_check(both, "UNet and head scratch together", e, sizeof e) < 0 ||
+                ad_head_reserve(d->head, 1, d->h, d->w, false, e, sizeof e) < 0) {
+                size_error(cfg, d, e, err, errlen);
+                goto fail;
+            }
         }
-        if (ad_unet_reserve(u, 1, d->h, d->w, false, err, errlen) < 0) goto fail;
         if (ad_schedule_init(&d->sched, d->model->schedule, d->model->T, err, errlen) < 0) goto fail;
         d->sched_ok = true;
         if (ad_sampler_create(&d->sampler, u, &d->sched, d->c, d->h, d->w, err, errlen) < 0)

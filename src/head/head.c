@@ -202,6 +202,16 @@ static size_t layout(ad_head *hd, float *base)
     return used;
 }
 
+size_t ad_head_scratch_bytes(const ad_head *hd, int n, int h, int w, bool training)
+{
+    ad_head probe = *hd; /* layout() writes pointers: into the copy only */
+    probe.n = n;
+    probe.h = h;
+    probe.w = w;
+    probe.training = training;
+    return layout(&probe, NULL) * sizeof(float);
+}
+
 int ad_head_reserve(ad_head *hd, int n, int h, int w, bool training, char *err, size_t errlen)
 {
     if (n < 1 || h < 4 || w < 4 || h % 4 || w % 4)
@@ -211,13 +221,24 @@ int ad_head_reserve(ad_head *hd, int n, int h, int w, bool training, char *err, 
         return ad_err(err, errlen, "head: input %dx%d x %d is too large", w, h, n);
     if (hd->arena && n == hd->n && h == hd->h && w == hd->w && (int)training == hd->training)
         return 0;
+    /* Keep the old layout until the new arena exists: a refused reserve
+     * leaves the head as it was. */
+    size_t need = ad_head_scratch_bytes(hd, n, h, w, training) / sizeof(float);
+    char what[96];
+    snprintf(what, sizeof what, "head scratch for batch %d at %dx%d%s", n, w, h,
+             training ? " (training)" : "");
+    float *arena = NULL;
+    if (ad_memory_check(sizeof(float) * need, what, err, errlen) < 0) return -1;
+    if (posix_memalign((void **)&arena, 64, sizeof(float) * need))
+        return ad_err(err, errlen, "cannot allocate %zu MiB for the %s", sizeof(float) * need >> 20,
+                      what);
+    memset(arena, 0, sizeof(float) * need);
+    free(hd->arena);
     hd->n = n;
     hd->h = h;
     hd->w = w;
     hd->training = training;
-    size_t need = layout(hd, NULL);
-    free(hd->arena);
-    hd->arena = ad_xalloc_aligned(sizeof(float) * need);
+    hd->arena = arena;
     hd->arena_floats = need;
     layout(hd, hd->arena);
     return 0;

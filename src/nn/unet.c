@@ -514,9 +514,14 @@ int ad_unet_reserve(ad_unet *u, int n, int h, int w, bool training, char *err, s
     u->plan_threads = threads;
     size_t need = plan_at(u, NULL, n, h, w, want_training);
     if (need > MAX_SCRATCH_BYTES / sizeof(float))
-        return ad_err(err, errlen, "scratch for batch %d at %dx%d would need %zu MB, over the limit",
-                      n, w, h, need * sizeof(float) >> 20);
+        return ad_err(err, errlen, "UNet scratch for batch %d at %dx%d would need %zu MiB, over "
+                      "the %zu MiB any one model may use", n, w, h, need * sizeof(float) >> 20,
+                      MAX_SCRATCH_BYTES >> 20);
     if (need > u->scratch_cap) {
+        char what[96];
+        snprintf(what, sizeof what, "UNet scratch for batch %d at %dx%d%s", n, w, h,
+                 want_training ? " (training)" : "");
+        if (ad_memory_check(need * sizeof(float), what, err, errlen) < 0) return -1;
         free(u->scratch);
         u->scratch = NULL;
         u->scratch_cap = 0;
@@ -530,6 +535,8 @@ int ad_unet_reserve(ad_unet *u, int n, int h, int w, bool training, char *err, s
     u->have_forward = false;
     return 0;
 }
+
+size_t ad_unet_scratch_bytes(const ad_unet *u) { return u->scratch_cap * sizeof(float); }
 
 /* ---------------------------------------------------------------- forward */
 

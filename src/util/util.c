@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,6 +71,94 @@ void *ad_xalloc_aligned(size_t n)
     if (!p) ad_die("out of memory allocating %zu aligned bytes", n);
     memset(p, 0, rounded ? rounded : 64);
     return p;
+}
+
+/* ---- memory budget ---- */
+
+/* memory.max of this process's cgroup (v2), or SIZE_MAX when unlimited or
+ * unknown. */
+static size_t cgroup_memory_max(void)
+{
+    FILE *fp = fopen("/proc/self/cgroup", "r");
+    if (!fp) return SIZE_MAX;
+    char line[1024], rel[1024] = "";
+    while (fgets(line, sizeof line, fp)) {
+        if (strncmp(line, "0::", 3) == 0) {
+            snprintf(rel, sizeof rel, "%s", line + 3);
+            rel[strcspn(rel, "\n")] = 0;
+            break;
+        }
+    }
+    fclose(fp);
+    if (!rel[0]) return SIZE_MAX;
+    char path[1200];
+    snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.max", strcmp(rel, "/") ? rel : "");
+    fp = fopen(path, "r");
+    if (!fp) return SIZE_MAX;
+    unsigned long long v = 0;
+    int ok = fscanf(fp, "%llu", &v) == 1; /* "max" reads as no number */
+    fclose(fp);
+    return ok && v > 0 && v < SIZE_MAX ? (size_t)v : SIZE_MAX;
+}
+
+size_t ad_memory_limit(char *what, size_t whatlen)
+{
+    size_t limit = SIZE_MAX;
+    const char *why = "no limit known";
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0) {
+        limit = (size_t)pages * (size_t)page;
+        why = "physical memory";
+    }
+    /* What the kernel can hand out now without swapping: a buffer bigger
+     * than that would push the line PC into swap or the OOM killer. */
+    FILE *mi = fopen("/proc/meminfo", "r");
+    if (mi) {
+        char line[128];
+        unsigned long long kb;
+        while (fgets(line, sizeof line, mi)) {
+            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+                if (kb * 1024 < limit) {
+                    limit = (size_t)(kb * 1024);
+                    why = "memory available now, MemAvailable in /proc/meminfo";
+                }
+                break;
+            }
+        }
+        fclose(mi);
+    }
+    size_t cg = cgroup_memory_max();
+    if (cg < limit) {
+        limit = cg;
+        why = "the cgroup memory limit (memory.max, systemd MemoryMax=)";
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        size_t mapped = 0;
+        FILE *fp = fopen("/proc/self/statm", "r");
+        unsigned long vm_pages = 0;
+        if (fp) {
+            if (fscanf(fp, "%lu", &vm_pages) == 1 && page > 0) mapped = (size_t)vm_pages * page;
+            fclose(fp);
+        }
+        size_t left = rl.rlim_cur > mapped ? (size_t)(rl.rlim_cur - mapped) : 0;
+        if (left < limit) {
+            limit = left;
+            why = "the address-space limit (RLIMIT_AS, ulimit -v, systemd LimitAS=) less what is "
+                  "already mapped";
+        }
+    }
+    if (what && whatlen) snprintf(what, whatlen, "%s", why);
+    return limit;
+}
+
+int ad_memory_check(size_t bytes, const char *purpose, char *err, size_t errlen)
+{
+    char what[160];
+    size_t limit = ad_memory_limit(what, sizeof what);
+    if (bytes <= limit) return 0;
+    return ad_err(err, errlen, "%s would need %zu MiB of memory, more than the %zu MiB this "
+                  "process can have (%s)", purpose, bytes >> 20, limit >> 20, what);
 }
 
 /* ---- logging ---- */
