@@ -5,6 +5,8 @@
 #   1. anomalyd on the demo replay (24 frames, --no-drop, learned head),
 #      then the rows are checked with sqlite3: exactly the 4 defective frames;
 #   2. anomalyd --check-config;
+#   2b. anomalyd on the looping replay through a SIGHUP with a garbage
+#      model (refused), a SIGHUP with the good one (reloaded) and SIGTERM;
 #   3. anomalyctl score on one defective frame (exit status 3: reject) of the replay, and eval on one
 #      images of each type of fixtures/parts (config head_parts.yaml).
 # Usage: tests/valgrind/memcheck.sh BUILD_DIR   (a -DANOMALYD_NATIVE=OFF build:
@@ -50,6 +52,48 @@ want=$(awk -F, 'NR > 1 && $2 != "good" { sub(/^frame_0*/, "", $1); sub(/\.png$/,
        "$src/fixtures/replay/labels.csv")
 echo "rows for frames: $rows (defective: $want)"
 [ "$rows" = "$want" ] || { echo "memcheck run logged the wrong frames"; exit 1; }
+
+# The fault path: the daemon on the looping replay, its model replaced by
+# garbage before a SIGHUP (refused, the old model stays), then by the good
+# file again (reloaded), then SIGTERM (rows flushed, exit 0).
+echo "== memcheck: daemon_reload"
+mkdir -p "$work/m"
+cp "$src/fixtures/model/parts.safetensors" "$src/fixtures/model/parts.head.safetensors" "$work/m/"
+sed -e "s#^\( *path:\).*#\1 $work/m/parts.safetensors#" -e "s#replay_loop: false#replay_loop: true#" \
+    -e "s#fps: 30#fps: 4#" -e "s#$work/demo.db#$work/reload.db#" "$work/demo.yaml" > "$work/reload.yaml"
+valgrind --tool=memcheck --error-exitcode=99 --leak-check=full \
+        --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+        --track-origins=yes --log-file="$work/daemon_reload.vg" \
+        "$build/anomalyd" --config "$work/reload.yaml" > "$work/daemon_reload.out" 2>&1 &
+pid=$!
+wait_log() { # wait_log TEXT: up to 600 s for TEXT in the daemon's log
+    t=0
+    until grep -q "$1" "$work/daemon_reload.out"; do
+        if ! kill -0 "$pid" 2>/dev/null || [ "$t" -ge 6000 ]; then
+            cat "$work/daemon_reload.out" "$work/daemon_reload.vg"
+            echo "memcheck FAILED: daemon_reload never logged '$1'"
+            exit 1
+        fi
+        sleep 0.1
+        t=$((t + 1))
+    done
+}
+wait_log "ready: model and camera are up"
+echo "not a model" > "$work/m/parts.safetensors"
+kill -HUP "$pid"
+wait_log "reload failed, still running on the previous config and model"
+cp "$src/fixtures/model/parts.safetensors" "$work/m/parts.safetensors"
+kill -HUP "$pid"
+wait_log "inspection now uses the reloaded config"
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+if [ "$rc" != 0 ]; then
+    cat "$work/daemon_reload.out" "$work/daemon_reload.vg"
+    echo "memcheck FAILED: daemon_reload exit status $rc, expected 0 (99 = memcheck errors)"
+    exit 1
+fi
+grep -E "ERROR SUMMARY|definitely lost|indirectly lost|All heap blocks" "$work/daemon_reload.vg"
 
 vg score 3 "$build/anomalyctl" score --config "$work/demo.yaml" "$src/fixtures/replay/frames/frame_0005.png"
 vg eval 0 "$build/anomalyctl" eval --config "$src/fixtures/configs/head_parts.yaml" --dataset "$src/fixtures/parts" --limit 1
