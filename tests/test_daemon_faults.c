@@ -278,21 +278,28 @@ static void test_db_full_then_readonly(void **state)
     check_files_match_rows(f);
 }
 
-/* SIGTERM while the database still refuses, and it recovers during the
- * shutdown grace: the daemon says it is holding rows, waits, and writes them
- * all before exiting 0. */
-static void test_sigterm_waits_for_db(void **state)
+/* Starts the daemon, waits for a first row, then makes the database refuse
+ * writes with `errno_name` until at least 3 more rejects are announced. */
+static void start_with_db_refusing(fx *f, const char *errno_name)
 {
-    fx *f = *state;
     fault_env fe;
     fault_env_init(&fe, f, f->db);
     write_config(f, 0.0, true, 30);
     start_daemon_env(f, NULL, fe.env, 0);
     wait_notify(f, "READY=1");
     wait_sql(f, "SELECT COUNT(*) FROM rejects", 1);
-    fault_set(f, "EROFS");
+    fault_set(f, errno_name);
     wait_log(f, "keeping the rows in memory and retrying", 1);
     wait_more_rejects(f, 3);
+}
+
+/* SIGTERM while the database still refuses, and it recovers during the
+ * shutdown grace: the daemon says it is holding rows, waits, and writes them
+ * all before exiting 0. */
+static void test_sigterm_waits_for_db(void **state)
+{
+    fx *f = *state;
+    start_with_db_refusing(f, "EROFS");
     kill(f->pid, SIGTERM);
     wait_log(f, "rejects not yet recorded at shutdown", 1);
     fault_clear(f);
@@ -312,15 +319,7 @@ static void test_sigterm_waits_for_db(void **state)
 static void test_sigterm_db_never_recovers(void **state)
 {
     fx *f = *state;
-    fault_env fe;
-    fault_env_init(&fe, f, f->db);
-    write_config(f, 0.0, true, 30);
-    start_daemon_env(f, NULL, fe.env, 0);
-    wait_notify(f, "READY=1");
-    wait_sql(f, "SELECT COUNT(*) FROM rejects", 1);
-    fault_set(f, "ENOSPC");
-    wait_log(f, "keeping the rows in memory and retrying", 1);
-    wait_more_rejects(f, 3);
+    start_with_db_refusing(f, "ENOSPC");
     kill(f->pid, SIGTERM);
     assert_int_equal(wait_exit(f), 1);
     char *log = read_log(f);
