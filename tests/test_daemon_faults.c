@@ -77,17 +77,24 @@ static void fault_env_init(fault_env *e, fx *f, const char *prefix)
     e->env[n] = NULL;
 }
 
+/* Starts the daemon (threshold 0, looping replay) with writes under
+ * `prefix` failing while dir/fault exists, and waits for READY. */
+static void start_faultable(fx *f, const char *prefix)
+{
+    fault_env fe;
+    fault_env_init(&fe, f, prefix);
+    write_config(f, 0.0, true, 30);
+    start_daemon_env(f, NULL, fe.env, 0);
+    wait_notify(f, "READY=1");
+}
+
+/* Makes the fault active (atomically: the daemon never reads half a name). */
 static void fault_set(fx *f, const char *what)
 {
-    char path[1300];
-    snprintf(path, sizeof path, "%s/fault.new", f->dir);
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs(what, fp);
-    fclose(fp);
-    char dst[1300];
+    char *tmp = ts_write_text(f->dir, "fault.new", what), dst[1300];
     snprintf(dst, sizeof dst, "%s/fault", f->dir);
-    assert_int_equal(rename(path, dst), 0);
+    assert_int_equal(rename(tmp, dst), 0);
+    free(tmp);
 }
 
 static void fault_clear(fx *f)
@@ -196,11 +203,7 @@ static void test_image_folder_full(void **state)
     fx *f = *state;
     char prefix[1300];
     snprintf(prefix, sizeof prefix, "%s/", f->images);
-    fault_env fe;
-    fault_env_init(&fe, f, prefix);
-    write_config(f, 0.0, true, 30);
-    start_daemon_env(f, NULL, fe.env, 0);
-    wait_notify(f, "READY=1");
+    start_faultable(f, prefix);
     wait_sql(f, "SELECT COUNT(*) FROM rejects WHERE image_path IS NOT NULL", 2);
 
     fault_set(f, "ENOSPC");
@@ -245,11 +248,7 @@ static void test_image_folder_full(void **state)
 static void test_db_full_then_readonly(void **state)
 {
     fx *f = *state;
-    fault_env fe;
-    fault_env_init(&fe, f, f->db); /* dtest.db, -wal, -shm, -journal */
-    write_config(f, 0.0, true, 30);
-    start_daemon_env(f, NULL, fe.env, 0);
-    wait_notify(f, "READY=1");
+    start_faultable(f, f->db); /* dtest.db, -wal, -shm, -journal */
     wait_sql(f, "SELECT COUNT(*) FROM rejects", 2);
 
     fault_set(f, "ENOSPC");
@@ -282,11 +281,7 @@ static void test_db_full_then_readonly(void **state)
  * writes with `errno_name` until at least 3 more rejects are announced. */
 static void start_with_db_refusing(fx *f, const char *errno_name)
 {
-    fault_env fe;
-    fault_env_init(&fe, f, f->db);
-    write_config(f, 0.0, true, 30);
-    start_daemon_env(f, NULL, fe.env, 0);
-    wait_notify(f, "READY=1");
+    start_faultable(f, f->db);
     wait_sql(f, "SELECT COUNT(*) FROM rejects", 1);
     fault_set(f, errno_name);
     wait_log(f, "keeping the rows in memory and retrying", 1);

@@ -197,7 +197,9 @@ int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
                        d->w, d->h);
                 goto fail;
             }
-            /* The head's scratch comes on top of the UNet's. */
+            /* The head's scratch comes on top of the UNet's. (Where RLIMIT_AS
+             * binds, the UNet's is already mapped and so counted twice: the
+             * check errs on the safe side.) */
             size_t both = ad_unet_scratch_bytes(u) + ad_head_scratch_bytes(d->head, 1, d->h, d->w,
                                                                             false);
             if (ad_memory_check(both, "UNet and head scratch together", e, sizeof e) < 0 ||

@@ -22,15 +22,17 @@ trap 'rm -rf "$work"' EXIT INT TERM
 # OMP_WAIT_POLICY set: the programs then do not re-exec themselves (under
 # valgrind /proc/self/exe is valgrind's tool, not the program).
 export OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+# valgrind's options for every run (each adds --log-file=$work/NAME.vg)
+vgopts="--tool=memcheck --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect
+        --errors-for-leak-kinds=definite,indirect --track-origins=yes"
 vg() { # vg NAME EXPECTED_EXIT_STATUS PROGRAM ARGS...
     name=$1
     want=$2
     shift 2
     echo "== memcheck: $name"
     rc=0
-    valgrind --tool=memcheck --error-exitcode=99 --leak-check=full \
-            --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
-            --track-origins=yes --log-file="$work/$name.vg" "$@" > "$work/$name.out" 2>&1 || rc=$?
+    # shellcheck disable=SC2086
+    valgrind $vgopts --log-file="$work/$name.vg" "$@" > "$work/$name.out" 2>&1 || rc=$?
     if [ "$rc" != "$want" ]; then
         echo "exit status $rc, expected $want (99 = memcheck errors)"
         cat "$work/$name.out" "$work/$name.vg"
@@ -61,10 +63,8 @@ mkdir -p "$work/m"
 cp "$src/fixtures/model/parts.safetensors" "$src/fixtures/model/parts.head.safetensors" "$work/m/"
 sed -e "s#^\( *path:\).*#\1 $work/m/parts.safetensors#" -e "s#replay_loop: false#replay_loop: true#" \
     -e "s#fps: 30#fps: 4#" -e "s#$work/demo.db#$work/reload.db#" "$work/demo.yaml" > "$work/reload.yaml"
-valgrind --tool=memcheck --error-exitcode=99 --leak-check=full \
-        --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
-        --track-origins=yes --log-file="$work/daemon_reload.vg" \
-        "$build/anomalyd" --config "$work/reload.yaml" > "$work/daemon_reload.out" 2>&1 &
+# shellcheck disable=SC2086
+valgrind $vgopts --log-file="$work/daemon_reload.vg" "$build/anomalyd" --config "$work/reload.yaml" > "$work/daemon_reload.out" 2>&1 &
 pid=$!
 wait_log() { # wait_log TEXT: up to 600 s for TEXT in the daemon's log
     t=0
