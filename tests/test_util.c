@@ -1,6 +1,7 @@
 /* Tests of the shared helpers: RNG reproducibility, durable writes, SHA-256. */
 #include "test_support.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,37 @@ static void durable_write_replaces_and_reads_back(void **state)
     free(dir);
 }
 
+/* The written file's mode is 0644 less the process umask (the unit's
+ * UMask=0027 makes reject images 0640), and no temporary file is left. */
+static void durable_write_honours_umask(void **state)
+{
+    (void)state;
+    char *dir = ts_tmpdir("umask");
+    char path[1024], err[AD_ERRLEN];
+    snprintf(path, sizeof path, "%s/a.png", dir);
+    mode_t old = umask(027);
+    int rc = ad_write_file_durable(path, "x", 1, err, sizeof err);
+    umask(022);
+    struct stat sb;
+    assert_int_equal(rc, 0);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0640);
+    assert_int_equal(ad_write_file_durable(path, "yy", 2, err, sizeof err), 0);
+    umask(old);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0644);
+    assert_int_equal(sb.st_size, 2);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int entries = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.') entries++;
+    closedir(d);
+    assert_int_equal(entries, 1);
+    ts_rmtree(dir);
+    free(dir);
+}
+
 static void sha256_known_vector(void **state)
 {
     (void)state;
@@ -94,6 +126,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rng_is_reproducible),
         cmocka_unit_test(durable_write_replaces_and_reads_back),
+        cmocka_unit_test(durable_write_honours_umask),
         cmocka_unit_test(sha256_known_vector),
         cmocka_unit_test(memory_budget_refuses_the_impossible),
     };

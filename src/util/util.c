@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,10 +203,18 @@ static int fsync_dir_of(const char *path)
 int ad_write_file_durable(const char *path, const void *data, size_t len,
                           char *err, size_t errlen)
 {
-    size_t tlen = strlen(path) + 16;
+    /* Not mkstemp: its 0600 would need a chmod that ignores the umask (the
+     * unit's UMask=0027 must make reject images 0640). A name of our own,
+     * created exclusively with 0644 less the umask. */
+    static atomic_uint seq;
+    size_t tlen = strlen(path) + 48;
     char *tmp = ad_xmalloc(tlen);
-    snprintf(tmp, tlen, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
+    int fd = -1;
+    for (int tries = 0; fd < 0 && tries < 100; tries++) {
+        snprintf(tmp, tlen, "%s.tmp%ld.%u", path, (long)getpid(), atomic_fetch_add(&seq, 1u));
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != EEXIST) break;
+    }
     if (fd < 0) {
         int e = errno;
         free(tmp);
@@ -227,7 +236,7 @@ int ad_write_file_durable(const char *path, const void *data, size_t len,
         p += n;
         left -= (size_t)n;
     }
-    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
+    if (fsync(fd) != 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
