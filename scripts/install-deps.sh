@@ -3,7 +3,8 @@
 # Idempotent; run as root (or through sudo). qemu-system-x86, busybox-static,
 # cpio, kmod and v4l-utils are for the vivid VM test (tests/vm/, label vm);
 # man-db, lintian, dpkg-dev and file for the package test (packaging/);
-# systemd for systemd-analyze (unit verify and sandbox score), valgrind for
+# systemd for systemd-analyze (unit verify and sandbox score), debootstrap
+# for the root of the systemd VM test (tests/vm/systemd-vm-test.sh), valgrind for
 # the memcheck stage of scripts/test.sh, python3 for the sd_notify listener
 # of bench/soak.sh (its short CHECK run is a ctest).
 # clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes, which
@@ -19,5 +20,5 @@ $SUDO apt-get install -y --no-install-recommends \
     libopenblas-dev libjansson-dev sqlite3 procps python3 \
     qemu-system-x86 busybox-static cpio kmod v4l-utils xz-utils \
     clang libclang-rt-14-dev \
-    man-db lintian adduser dpkg-dev file systemd valgrind \
+    man-db lintian adduser dpkg-dev file systemd debootstrap valgrind \
     ${ANOMALYD_EXTRA_PACKAGES:-}

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Sets up a fresh Debian 12 machine and runs every test: the normal build
-# (warnings are errors; includes a short soak), the Debian package (as root),
-# valgrind memcheck on the integration run, the AddressSanitizer+UBSan build,
+# (warnings are errors; includes a short soak and the vivid VM), the Debian
+# package (as root) and its unit under a real systemd in a VM, valgrind memcheck on the integration run, the AddressSanitizer+UBSan build,
 # and every libFuzzer harness for a short bounded time (its ctest summary
 # ends the output).
 # Usage: scripts/test.sh            (as root, or a user with sudo)
@@ -16,6 +16,13 @@ cmake --build build/release -j"$jobs"
 
 # The Debian package: build, lintian, install/upgrade/remove/purge (root only).
 packaging/test-deb.sh build/pkg
+
+# That package's unit under a real systemd, in a qemu VM with vivid's camera:
+# start, camera, state folder, watchdog, reload, stop, live sandbox score
+# (exit 77: skipped, the reason printed; e.g. not root).
+rc=0
+tests/vm/systemd-vm-test.sh build/pkg build/release/vm-cache || rc=$?
+[ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || exit "$rc"
 
 # valgrind memcheck on the integration run (daemon on the replay, score,
 # eval): a build without -march=native, as valgrind 3.19 lacks AVX-512.

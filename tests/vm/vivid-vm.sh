@@ -3,7 +3,8 @@
 # virtual V4L2 driver `vivid` loaded and run a shell script inside it.
 #
 #   vivid-vm.sh --cache DIR [--copy PATH]... [--timeout S] [--vivid-params P]
-#               [--keep] -- SCRIPT [ARG]...
+#               [--rootfs CPIO] [--mem MB] [--append ARGS] [--keep]
+#               -- SCRIPT [ARG]...
 #   vivid-vm.sh --check      (exit 0 if this host has the tools, else 77)
 #
 # Once per cache folder: `apt-get download` the linux-image-*-amd64 package
@@ -17,6 +18,14 @@
 # (vivid with the given parameters), waits for /dev/video0, runs SCRIPT and
 # prints its exit code between marker lines on the serial console.
 #
+# --rootfs CPIO: an uncompressed newc archive of a whole root file system
+# (a Debian with systemd, entries under sysroot/; tests/vm/systemd-vm-test.sh
+# makes one). /init then copies it into a tmpfs, adds /vm, /etc/vm and the
+# --copy'd files, and switch_roots to /lib/systemd/systemd, which runs SCRIPT
+# as the oneshot unit vm-test.service once multi-user.target is reached (as
+# root, output on the serial console) and powers off. --mem sets the guest
+# memory (default 512 MB; the root needs about three times its size).
+#
 # stdout: SCRIPT's output. stderr: progress and timings.
 # Exit: SCRIPT's exit code; 77 when this host cannot run the VM (tools
 # missing, kernel package not downloadable: the message says which);
@@ -27,6 +36,8 @@ CACHE=""
 TIMEOUT=240
 VIVID_PARAMS="n_devs=1 node_types=0x1 num_inputs=1 input_types=0x0"
 MEM=512
+ROOTFS=""
+APPEND=""
 KEEP=0
 CHECK=0
 COPIES=()
@@ -43,6 +54,9 @@ while (($#)); do
         --copy) COPIES+=("$2"); shift 2 ;;
         --timeout) TIMEOUT=$2; shift 2 ;;
         --vivid-params) VIVID_PARAMS=$2; shift 2 ;;
+        --rootfs) ROOTFS=$2; shift 2 ;;
+        --mem) MEM=$2; shift 2 ;;
+        --append) APPEND=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --check) CHECK=1; shift ;;
         --) shift; break ;;
@@ -55,6 +69,7 @@ if ((CHECK == 0)); then
     SCRIPT=$1; shift
     SCRIPT_ARGS=("$@")
     [[ -f $SCRIPT ]] || die "script $SCRIPT not found"
+    [[ -z $ROOTFS || -f $ROOTFS ]] || die "--rootfs $ROOTFS not found"
 fi
 
 # ---------------------------------------------------------------- host tools
@@ -202,6 +217,7 @@ copy_libs() {  # every library ldd lists, and the ELF interpreter
 for p in "${COPIES[@]}"; do
     [[ -e $p ]] || die "--copy $p: not found"
     p=$(realpath -s "$p")
+    printf '%s\n' "${p#/}" >> "$OV/etc/vm/copies"
     if [[ -d $p ]]; then
         while IFS= read -r -d '' f; do
             copy_one "$f"
@@ -223,6 +239,37 @@ MARK="@@VM-$NONCE@@"
 echo "$MARK" > "$OV/etc/vm/marker"
 echo "$VIVID_PARAMS" > "$OV/etc/vm/vivid-params"
 echo "$KREL" > "$OV/etc/vm/kernel-release"
+touch "$OV/etc/vm/copies"
+if [[ -n $ROOTFS ]]; then
+    # SCRIPT as a unit of the guest's systemd, once the system is up
+    cat > "$OV/vm/vm-test.service" <<'UNIT'
+[Unit]
+Description=vivid-vm.sh test script
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh /vm/systemd-run.sh
+StandardInput=null
+StandardOutput=tty
+StandardError=inherit
+TTYPath=/dev/console
+TTYReset=no
+TTYVHangup=no
+UNIT
+    cat > "$OV/vm/systemd-run.sh" <<'RUN'
+M=$(cat /etc/vm/marker)
+read -r up _ < /proc/uptime
+echo "$M BEGIN uptime=$up modules_ok=$(cat /etc/vm/modules-ok) system=$(systemctl is-system-running)"
+cd /tmp
+sh /vm/run.sh </dev/null 2>&1
+rc=$?
+read -r up _ < /proc/uptime
+echo "$M END rc=$rc uptime=$up"
+sync
+systemctl --force --force poweroff
+RUN
+fi
 [[ -e $OV/etc/passwd ]] || printf 'root:x:0:0:root:/root:/bin/sh\n' > "$OV/etc/passwd"
 [[ -e $OV/etc/group ]] || printf 'root:x:0:\nvideo:x:44:\n' > "$OV/etc/group"
 cat > "$OV/init" <<'INIT'
@@ -245,6 +292,32 @@ while read -r m; do
 done < /etc/vm/modules
 i=0
 while [ ! -e /dev/video0 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+if [ -d /sysroot ]; then
+    # --rootfs: move into the whole system, which runs the script as a unit
+    mkdir -p /newroot
+    mount -t tmpfs -o mode=0755 tmpfs /newroot
+    if ! cp -a /sysroot/. /newroot/; then
+        echo "$M copying the root file system failed"
+        poweroff -f
+    fi
+    rm -rf /sysroot
+    # shellcheck disable=SC2046
+    (cd / && tar -cf - vm etc/vm $(cat /etc/vm/copies)) | tar -xf - -C /newroot
+    echo $ok > /newroot/etc/vm/modules-ok
+    u=/newroot/etc/systemd/system
+    mkdir -p $u/multi-user.target.wants
+    cp /vm/vm-test.service $u/
+    ln -sf ../vm-test.service $u/multi-user.target.wants/vm-test.service
+    ln -sf /dev/null $u/serial-getty@ttyS0.service  # no login prompt amid the output
+    # keep what was copied under /tmp (Debian's tmp.conf empties it at boot)
+    mkdir -p /newroot/etc/tmpfiles.d
+    echo 'd /tmp 1777 root root -' > /newroot/etc/tmpfiles.d/tmp.conf
+    umount /dev/shm
+    mount --move /dev /newroot/dev
+    mount --move /proc /newroot/proc
+    mount --move /sys /newroot/sys
+    exec switch_root /newroot /lib/systemd/systemd
+fi
 read -r up _ < /proc/uptime
 echo "$M BEGIN uptime=$up modules_ok=$ok"
 cd /tmp
@@ -257,7 +330,7 @@ poweroff -f
 INIT
 chmod 755 "$OV/init"
 (cd "$OV" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) > "$RUN/overlay.cpio"
-cat "$K/base.cpio" "$RUN/overlay.cpio" > "$RUN/initrd.cpio"
+cat "$K/base.cpio" ${ROOTFS:+"$ROOTFS"} "$RUN/overlay.cpio" > "$RUN/initrd.cpio"
 
 # ---------------------------------------------------------------------- boot
 KIMG=$K/vmlinuz
@@ -267,7 +340,7 @@ RC=125
 IN_SCRIPT=0
 exec 8< <(exec timeout -k 5 "$TIMEOUT" qemu-system-x86_64 -m "$MEM" -smp 1 -nographic -no-reboot \
     -nic none -accel tcg -cpu max -kernel "$KIMG" -initrd "$RUN/initrd.cpio" \
-    -append "console=ttyS0 quiet panic=-1" </dev/null 2>&1; echo "@@QEMU-EXIT-$NONCE@@ $?")
+    -append "console=ttyS0 quiet panic=-1${APPEND:+ $APPEND}" </dev/null 2>&1; echo "@@QEMU-EXIT-$NONCE@@ $?")
 : > "$RUN/console.log"
 QEMU_RC=""
 while IFS= read -r line <&8 || [[ -n $line ]]; do
