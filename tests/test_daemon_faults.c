@@ -1,6 +1,7 @@
 /* Fault injection against the real anomalyd binary on the replay source:
  * image folder full, database full then read-only (also across SIGTERM),
- * model file replaced by garbage or a truncated copy before SIGHUP, camera
+ * model file replaced by garbage or a truncated copy before SIGHUP, the
+ * model's disk failing reads with EIO before SIGHUP, camera
  * gone and back, hostile model shapes. Each test checks what keeps working,
  * what the log says, and that nothing already recorded is lost: every
  * "reject: frame" line of the log is a row (or, when the database refused
@@ -57,9 +58,9 @@ typedef struct fault_env {
     const char *env[8];
 } fault_env;
 
-/* Environment for a daemon whose writes under `prefix` fail while
- * dir/fault exists. */
-static void fault_env_init(fault_env *e, fx *f, const char *prefix)
+/* Environment for a daemon whose writes (and with `reads`, reads too)
+ * under `prefix` fail while dir/fault exists. */
+static void fault_env_init(fault_env *e, fx *f, const char *prefix, bool reads)
 {
     snprintf(e->preload, sizeof e->preload, "LD_PRELOAD=%s", FAULT_PRELOAD);
     snprintf(e->prefix, sizeof e->prefix, "AD_FAULT_PREFIX=%s", prefix);
@@ -74,6 +75,7 @@ static void fault_env_init(fault_env *e, fx *f, const char *prefix)
     e->env[n++] = e->prefix;
     e->env[n++] = e->control;
     e->env[n++] = e->asan;
+    if (reads) e->env[n++] = "AD_FAULT_READS=1";
     e->env[n] = NULL;
 }
 
@@ -82,7 +84,7 @@ static void fault_env_init(fault_env *e, fx *f, const char *prefix)
 static void start_faultable(fx *f, const char *prefix)
 {
     fault_env fe;
-    fault_env_init(&fe, f, prefix);
+    fault_env_init(&fe, f, prefix, false);
     write_config(f, 0.0, true, 30);
     start_daemon_env(f, NULL, fe.env, 0);
     wait_notify(f, "READY=1");
@@ -460,6 +462,47 @@ static void test_sighup_refuses_broken_model(void **state)
     sqlite3_close(db);
 }
 
+/* The disk under the model fails with EIO before a SIGHUP: the reload fails
+ * and names the file and the OS error, inspection goes on with the model in
+ * memory, and once the disk reads again the next SIGHUP loads it. */
+static void test_sighup_model_read_fails(void **state)
+{
+    fx *f = *state;
+    char fixture[1300], head_fixture[1300], head[1400], prefix[1400];
+    snprintf(fixture, sizeof fixture, "%s/model/parts.safetensors", FIXTURES_DIR);
+    snprintf(head_fixture, sizeof head_fixture, "%s/model/parts.head.safetensors", FIXTURES_DIR);
+    snprintf(f->model, sizeof f->model, "%s/parts.safetensors", f->dir);
+    snprintf(head, sizeof head, "%s/parts.head.safetensors", f->dir);
+    snprintf(prefix, sizeof prefix, "%s/parts.", f->dir); /* the model and its head */
+    copy_file(fixture, f->model, SIZE_MAX);
+    copy_file(head_fixture, head, SIZE_MAX);
+    fault_env fe;
+    fault_env_init(&fe, f, prefix, true);
+    write_config(f, 0.0, true, 30);
+    start_daemon_env(f, NULL, fe.env, 0);
+    wait_notify(f, "READY=1");
+    wait_log(f, "reject: frame", 2);
+
+    fault_set(f, "EIO");
+    kill(f->pid, SIGHUP);
+    wait_log(f, "reload failed, still running on the previous config and model", 1);
+    char *log = read_log(f);
+    char want[1600];
+    snprintf(want, sizeof want, "%s: read failed: Input/output error", f->model);
+    if (!strstr(log, want)) fail_msg("the log does not say '%s':\n%s", want, log);
+    free(log);
+    wait_more_rejects(f, 3); /* still inspecting on the model in memory */
+
+    fault_clear(f);
+    kill(f->pid, SIGHUP);
+    wait_log(f, "inspection now uses the reloaded config", 1);
+    wait_more_rejects(f, 2);
+    kill(f->pid, SIGTERM);
+    assert_int_equal(wait_exit(f), 0);
+    check_rows_complete(f, 0);
+    check_files_match_rows(f);
+}
+
 /* ---- 4. camera gone and back ---- */
 
 /* The replay folder (a symlink to the fixture frames) disappears mid-run and
@@ -650,6 +693,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigterm_waits_for_db, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_db_never_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sighup_refuses_broken_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sighup_model_read_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_camera_gone_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_model_shapes, setup, teardown),
     };

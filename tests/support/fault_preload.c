@@ -11,6 +11,9 @@
  *                     name the errno ("ENOSPC", "EROFS", "EIO" or a number),
  *                     so a test switches the fault without restarting
  *   AD_FAULT_ERRNO    errno when the control file is empty (default ENOSPC)
+ *   AD_FAULT_READS    "1": read/pread/pread64/readv of descriptors under a
+ *                     prefix fail too (a disk that fails with EIO; off by
+ *                     default: a full or read-only disk still reads)
  *   AD_FAULT_FSYNC    "1": fsync/fdatasync fail too (off by default: an
  *                     fsync that fails after every write succeeded leaves a
  *                     WAL commit SQLite may still recover, which is a
@@ -26,7 +29,8 @@
  *   fallocate/posix_fallocate: always.
  *   rename: either side under a prefix.  mkdir: a folder that does not exist.
  *   unlink: only with EROFS (deleting frees space on a full disk).
- * Reads, stat, close and everything outside the prefixes pass through. The
+ * Reads (unless AD_FAULT_READS=1), stat, close and everything outside the
+ * prefixes pass through. The
  * real functions come from dlsym(RTLD_NEXT), so under ASan the sanitizer's
  * interceptors still run (the child needs ASAN_OPTIONS
  * verify_asan_link_order=0 since this library is loaded before libasan). */
@@ -55,6 +59,9 @@ typedef int (*creat_fn)(const char *, mode_t);
 typedef int (*mkstemp_fn)(char *);
 typedef int (*mkostemp_fn)(char *, int);
 typedef ssize_t (*write_fn)(int, const void *, size_t);
+typedef ssize_t (*read_fn)(int, void *, size_t);
+typedef ssize_t (*pread_fn)(int, void *, size_t, off_t);
+typedef ssize_t (*readv_fn)(int, const struct iovec *, int);
 typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
 typedef ssize_t (*writev_fn)(int, const struct iovec *, int);
 typedef ssize_t (*pwritev_fn)(int, const struct iovec *, int, off_t);
@@ -104,8 +111,10 @@ static int fault_errno(void)
     open_fn ro = (open_fn)real("open", &cache_open);
     int fd = ro(control, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
+    static void *cache_read;
+    read_fn rr = (read_fn)real("read", &cache_read); /* not our own read() */
     char buf[32];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = rr(fd, buf, sizeof buf - 1);
     close(fd);
     buf[n > 0 ? n : 0] = 0;
     const char *d = getenv("AD_FAULT_ERRNO");
@@ -327,6 +336,46 @@ EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
     int e = fd_fault(fd);
     if (e) return errno = e, -1;
     return real_pwritev(fd, iov, cnt, off);
+}
+
+/* ---- reading (AD_FAULT_READS=1 only) ---- */
+
+static int read_fault(int fd)
+{
+    const char *s = getenv("AD_FAULT_READS");
+    return fd > 2 && s && !strcmp(s, "1") ? fd_fault(fd) : 0;
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    REAL(read_fn, read);
+    int e = read_fault(fd);
+    if (e) return errno = e, -1;
+    return real_read(fd, buf, n);
+}
+
+EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+    REAL(pread_fn, pread);
+    int e = read_fault(fd);
+    if (e) return errno = e, -1;
+    return real_pread(fd, buf, n, off);
+}
+
+EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off)
+{
+    REAL(pread_fn, pread64);
+    int e = read_fault(fd);
+    if (e) return errno = e, -1;
+    return real_pread64(fd, buf, n, off);
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    REAL(readv_fn, readv);
+    int e = read_fault(fd);
+    if (e) return errno = e, -1;
+    return real_readv(fd, iov, cnt);
 }
 
 static int sync_fault(int fd)
