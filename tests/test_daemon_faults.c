@@ -1,5 +1,6 @@
 /* Fault injection against the real anomalyd binary on the replay source:
  * image folder full, database full then read-only (also across SIGTERM),
+ * database file damaged mid-run,
  * model file replaced by garbage or a truncated copy before SIGHUP, the
  * model's disk failing reads with EIO before SIGHUP, camera
  * gone and back, hostile model shapes. Each test checks what keeps working,
@@ -289,6 +290,80 @@ static void test_db_full_then_readonly(void **state)
     free(log);
     assert_true(check_rows_complete(f, 0) > rows_full);
     check_files_match_rows(f);
+}
+
+/* The database file is damaged while the daemon runs (here: overwritten
+ * while the daemon could not write and had to reopen it, so no cached page
+ * hides it): the daemon moves it aside whole, starts a new reject log and
+ * writes every held row into it. Rows before the damage + rows of the new
+ * log = rejects announced. */
+static void test_db_damaged_mid_run(void **state)
+{
+    fx *f = *state;
+    start_faultable(f, f->db);
+    wait_sql(f, "SELECT COUNT(*) FROM rejects", 3);
+    fault_set(f, "EROFS");
+    wait_log(f, "the database opens read-only (read-only file system", 1);
+
+    /* the test's own connection is not faulted: fold the WAL into the file,
+     * count what was recorded, then overwrite the whole file */
+    sqlite3 *db = open_db(f);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    long long before = q_int(db, "SELECT COUNT(*) FROM rejects");
+    sqlite3_close(db);
+    struct stat sb;
+    assert_int_equal(stat(f->db, &sb), 0);
+    FILE *fp = fopen(f->db, "r+b");
+    assert_non_null(fp);
+    for (off_t i = 0; i < sb.st_size; i++) fputc(0x5a, fp);
+    assert_int_equal(fclose(fp), 0);
+    wait_more_rejects(f, 2); /* rows held meanwhile */
+
+    fault_clear(f);
+    wait_log(f, "the reject log is damaged; moved it aside to", 1);
+    wait_log(f, "reject log is writable again, held rows written", 1);
+    wait_more_rejects(f, 3);
+    kill(f->pid, SIGTERM);
+    assert_int_equal(wait_exit(f), 0);
+
+    char *log = read_log(f);
+    assert_null(strstr(log, "NOT recorded"));
+    assert_non_null(strstr(log, "file is not a database; the file will be moved aside"));
+    int announced = count_in(log, "reject: frame");
+    free(log);
+    db = open_db(f);
+    long long after = q_int(db, "SELECT COUNT(*) FROM rejects");
+    assert_true(after >= 5);
+    assert_int_equal(q_int(db, "SELECT MAX(id) FROM rejects"), after);
+    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM rejects WHERE image_path IS NOT NULL AND "
+                               "heatmap_path IS NOT NULL"), after);
+    sqlite3_close(db);
+    if (before + after != announced)
+        fail_msg("%lld rows before the damage + %lld in the new log, but %d rejects announced",
+                 before, after, announced);
+    check_rows_complete(f, (int)before); /* integrity, no gaps; `before` rows are aside */
+
+    /* the damaged file is beside the new one, whole */
+    const char *base = strrchr(f->db, '/') + 1;
+    char prefix[300], folder[1200];
+    snprintf(prefix, sizeof prefix, "%s.corrupt-", base);
+    snprintf(folder, sizeof folder, "%.*s", (int)(base - 1 - f->db), f->db);
+    DIR *d = opendir(folder);
+    assert_non_null(d);
+    int aside = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) || strchr(e->d_name + strlen(prefix), '-'))
+            continue;
+        char p[1600];
+        snprintf(p, sizeof p, "%s/%s", folder, e->d_name);
+        struct stat ab;
+        assert_int_equal(stat(p, &ab), 0);
+        assert_int_equal(ab.st_size, sb.st_size);
+        aside++;
+    }
+    closedir(d);
+    assert_int_equal(aside, 1);
 }
 
 /* Starts the daemon, waits for a first row, then makes the database refuse
@@ -690,6 +765,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_image_folder_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_full_then_readonly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_damaged_mid_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_waits_for_db, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_db_never_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sighup_refuses_broken_model, setup, teardown),

@@ -1,7 +1,9 @@
 /* Reject log: schema, migrations, rows + durable PNGs, locked database,
- * skipped images, retention by age and by size. */
+ * damaged and foreign database files, skipped images, retention by age and
+ * by size. */
 #include "test_support.h"
 
+#include <dirent.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -393,6 +395,107 @@ static void test_retention_by_size(void **state)
     for (int i = 0; i < 3; i++) ad_image_free(&im[i]);
 }
 
+/* Overwrites everything after the first page of `path` (the schema) with
+ * garbage, the way a bad sector damages a table. */
+static void damage_after_first_page(const char *path, int page_size)
+{
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    long size = ftell(fp);
+    assert_true(size >= 2L * page_size);
+    assert_int_equal(fseek(fp, page_size, SEEK_SET), 0);
+    for (long i = page_size; i < size; i++) fputc(0x5a, fp);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* The database is damaged (SQLite: malformed): the write that finds it
+ * reports RETRY, the next moves the file aside (kept whole, with a name
+ * saying why) and records into a new reject log. */
+static void test_damaged_database_moved_aside(void **state)
+{
+    fx *f = *state;
+    ad_store *st = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_store_open(&st, f->db, f->images, false, 0, 0, err, sizeof err), 0);
+    ad_reject r[3];
+    const ad_reject *rows[3];
+    for (int i = 0; i < 3; i++) {
+        make_reject(&r[i], "2026-11-25 10:00:00.000", (uint64_t)i, 0.7);
+        rows[i] = &r[i];
+    }
+    assert_int_equal(ad_store_insert_rejects(st, rows, 3, err, sizeof err), 0);
+    sqlite3 *db = open_raw(f->db);
+    int page = (int)q_int(db, "PRAGMA page_size");
+    sqlite3_close(db);
+    ad_store_close(st); /* the last connection: the WAL is checkpointed into the file */
+    damage_after_first_page(f->db, page);
+    struct stat damaged;
+    assert_int_equal(stat(f->db, &damaged), 0);
+
+    assert_int_equal(ad_store_open(&st, f->db, f->images, false, 0, 0, err, sizeof err), 0);
+    ad_reject later;
+    make_reject(&later, "2026-11-25 10:00:05.000", 9, 0.9);
+    const ad_reject *one[1] = {&later};
+    assert_int_equal(ad_store_insert_rejects(st, one, 1, err, sizeof err), AD_STORE_RETRY);
+    assert_non_null(strstr(err, "malformed"));
+    assert_non_null(strstr(err, "moved aside"));
+    assert_int_equal(ad_store_insert_rejects(st, one, 1, err, sizeof err), 0);
+    ad_store_close(st);
+
+    /* the new log holds the row; the damaged file is beside it, untouched */
+    db = open_raw(f->db);
+    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM rejects"), 1);
+    assert_int_equal(q_int(db, "SELECT frame_seq FROM rejects WHERE id = 1"), 9);
+    sqlite3_close(db);
+    char folder[1300];
+    snprintf(folder, sizeof folder, "%s/sub", f->dir);
+    DIR *d = opendir(folder);
+    assert_non_null(d);
+    int aside = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strncmp(e->d_name, "line3.db.corrupt-", 17) || strstr(e->d_name, "-wal") ||
+            strstr(e->d_name, "-shm"))
+            continue;
+        char p[1600];
+        snprintf(p, sizeof p, "%s/%s", folder, e->d_name);
+        struct stat sb;
+        assert_int_equal(stat(p, &sb), 0);
+        assert_int_equal(sb.st_size, damaged.st_size);
+        assert_int_equal(sb.st_ino, damaged.st_ino); /* renamed, not copied or rewritten */
+        aside++;
+    }
+    closedir(d);
+    assert_int_equal(aside, 1);
+}
+
+/* A file that never was a reject log (not a database at all) is refused at
+ * open with a message saying what to do, and left as it was. */
+static void test_foreign_file_refused(void **state)
+{
+    fx *f = *state;
+    char folder[1300], err[AD_ERRLEN];
+    snprintf(folder, sizeof folder, "%s/sub", f->dir);
+    assert_int_equal(mkdir(folder, 0755), 0);
+    char *text = ad_xmalloc(8193);
+    for (int i = 0; i < 8192; i++) text[i] = (char)('a' + i % 26);
+    text[8192] = 0;
+    free(ts_write_text(folder, "line3.db", text));
+    ad_store *st = NULL;
+    assert_int_not_equal(ad_store_open(&st, f->db, f->images, false, 0, 0, err, sizeof err), 0);
+    assert_null(st);
+    assert_non_null(strstr(err, f->db));
+    assert_non_null(strstr(err, "not a database"));
+    assert_non_null(strstr(err, "reject_log.database must name an anomalyd reject log"));
+    uint8_t *data = NULL;
+    size_t len = 0;
+    assert_int_equal(ad_read_file(f->db, 1 << 20, &data, &len, err, sizeof err), 0);
+    assert_int_equal(len, 8192);
+    assert_memory_equal(data, text, 8192);
+    free(data);
+    free(text);
+}
+
 static void test_bad_paths(void **state)
 {
     fx *f = *state;
@@ -423,6 +526,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_minute_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_database_moved_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_file_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_paths, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

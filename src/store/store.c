@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "anomalyd/util.h"
@@ -25,6 +26,8 @@ struct ad_store {
     int busy_ms;
     sqlite3 *db;
     bool need_reopen;         /* last operation failed in a way a reopen may cure */
+    bool opened;              /* this path opened as our reject log at least once */
+    bool corrupt;             /* SQLite found it damaged: move it aside, start anew */
     sqlite3_stmt *ins_reject, *ins_minute;
 };
 
@@ -78,7 +81,23 @@ static bool transient(int rc)
 
 static int fail(ad_store *st, int rc, char *err, size_t errlen, const char *what)
 {
+    /* A damaged file (or, once it was ours, one that no longer reads as a
+     * database) will not heal: the next call moves it aside and starts a
+     * new reject log, so rows keep being recorded (see quarantine()). */
+    if ((rc & 0xff) == SQLITE_CORRUPT || ((rc & 0xff) == SQLITE_NOTADB && st->opened)) {
+        ad_err(err, errlen, "%s: %s: %s; the file will be moved aside and a new reject log "
+               "started", st->db_path, what, sqlite3_errstr(rc));
+        st->corrupt = true;
+        st->need_reopen = true;
+        return AD_STORE_RETRY;
+    }
     const char *msg = st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
+    if ((rc & 0xff) == SQLITE_NOTADB) { /* never ours so far: maybe someone else's file */
+        ad_err(err, errlen, "%s: %s: %s; reject_log.database must name an anomalyd reject log "
+               "or a file that does not exist yet (if this was the reject log, move it away "
+               "and a new one is started)", st->db_path, what, msg);
+        return AD_STORE_ERROR;
+    }
     /* SQLite says "disk I/O error" for a full disk as for a read-only one;
      * the OS error behind it tells the operator which. */
     int sys = st->db ? sqlite3_system_errno(st->db) : 0;
@@ -225,14 +244,8 @@ static int db_open(ad_store *st, char *err, size_t errlen)
         db_close(st);
         return e;
     }
+    st->opened = true;
     return 0;
-}
-
-static int ensure_open(ad_store *st, char *err, size_t errlen)
-{
-    if (st->db && !st->need_reopen) return 0;
-    db_close(st);
-    return db_open(st, err, errlen);
 }
 
 static void fsync_path(const char *path)
@@ -241,6 +254,66 @@ static void fsync_path(const char *path)
     if (fd < 0) return;
     fsync(fd);
     close(fd);
+}
+
+/* Moves a damaged database (and its -wal, -shm, -journal, which keep their
+ * pairing under the new name) to PATH.corrupt-YYYYMMDDTHHMMSSZ, nothing
+ * deleted, so the next open starts a new reject log. The connection is
+ * closed. Returns 0, or AD_STORE_RETRY when the rename fails (tried again
+ * on the next call). */
+static int quarantine(ad_store *st, char *err, size_t errlen)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    size_t cap = strlen(st->db_path) + 64;
+    char *aside = ad_xmalloc(cap), *from = ad_xmalloc(cap), *to = ad_xmalloc(cap);
+    snprintf(aside, cap, "%s.corrupt-%s", st->db_path, stamp);
+    for (int n = 1; access(aside, F_OK) == 0 && n < 100; n++) /* twice in one second */
+        snprintf(aside, cap, "%s.corrupt-%s.%d", st->db_path, stamp, n);
+    int e = 0;
+    static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0] && !e; i++) {
+        snprintf(from, cap, "%s%s", st->db_path, sfx[i]);
+        snprintf(to, cap, "%s%s", aside, sfx[i]);
+        if (rename(from, to) != 0 && errno != ENOENT) e = errno;
+    }
+    int rc = 0;
+    if (e) {
+        ad_err(err, errlen, "%s: the reject log is damaged, and moving it aside to %s failed: "
+               "%s", st->db_path, aside, strerror(e));
+        rc = AD_STORE_RETRY;
+    } else {
+        char *copy = ad_xstrdup(st->db_path);
+        fsync_path(dirname(copy));
+        free(copy);
+        ad_log(AD_LOG_ERR,
+               "%s: the reject log is damaged; moved it aside to %s (nothing deleted: try "
+               "`sqlite3 %s .recover`) and started a new one. Images of its rows stay in "
+               "the image folder; retention no longer counts them",
+               st->db_path, aside, aside);
+        st->corrupt = false;
+    }
+    free(aside);
+    free(from);
+    free(to);
+    return rc;
+}
+
+static int ensure_open(ad_store *st, char *err, size_t errlen)
+{
+    if (st->db && !st->need_reopen) return 0;
+    db_close(st);
+    if (st->corrupt) {
+        int e = quarantine(st, err, errlen);
+        if (e != 0) {
+            st->need_reopen = true;
+            return e;
+        }
+    }
+    return db_open(st, err, errlen);
 }
 
 int ad_store_open(ad_store **out, const char *db_path, const char *image_dir,
