@@ -1,6 +1,6 @@
 /* Fault injection against the real anomalyd binary on the replay source:
  * image folder full, database full then read-only (also across SIGTERM),
- * database file damaged mid-run,
+ * database file damaged or moved away mid-run,
  * model file replaced by garbage or a truncated copy before SIGHUP, the
  * model's disk failing reads with EIO before SIGHUP, camera
  * gone and back, hostile model shapes. Each test checks what keeps working,
@@ -364,6 +364,37 @@ static void test_db_damaged_mid_run(void **state)
     }
     closedir(d);
     assert_int_equal(aside, 1);
+}
+
+/* An operator moves the reject log away mid-run (`mv line.db archive.db`):
+ * rows go on into a new log at the configured path, and archive + new log =
+ * rejects announced (test_store.c also covers a deleted log and one another
+ * process holds open). */
+static void test_db_moved_mid_run(void **state)
+{
+    fx *f = *state;
+    write_config(f, 0.0, true, 30);
+    start_daemon(f, NULL);
+    wait_notify(f, "READY=1");
+    wait_sql(f, "SELECT COUNT(*) FROM rejects", 3);
+    char archive[1300];
+    snprintf(archive, sizeof archive, "%s.archive", f->db);
+    assert_int_equal(rename(f->db, archive), 0);
+    wait_log(f, "the reject log was moved or deleted while open", 1);
+    wait_sql(f, "SELECT COUNT(*) FROM rejects", 3); /* the new log fills */
+    kill(f->pid, SIGTERM);
+    assert_int_equal(wait_exit(f), 0);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(archive, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    long long archived = q_int(db, "SELECT COUNT(*) FROM rejects");
+    assert_int_equal(q_int(db, "SELECT MAX(id) FROM rejects"), archived);
+    sqlite3_close(db);
+    assert_true(archived >= 3);
+    char *log = read_log(f);
+    assert_null(strstr(log, "NOT recorded"));
+    free(log);
+    check_rows_complete(f, (int)archived); /* new log: no gaps; archived rows are in the archive */
 }
 
 /* Starts the daemon, waits for a first row, then makes the database refuse
@@ -766,6 +797,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_image_folder_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_full_then_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_damaged_mid_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_moved_mid_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_waits_for_db, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_db_never_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sighup_refuses_broken_model, setup, teardown),

@@ -1,5 +1,5 @@
 /* Reject log: schema, migrations, rows + durable PNGs, locked database,
- * damaged and foreign database files, skipped images, retention by age and
+ * damaged, foreign, moved and deleted database files, skipped images, retention by age and
  * by size. */
 #include "test_support.h"
 
@@ -469,6 +469,65 @@ static void test_damaged_database_moved_aside(void **state)
     assert_int_equal(aside, 1);
 }
 
+static void insert_one(ad_store *st, uint64_t seq)
+{
+    char err[AD_ERRLEN];
+    ad_reject r;
+    make_reject(&r, "2026-11-25 10:00:00.000", seq, 0.7);
+    const ad_reject *rows[1] = {&r};
+    if (ad_store_insert_rejects(st, rows, 1, err, sizeof err) != 0) fail_msg("%s", err);
+}
+
+static long long count_in_db(const char *path, const char *sql)
+{
+    sqlite3 *db = open_raw(path);
+    long long v = q_int(db, sql);
+    sqlite3_close(db);
+    return v;
+}
+
+/* The open database is renamed (an operator rotating the log), renamed while
+ * another process holds it open, or deleted: the next write goes to a new
+ * log at the configured path, and the moved file holds every row it got
+ * (its WAL folded in). */
+static void test_moved_database_starts_new(void **state)
+{
+    fx *f = *state;
+    ad_store *st = NULL;
+    char err[AD_ERRLEN], archive[1300], archive2[1300], wal[1400];
+    snprintf(archive, sizeof archive, "%s/sub/archive.db", f->dir);
+    snprintf(archive2, sizeof archive2, "%s/sub/archive2.db", f->dir);
+    assert_int_equal(ad_store_open(&st, f->db, f->images, false, 0, 0, err, sizeof err), 0);
+    insert_one(st, 1);
+    insert_one(st, 2);
+
+    assert_int_equal(rename(f->db, archive), 0); /* mv line3.db archive.db */
+    insert_one(st, 3);
+    assert_int_equal(count_in_db(f->db, "SELECT COUNT(*) FROM rejects"), 1);
+    assert_int_equal(count_in_db(f->db, "SELECT frame_seq FROM rejects"), 3);
+    assert_int_equal(count_in_db(archive, "SELECT COUNT(*) FROM rejects"), 2);
+    snprintf(wal, sizeof wal, "%s-wal", f->db);
+
+    /* renamed while another process keeps it open: the -wal it keeps alive
+     * at the old path must not become the new log's */
+    sqlite3 *other = open_raw(f->db);
+    assert_int_equal(q_int(other, "SELECT COUNT(*) FROM rejects"), 1);
+    insert_one(st, 4);
+    assert_int_equal(rename(f->db, archive2), 0);
+    insert_one(st, 5);
+    sqlite3_close(other);
+    assert_int_equal(count_in_db(archive2, "SELECT COUNT(*) FROM rejects"), 2); /* 3 and 4 */
+    assert_int_equal(count_in_db(f->db, "SELECT COUNT(*) FROM rejects"), 1);
+    assert_int_equal(count_in_db(f->db, "SELECT frame_seq FROM rejects"), 5);
+
+    /* deleted while open */
+    assert_int_equal(unlink(f->db), 0);
+    insert_one(st, 6);
+    ad_store_close(st);
+    assert_int_equal(count_in_db(f->db, "SELECT COUNT(*) FROM rejects"), 1);
+    assert_int_equal(count_in_db(f->db, "SELECT frame_seq FROM rejects"), 6);
+}
+
 /* A file that never was a reject log (not a database at all) is refused at
  * open with a message saying what to do, and left as it was. */
 static void test_foreign_file_refused(void **state)
@@ -528,6 +587,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_by_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_database_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_file_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_moved_database_starts_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_paths, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,6 +28,7 @@ struct ad_store {
     bool need_reopen;         /* last operation failed in a way a reopen may cure */
     bool opened;              /* this path opened as our reject log at least once */
     bool corrupt;             /* SQLite found it damaged: move it aside, start anew */
+    bool moved;               /* the open file was renamed or deleted: start anew */
     sqlite3_stmt *ins_reject, *ins_minute;
 };
 
@@ -256,39 +257,56 @@ static void fsync_path(const char *path)
     close(fd);
 }
 
-/* Moves a damaged database (and its -wal, -shm, -journal, which keep their
- * pairing under the new name) to PATH.corrupt-YYYYMMDDTHHMMSSZ, nothing
- * deleted, so the next open starts a new reject log. The connection is
- * closed. Returns 0, or AD_STORE_RETRY when the rename fails (tried again
- * on the next call). */
-static int quarantine(ad_store *st, char *err, size_t errlen)
+/* Renames the database and its -wal, -shm, -journal (those that exist) to
+ * PATH.TAG-YYYYMMDDTHHMMSSZ plus the same suffix, so a WAL stays paired with
+ * its file. Fills aside (cap bytes) and *moved (may be NULL) with the count
+ * of files renamed. Returns 0 or the errno of the first rename that failed. */
+static int move_aside(ad_store *st, const char *tag, char *aside, size_t cap, int *moved)
 {
     char stamp[32];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-    size_t cap = strlen(st->db_path) + 64;
-    char *aside = ad_xmalloc(cap), *from = ad_xmalloc(cap), *to = ad_xmalloc(cap);
-    snprintf(aside, cap, "%s.corrupt-%s", st->db_path, stamp);
+    snprintf(aside, cap, "%s.%s-%s", st->db_path, tag, stamp);
     for (int n = 1; access(aside, F_OK) == 0 && n < 100; n++) /* twice in one second */
-        snprintf(aside, cap, "%s.corrupt-%s.%d", st->db_path, stamp, n);
-    int e = 0;
+        snprintf(aside, cap, "%s.%s-%s.%d", st->db_path, tag, stamp, n);
+    size_t len = strlen(aside) + 16;
+    char *from = ad_xmalloc(len), *to = ad_xmalloc(len);
+    int e = 0, n = 0;
     static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
     for (size_t i = 0; i < sizeof sfx / sizeof sfx[0] && !e; i++) {
-        snprintf(from, cap, "%s%s", st->db_path, sfx[i]);
-        snprintf(to, cap, "%s%s", aside, sfx[i]);
-        if (rename(from, to) != 0 && errno != ENOENT) e = errno;
+        snprintf(from, len, "%s%s", st->db_path, sfx[i]);
+        snprintf(to, len, "%s%s", aside, sfx[i]);
+        if (rename(from, to) == 0)
+            n++;
+        else if (errno != ENOENT)
+            e = errno;
     }
-    int rc = 0;
+    if (moved) *moved = n;
+    free(from);
+    free(to);
+    if (!e) {
+        char *copy = ad_xstrdup(st->db_path);
+        fsync_path(dirname(copy));
+        free(copy);
+    }
+    return e;
+}
+
+/* Moves a damaged database aside (PATH.corrupt-...), nothing deleted, so the
+ * next open starts a new reject log. The connection is closed. Returns 0, or
+ * AD_STORE_RETRY when the rename fails (tried again on the next call). */
+static int quarantine(ad_store *st, char *err, size_t errlen)
+{
+    size_t cap = strlen(st->db_path) + 64;
+    char *aside = ad_xmalloc(cap);
+    int e = move_aside(st, "corrupt", aside, cap, NULL), rc = 0;
     if (e) {
         ad_err(err, errlen, "%s: the reject log is damaged, and moving it aside to %s failed: "
                "%s", st->db_path, aside, strerror(e));
         rc = AD_STORE_RETRY;
     } else {
-        char *copy = ad_xstrdup(st->db_path);
-        fsync_path(dirname(copy));
-        free(copy);
         ad_log(AD_LOG_ERR,
                "%s: the reject log is damaged; moved it aside to %s (nothing deleted: try "
                "`sqlite3 %s .recover`) and started a new one. Images of its rows stay in "
@@ -297,15 +315,59 @@ static int quarantine(ad_store *st, char *err, size_t errlen)
         st->corrupt = false;
     }
     free(aside);
-    free(from);
-    free(to);
     return rc;
+}
+
+/* Was the open database file renamed or deleted (an operator rotating or
+ * removing the log)? Writing on would put rows where nobody looks, or into
+ * a file that is gone. */
+static bool db_moved(ad_store *st)
+{
+    int moved = 0;
+    return sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
+           moved;
 }
 
 static int ensure_open(ad_store *st, char *err, size_t errlen)
 {
-    if (st->db && !st->need_reopen) return 0;
+    if (st->db && !st->need_reopen) {
+        if (!db_moved(st)) return 0;
+        ad_log(AD_LOG_WARN, "%s: the reject log was moved or deleted while open; rows go to a "
+               "new one at that path", st->db_path);
+        /* Fold the WAL into the moved file (through our descriptor), so it
+         * holds every row it committed even when another process keeps the
+         * -wal at the old path alive. */
+        int rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        if (rc != SQLITE_OK)
+            ad_log(AD_LOG_WARN, "%s: the moved reject log's WAL was not folded into it: %s",
+                   st->db_path, sqlite3_errmsg(st->db));
+        st->moved = true;
+    }
+    /* Closing the last connection folds the WAL into the file it belongs
+     * to (renamed or not) and removes the -wal. */
     db_close(st);
+    if (st->moved) {
+        /* A -wal left at the path (another process still has the moved file
+         * open) belongs to the moved file: a new log must not take it up. */
+        int e = 0, n = 0;
+        size_t cap = strlen(st->db_path) + 64;
+        char *aside = ad_xmalloc(cap);
+        if (access(st->db_path, F_OK) != 0 && errno == ENOENT)
+            e = move_aside(st, "orphan", aside, cap, &n);
+        if (e)
+            ad_err(err, errlen, "%s: the reject log was moved or deleted, and moving its leftover "
+                   "-wal/-shm aside to %s failed: %s", st->db_path, aside, strerror(e));
+        else if (n > 0)
+            ad_log(AD_LOG_INFO, "%s: kept the moved log's leftover -wal/-shm as %s-wal/-shm (the "
+                   "moved file holds every row this daemon wrote; they matter only to a program "
+                   "that still has it open)", st->db_path, aside);
+        free(aside);
+        if (e) {
+            st->need_reopen = true;
+            return AD_STORE_RETRY;
+        }
+        st->moved = false;
+    }
     if (st->corrupt) {
         int e = quarantine(st, err, errlen);
         if (e != 0) {
