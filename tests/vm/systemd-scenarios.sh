@@ -3,8 +3,9 @@
 # real systemd, with vivid's /dev/video0: installs the anomalyd package,
 # writes a station config with `anomalyctl init`, starts anomalyd@line3 and
 # checks that the sandboxed unit reads the camera, writes its state folder,
-# pings the watchdog, reloads and stops cleanly; then scores the sandbox
-# with a live `systemd-analyze security`. threshold 0 makes every inspected
+# pings the watchdog, reloads and stops cleanly, scores the sandbox with a
+# live `systemd-analyze security`, and starts once more with the camera
+# unplugged until it is plugged in. threshold 0 makes every inspected
 # frame a reject, so rows = rejects counted checks that nothing is lost.
 # Prints PASS/FAIL lines and a RESULT line; exits with the failed count.
 #   systemd-scenarios.sh DEB FIXTURES_DIR
@@ -157,4 +158,49 @@ expect "stop: every counted reject is a row ($counted counted, $(rows) rows)" \
     sh -c "[ -n '$counted' ] && [ '$counted' -gt 0 ] && [ '$counted' = \"\$(sqlite3 $DB 'SELECT COUNT(*) FROM rejects')\" ]"
 expect "stop: no reject reported as not recorded" sh -c "! journalctl -q -o cat -u $UNIT --no-pager | grep -qF 'NOT recorded'"
 expect "stop: database intact" sh -c "[ \"\$(sqlite3 $DB 'PRAGMA integrity_check')\" = ok ]"
+
+# ---- started while the camera is unplugged (vivid unloaded): the unit waits
+# in "activating" with STATUS saying so, the watchdog keeps it alive past
+# WatchdogSec, and once the camera is plugged in (a new device node, which
+# the device policy must let in) it becomes active and records again.
+if ! rmmod vivid 2>/tmp/rmmod.log; then
+    cat /tmp/rmmod.log
+    bad "unplugged: rmmod vivid"
+    finish
+fi
+expect "unplugged: /dev/video0 is gone" sh -c '[ ! -e /dev/video0 ]'
+rows_before=$(rows)
+t1=$(uptime_s)
+expect "unplugged: systemctl start --no-block $UNIT" systemctl start --no-block "$UNIT"
+status_waiting() { prop StatusText | grep -qF "waiting for camera"; }
+if wait_for 60 status_waiting; then
+    ok "unplugged: status '$(prop StatusText)'"
+else
+    bad "unplugged: status says waiting for camera (it says '$(prop StatusText)')"
+fi
+elapsed=$(($(uptime_s) - t1))
+[ "$elapsed" -ge 40 ] || sleep $((40 - elapsed))
+expect "unplugged: after 40 s still activating (ActiveState=$(prop ActiveState)), no restart (NRestarts=$(prop NRestarts))" \
+    sh -c "[ \"\$(systemctl show -P ActiveState $UNIT)\" = activating ] && [ \"\$(systemctl show -P NRestarts $UNIT)\" = 0 ]"
+# shellcheck disable=SC2046
+if insmod /vm/modules/vivid.ko $(cat /etc/vm/vivid-params) 2>/tmp/insmod.log; then
+    ok "plugged in: insmod vivid"
+else
+    cat /tmp/insmod.log
+    bad "plugged in: insmod vivid"
+fi
+is_active() { [ "$(systemctl is-active "$UNIT")" = active ]; }
+t2=$(uptime_s)
+if wait_for 90 is_active; then
+    ok "plugged in: the unit is active (READY=1) $(($(uptime_s) - t2)) s after the camera came"
+else
+    bad "plugged in: the unit became active (ActiveState=$(prop ActiveState), status '$(prop StatusText)')"
+fi
+if wait_for 90 rows_at_least $((rows_before + 3)); then
+    ok "plugged in: rows recorded again ($rows_before -> $(rows))"
+else
+    bad "plugged in: rows recorded again ($rows_before -> $(rows))"
+fi
+expect "plugged in: systemctl stop $UNIT, Result=success" \
+    sh -c "timeout 90 systemctl stop $UNIT && [ \"\$(systemctl show -P Result $UNIT)\" = success ]"
 finish

@@ -52,7 +52,7 @@ suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
 # what the package needs, first alternative of each, without versions
 deps=$(dpkg-deb -f "$DEB" Depends | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/[[:space:]]//g' |
        grep -v '^$' | LC_ALL=C sort -u | tr '\n' ',')
-pkgs="systemd,systemd-sysv,udev,dbus,sqlite3,procps,${deps%,}"
+pkgs="systemd,systemd-sysv,udev,dbus,sqlite3,procps,kmod,${deps%,}"
 key="$suite $mirror $pkgs"
 R=$CACHE/systemd
 

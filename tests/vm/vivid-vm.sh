@@ -20,11 +20,12 @@
 #
 # --rootfs CPIO: an uncompressed newc archive of a whole root file system
 # (a Debian with systemd, entries under sysroot/; tests/vm/systemd-vm-test.sh
-# makes one). /init then copies it into a tmpfs, adds /vm, /etc/vm and the
-# --copy'd files, and switch_roots to /lib/systemd/systemd, which runs SCRIPT
-# as the oneshot unit vm-test.service once multi-user.target is reached (as
-# root, output on the serial console) and powers off. --mem sets the guest
-# memory (default 512 MB; the root needs about three times its size).
+# makes one). /init then copies it into a tmpfs, adds /vm (with the modules
+# in /vm/modules), /etc/vm and the --copy'd files, and switch_roots to
+# /lib/systemd/systemd, which runs SCRIPT as the oneshot unit
+# vm-test.service once multi-user.target is reached (as root, output on the
+# serial console) and powers off. --mem sets the guest memory (default
+# 512 MB; the root needs about three times its size).
 #
 # stdout: SCRIPT's output. stderr: progress and timings.
 # Exit: SCRIPT's exit code; 77 when this host cannot run the VM (tools
@@ -304,6 +305,8 @@ if [ -d /sysroot ]; then
     # shellcheck disable=SC2046
     (cd / && tar -cf - vm etc/vm $(cat /etc/vm/copies)) | tar -xf - -C /newroot
     echo $ok > /newroot/etc/vm/modules-ok
+    mkdir -p /newroot/vm/modules  # for a script that unplugs vivid and plugs it in again
+    cp /lib/modules/*.ko /newroot/vm/modules/
     u=/newroot/etc/systemd/system
     mkdir -p $u/multi-user.target.wants
     cp /vm/vm-test.service $u/
