@@ -500,16 +500,29 @@ static void copy_file(const char *from, const char *to, size_t max_bytes)
     free(data);
 }
 
+/* The fixture model and head, copied into the test folder (f->model and
+ * `head`) so that a test may damage them; fixture paths in the others. */
+typedef struct model_copy {
+    char fixture[1300], head_fixture[1300], head[1400];
+} model_copy;
+
+static void copy_fixture_model(fx *f, model_copy *m)
+{
+    snprintf(m->fixture, sizeof m->fixture, "%s/model/parts.safetensors", FIXTURES_DIR);
+    snprintf(m->head_fixture, sizeof m->head_fixture, "%s/model/parts.head.safetensors",
+             FIXTURES_DIR);
+    snprintf(f->model, sizeof f->model, "%s/parts.safetensors", f->dir);
+    snprintf(m->head, sizeof m->head, "%s/parts.head.safetensors", f->dir);
+    copy_file(m->fixture, f->model, SIZE_MAX);
+    copy_file(m->head_fixture, m->head, SIZE_MAX);
+}
+
 static void test_sighup_refuses_broken_model(void **state)
 {
     fx *f = *state;
-    char fixture[1300], head_fixture[1300], head[1400];
-    snprintf(fixture, sizeof fixture, "%s/model/parts.safetensors", FIXTURES_DIR);
-    snprintf(head_fixture, sizeof head_fixture, "%s/model/parts.head.safetensors", FIXTURES_DIR);
-    snprintf(f->model, sizeof f->model, "%s/parts.safetensors", f->dir);
-    snprintf(head, sizeof head, "%s/parts.head.safetensors", f->dir);
-    copy_file(fixture, f->model, SIZE_MAX);
-    copy_file(head_fixture, head, SIZE_MAX);
+    model_copy m;
+    copy_fixture_model(f, &m);
+    const char *fixture = m.fixture, *head_fixture = m.head_fixture, *head = m.head;
     write_config(f, 0.0, true, 30);
     start_daemon(f, NULL);
     wait_notify(f, "READY=1");
@@ -574,14 +587,10 @@ static void test_sighup_refuses_broken_model(void **state)
 static void test_sighup_model_read_fails(void **state)
 {
     fx *f = *state;
-    char fixture[1300], head_fixture[1300], head[1400], prefix[1400];
-    snprintf(fixture, sizeof fixture, "%s/model/parts.safetensors", FIXTURES_DIR);
-    snprintf(head_fixture, sizeof head_fixture, "%s/model/parts.head.safetensors", FIXTURES_DIR);
-    snprintf(f->model, sizeof f->model, "%s/parts.safetensors", f->dir);
-    snprintf(head, sizeof head, "%s/parts.head.safetensors", f->dir);
+    model_copy m;
+    copy_fixture_model(f, &m);
+    char prefix[1400];
     snprintf(prefix, sizeof prefix, "%s/parts.", f->dir); /* the model and its head */
-    copy_file(fixture, f->model, SIZE_MAX);
-    copy_file(head_fixture, head, SIZE_MAX);
     fault_env fe;
     fault_env_init(&fe, f, prefix, true);
     write_config(f, 0.0, true, 30);
