@@ -217,6 +217,33 @@ static void multiply_rows8(float *m, const float *u, const float *v, int C)
     STORE(4, a40, a41) STORE(5, a50, a51) STORE(6, a60, a61) STORE(7, a70, a71)
 #undef STORE
 }
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* AVX2 has 16 vector registers: the whole 8 x 32 block (32 accumulators of
+ * 8 floats) would spill on every step, so it is done as four 4 x 16
+ * quarters of 8 accumulators each, v re-read from L1 for each quarter. */
+static void multiply_rows8(float *m, const float *u, const float *v, int C)
+{
+    for (int r0 = 0; r0 < RB; r0 += 4)
+        for (int h = 0; h < TB; h += 16) {
+            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00,
+                   a30 = a00, a31 = a00;
+            const float *uu = u + r0, *vv = v + h;
+            for (int c = 0; c < C; c++, uu += RB, vv += TB) {
+                __m256 v0 = _mm256_loadu_ps(vv), v1 = _mm256_loadu_ps(vv + 8), s;
+#define ROW(r, x0, x1)                                                       \
+                s = _mm256_broadcast_ss(uu + (r));                           \
+                x0 = _mm256_fmadd_ps(s, v0, x0);                             \
+                x1 = _mm256_fmadd_ps(s, v1, x1);
+                ROW(0, a00, a01) ROW(1, a10, a11) ROW(2, a20, a21) ROW(3, a30, a31)
+#undef ROW
+            }
+            float *mm = m + (size_t)r0 * TB + h;
+#define STORE(r, x0, x1) _mm256_storeu_ps(mm + (r) * TB, x0); _mm256_storeu_ps(mm + (r) * TB + 8, x1);
+            STORE(0, a00, a01) STORE(1, a10, a11) STORE(2, a20, a21) STORE(3, a30, a31)
+#undef STORE
+        }
+}
 #else
 static void multiply_rows8(float *m, const float *u, const float *v, int C)
 {
