@@ -7,8 +7,9 @@
 # for the root of the systemd VM test (tests/vm/systemd-vm-test.sh), valgrind for
 # the memcheck stage of scripts/test.sh, python3 for the sd_notify listener
 # of bench/soak.sh (its short CHECK run is a ctest).
-# clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes, which
-# clang only recommends) are for the fuzz stage (tests/fuzz/, label fuzz).
+# clang, libclang-rt-14-dev (libFuzzer and the sanitizer runtimes, which
+# clang only recommends) and libomp-14-dev (clang's OpenMP, which the
+# detector links) are for the fuzz stage (tests/fuzz/, label fuzz).
 set -eu
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -19,6 +20,6 @@ $SUDO apt-get install -y --no-install-recommends \
     libv4l-dev libpng-dev libsqlite3-dev libyaml-dev libcmocka-dev \
     libopenblas-dev libjansson-dev sqlite3 procps python3 \
     qemu-system-x86 busybox-static cpio kmod v4l-utils xz-utils \
-    clang libclang-rt-14-dev \
+    clang libclang-rt-14-dev libomp-14-dev \
     man-db lintian adduser dpkg-dev file systemd debootstrap valgrind \
     ${ANOMALYD_EXTRA_PACKAGES:-}
