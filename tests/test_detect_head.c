@@ -37,6 +37,7 @@ static int setup(void **state)
     tc.train.head_steps = 3;
     tc.train.batch = 2;
     tc.train.crop = 32;
+    tc.train.head_crop = 32;
     ad_head_train_opts o = {.cfg = &tc, .images_dir = FIXTURES_DIR "/parts/train/good"};
     if (ad_head_train_run(&o, err, sizeof err) != 0) {
         print_error("%s\n", err);

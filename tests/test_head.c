@@ -45,7 +45,7 @@ enum { BN = 2, C = 1, H = 8, W = 8 };
 
 static ad_head *tiny_head(void)
 {
-    ad_head_hparams hp = {C, 4, 2};
+    ad_head_hparams hp = {C, 4, 2, 3};
     ad_head *hd;
     char err[AD_ERRLEN];
     assert_int_equal(ad_head_create(&hd, &hp, err, sizeof err), 0);

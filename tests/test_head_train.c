@@ -45,6 +45,7 @@ static void training_is_deterministic(void **state)
     cfg.train.head_steps = 3;
     cfg.train.batch = 2;
     cfg.train.crop = 32;
+    cfg.train.head_crop = 32;
     char err[AD_ERRLEN], head_path[AD_PATH_MAX + 32];
     ad_head_path(head_path, sizeof head_path, cfg.model.path);
     ad_head_train_opts o = {.cfg = &cfg, .images_dir = FIXTURES_DIR "/parts/train/good"};
@@ -67,6 +68,30 @@ static void training_is_deterministic(void **state)
     ad_head_free(h2);
     free(a);
     free(b);
+
+    /* 3 steps in one go = 1 step, stopped, then resumed from the checkpoint */
+    cfg.train.checkpoint_every = 1;
+    cfg.train.head_steps = 1;
+    assert_int_equal(ad_head_train_run(&o, err, sizeof err), 0);
+    cfg.train.head_steps = 3;
+    o.resume = true;
+    assert_int_equal(ad_head_train_run(&o, err, sizeof err), 0);
+    assert_int_equal(ad_head_load(head_path, &h1, err, sizeof err), 0);
+    assert_int_equal(ad_head_load(other, &h2, err, sizeof err), 0);
+    assert_memory_equal(ad_head_params(h1), ad_head_params(h2), sizeof(float) * ad_head_num_params(h1));
+    ad_head_free(h1);
+    ad_head_free(h2);
+    /* a checkpoint made for other crops, or a damaged one, is refused by name */
+    cfg.train.head_crop = 16;
+    assert_int_equal(ad_head_train_run(&o, err, sizeof err), -1);
+    assert_non_null(strstr(err, "crops"));
+    cfg.train.head_crop = 32;
+    char ckpt[AD_PATH_MAX + 40];
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", head_path);
+    assert_int_equal(ad_write_file_durable(ckpt, (const uint8_t *)"garbage", 7, err, sizeof err), 0);
+    assert_int_equal(ad_head_train_run(&o, err, sizeof err), -1);
+    assert_non_null(strstr(err, ".ckpt"));
+    o.resume = false;
 
     /* a raised stop flag ends at once, still with a loadable head */
     volatile int stop = 1;

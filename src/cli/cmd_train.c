@@ -33,7 +33,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: anomalyctl train --config FILE --images DIR [--resume CKPT] [--steps N]\n"
-            "                        [--head-steps N] [--head-only]\n"
+            "                        [--head-steps N] [--head-only] [--resume-head]\n"
             "\n"
             "Trains the diffusion model on a folder of good images (*.png) with the model\n"
             "and train sections of FILE, and writes the EMA weights to model.path. Then,\n"
@@ -47,6 +47,7 @@ static void usage(FILE *out)
             "  --steps N       total steps (overrides train.steps)\n"
             "  --head-steps N  head training steps (overrides train.head_steps; 0 = none)\n"
             "  --head-only     train only the head, on the existing model at model.path\n"
+            "  --resume-head   continue the head from its checkpoint (NAME.head.safetensors.ckpt)\n"
             "\n"
             "A checkpoint (train.checkpoint, default model.path + \".ckpt\") is written every\n"
             "train.checkpoint_every steps, at the end, and on Ctrl-C, which stops cleanly\n"
@@ -124,7 +125,7 @@ static void show_head_progress(long step, long total, double loss, double sample
 }
 
 /* Trains the head; returns the exit code. */
-static int train_head(const ad_config *cfg, const char *images)
+static int train_head(const ad_config *cfg, const char *images, bool resume)
 {
     char err[AD_ERRLEN], head_path[AD_PATH_MAX + 32];
     ad_head_path(head_path, sizeof head_path, cfg->model.path);
@@ -132,7 +133,7 @@ static int train_head(const ad_config *cfg, const char *images)
     fflush(stdout);
     progress_view view = {.tty = isatty(STDOUT_FILENO)};
     head_progress_state hs = {&view, ad_now_sec()};
-    ad_head_train_opts ho = {.cfg = cfg, .images_dir = images, .stop_flag = &stop_requested,
+    ad_head_train_opts ho = {.cfg = cfg, .images_dir = images, .resume = resume, .stop_flag = &stop_requested,
                              .progress = show_head_progress, .user = &hs};
     int rc = ad_head_train_run(&ho, err, sizeof err);
     if (view.drew) printf("\n");
@@ -142,7 +143,7 @@ static int train_head(const ad_config *cfg, const char *images)
     }
     if (rc == 1)
         printf("head training interrupted; the head trained so far is saved to %s "
-               "(rerun with --head-only to train it fully)\n", head_path);
+               "(continue with --head-only --resume-head)\n", head_path);
     else
         printf("head written to %s\n", head_path);
     return 0;
@@ -152,7 +153,7 @@ int ad_cmd_train(int argc, char **argv)
 {
     const char *config_path = NULL, *images = NULL, *resume = NULL;
     long steps = 0, head_steps = -1;
-    int head_only = 0;
+    int head_only = 0, resume_head = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -161,6 +162,10 @@ int ad_cmd_train(int argc, char **argv)
         }
         if (!strcmp(a, "--head-only")) {
             head_only = 1;
+            continue;
+        }
+        if (!strcmp(a, "--resume-head")) {
+            resume_head = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -234,7 +239,7 @@ int ad_cmd_train(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     if (head_only) {
-        int hrc = train_head(&cfg, images);
+        int hrc = train_head(&cfg, images, resume_head);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         return hrc;
@@ -268,7 +273,7 @@ int ad_cmd_train(int argc, char **argv)
     if (cfg.train.head_steps > 0) {
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        int hrc = train_head(&cfg, images);
+        int hrc = train_head(&cfg, images, resume_head);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         return hrc;

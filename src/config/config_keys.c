@@ -154,6 +154,8 @@ static const ad_config_key keys[] = {
           "Checkpoint file for --resume; empty = model.path + \".ckpt\""),
     INT_GE("train.head_steps", train.head_steps, 0, 0,
            "Steps training the learned anomaly-map head on synthetic defects; 0 = no head"),
+    INT("train.head_crop", train.head_crop, 128, 16, 4096,
+        "Side of the head's square training crops, pixels (at most the input size)"),
 };
 
 const ad_config_key *ad_config_keys(size_t *n)

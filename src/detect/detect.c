@@ -192,9 +192,10 @@ int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
                        ad_head_hp(d->head)->image_channels, d->c);
                 goto fail;
             }
-            if (d->w % 4 || d->h % 4) {
-                ad_err(err, errlen, "model.input_width/height %dx%d must be multiples of 4 for the head",
-                       d->w, d->h);
+            int mult = ad_head_size_multiple(d->head);
+            if (d->w % mult || d->h % mult) {
+                ad_err(err, errlen, "model.input_width/height %dx%d must be multiples of %d for the head",
+                       d->w, d->h, mult);
                 goto fail;
             }
             /* The head's scratch comes on top of the UNet's. (Where RLIMIT_AS

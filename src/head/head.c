@@ -11,22 +11,28 @@
 #include "anomalyd/nn_layers.h"
 #include "anomalyd/util.h"
 
-enum { ENC1A, ENC1B, ENC2A, ENC2B, ENC3A, ENC3B, DEC2A, DEC2B, DEC1A, DEC1B, OUT, NUM_UNITS };
-#define MAX_TENSORS (NUM_UNITS * 4)
+/* Units per level: enc a, enc b, dec a, dec b (the deepest level has no
+ * decoder pair, the top level has the output conv in its place). */
+#define MAX_UNITS (AD_HEAD_MAX_LEVELS * 4)
+#define MAX_TENSORS (MAX_UNITS * 4)
 
 /* One 3x3 conv, followed by GroupNorm+SiLU unless it is the output conv. */
 typedef struct conv_unit {
-    const char *name;
+    char name[16];
     int cin, cout, stride, norm;
     size_t w, b, gamma, beta;      /* parameter offsets */
-    int level;                     /* spatial level of its input: 0 = H, 1 = H/2, 2 = H/4 */
+    int level;                     /* spatial level of its input: 0 = H, 1 = H/2, ... */
     /* scratch for the reserved size */
     float *pre, *act, *mean, *rstd, *dpre, *dact;
 } conv_unit;
 
 struct ad_head {
     ad_head_hparams hp;
-    conv_unit u[NUM_UNITS];
+    int num_units;
+    conv_unit u[MAX_UNITS];
+    /* indices into u per level */
+    int enc_a[AD_HEAD_MAX_LEVELS], enc_b[AD_HEAD_MAX_LEVELS];
+    int dec_a[AD_HEAD_MAX_LEVELS], dec_b[AD_HEAD_MAX_LEVELS], out;
     ad_param_info tensors[MAX_TENSORS];
     int num_tensors;
     size_t num_params;
@@ -35,8 +41,11 @@ struct ad_head {
     float *arena;
     size_t arena_floats;
     int n, h, w, training;
-    float *in0, *up1, *cat1, *up2, *cat2;      /* graph tensors */
-    float *dup1, *dcat1, *dup2, *dcat2;
+    float *in0;
+    /* per decoder level l: upsampled deeper features (ch(l+1) at level l) and
+     * the concat of dec a with enc b (2 ch(l) at level l), and their grads */
+    float *up[AD_HEAD_MAX_LEVELS], *cat[AD_HEAD_MAX_LEVELS];
+    float *dup[AD_HEAD_MAX_LEVELS], *dcat[AD_HEAD_MAX_LEVELS];
     float *work;
 };
 
@@ -56,38 +65,54 @@ static size_t add_tensor(ad_head *hd, const char *name, int ndim, const int *sha
     return t->offset;
 }
 
+static int add_unit(ad_head *hd, const char *name, int cin, int cout, int stride, int norm, int level)
+{
+    AD_ASSERT(hd->num_units < MAX_UNITS);
+    int i = hd->num_units++;
+    conv_unit *u = &hd->u[i];
+    snprintf(u->name, sizeof u->name, "%s", name);
+    u->cin = cin;
+    u->cout = cout;
+    u->stride = stride;
+    u->norm = norm;
+    u->level = level;
+    char tname[64];
+    int wshape[4] = {u->cout, u->cin, 3, 3}, cshape[1] = {u->cout};
+    snprintf(tname, sizeof tname, "%s.conv.weight", u->name);
+    u->w = add_tensor(hd, tname, 4, wshape);
+    snprintf(tname, sizeof tname, "%s.conv.bias", u->name);
+    u->b = add_tensor(hd, tname, 1, cshape);
+    if (u->norm) {
+        snprintf(tname, sizeof tname, "%s.norm.weight", u->name);
+        u->gamma = add_tensor(hd, tname, 1, cshape);
+        snprintf(tname, sizeof tname, "%s.norm.bias", u->name);
+        u->beta = add_tensor(hd, tname, 1, cshape);
+    }
+    return i;
+}
+
+/* Channels at level l: B * 2^l. Tensor order (and so the file) for 3
+ * levels is the original head's: enc1a..enc3b, dec2a, dec2b, dec1a, dec1b, out. */
 static void build(ad_head *hd)
 {
-    int B = hd->hp.base_channels, cin = 2 * hd->hp.image_channels + 1;
-    const struct { const char *name; int cin, cout, stride, norm, level; } spec[NUM_UNITS] = {
-        {"enc1a", cin, B, 1, 1, 0},       {"enc1b", B, B, 1, 1, 0},
-        {"enc2a", B, 2 * B, 2, 1, 0},     {"enc2b", 2 * B, 2 * B, 1, 1, 1},
-        {"enc3a", 2 * B, 4 * B, 2, 1, 1}, {"enc3b", 4 * B, 4 * B, 1, 1, 2},
-        {"dec2a", 4 * B, 2 * B, 1, 1, 1}, {"dec2b", 4 * B, 2 * B, 1, 1, 1},
-        {"dec1a", 2 * B, B, 1, 1, 0},     {"dec1b", 2 * B, B, 1, 1, 0},
-        {"out", B, 1, 1, 0, 0},
-    };
-    for (int i = 0; i < NUM_UNITS; i++) {
-        conv_unit *u = &hd->u[i];
-        u->name = spec[i].name;
-        u->cin = spec[i].cin;
-        u->cout = spec[i].cout;
-        u->stride = spec[i].stride;
-        u->norm = spec[i].norm;
-        u->level = spec[i].level;
-        char name[64];
-        int wshape[4] = {u->cout, u->cin, 3, 3}, cshape[1] = {u->cout};
-        snprintf(name, sizeof name, "%s.conv.weight", u->name);
-        u->w = add_tensor(hd, name, 4, wshape);
-        snprintf(name, sizeof name, "%s.conv.bias", u->name);
-        u->b = add_tensor(hd, name, 1, cshape);
-        if (u->norm) {
-            snprintf(name, sizeof name, "%s.norm.weight", u->name);
-            u->gamma = add_tensor(hd, name, 1, cshape);
-            snprintf(name, sizeof name, "%s.norm.bias", u->name);
-            u->beta = add_tensor(hd, name, 1, cshape);
-        }
+    int B = hd->hp.base_channels, cin = 2 * hd->hp.image_channels + 1, L = hd->hp.levels;
+    char name[16];
+    for (int l = 0; l < L; l++) {
+        int ch = B << l;
+        snprintf(name, sizeof name, "enc%da", l + 1);
+        hd->enc_a[l] = l == 0 ? add_unit(hd, name, cin, ch, 1, 1, 0)
+                              : add_unit(hd, name, ch / 2, ch, 2, 1, l - 1);
+        snprintf(name, sizeof name, "enc%db", l + 1);
+        hd->enc_b[l] = add_unit(hd, name, ch, ch, 1, 1, l);
     }
+    for (int l = L - 2; l >= 0; l--) {
+        int ch = B << l;
+        snprintf(name, sizeof name, "dec%da", l + 1);
+        hd->dec_a[l] = add_unit(hd, name, 2 * ch, ch, 1, 1, l);
+        snprintf(name, sizeof name, "dec%db", l + 1);
+        hd->dec_b[l] = add_unit(hd, name, 2 * ch, ch, 1, 1, l);
+    }
+    hd->out = add_unit(hd, "out", B, 1, 1, 0, 0);
 }
 
 int ad_head_create(ad_head **out, const ad_head_hparams *hp, char *err, size_t errlen)
@@ -97,6 +122,8 @@ int ad_head_create(ad_head **out, const ad_head_hparams *hp, char *err, size_t e
         return ad_err(err, errlen, "head: image channels must be 1 or 3, got %d", hp->image_channels);
     if (hp->base_channels < 4 || hp->base_channels > 128)
         return ad_err(err, errlen, "head: base channels must be 4..128, got %d", hp->base_channels);
+    if (hp->levels < 2 || hp->levels > AD_HEAD_MAX_LEVELS)
+        return ad_err(err, errlen, "head: levels must be 2..%d, got %d", AD_HEAD_MAX_LEVELS, hp->levels);
     if (hp->groups < 1 || hp->base_channels % hp->groups)
         return ad_err(err, errlen, "head: groups (%d) must divide the base channels (%d)",
                       hp->groups, hp->base_channels);
@@ -120,6 +147,7 @@ void ad_head_free(ad_head *hd)
 
 const ad_head_hparams *ad_head_hp(const ad_head *hd) { return &hd->hp; }
 size_t ad_head_num_params(const ad_head *hd) { return hd->num_params; }
+int ad_head_size_multiple(const ad_head *hd) { return 1 << (hd->hp.levels - 1) < 4 ? 4 : 1 << (hd->hp.levels - 1); }
 float *ad_head_params(ad_head *hd) { return hd->params; }
 float *ad_head_grads(ad_head *hd) { return hd->grads; }
 int ad_head_num_tensors(const ad_head *hd) { return hd->num_tensors; }
@@ -133,7 +161,7 @@ void ad_head_init(ad_head *hd, uint64_t seed)
 {
     ad_rng rng;
     ad_rng_seed(&rng, seed);
-    for (int i = 0; i < NUM_UNITS; i++) {
+    for (int i = 0; i < hd->num_units; i++) {
         conv_unit *u = &hd->u[i];
         float bound = 1.0f / sqrtf((float)(u->cin * 9));  /* PyTorch's conv default */
         size_t nw = (size_t)u->cout * u->cin * 9;
@@ -147,7 +175,7 @@ void ad_head_init(ad_head *hd, uint64_t seed)
     }
     /* Defects are rare: start near p = 0.05 so early steps do not fight a
      * flood of false positives. */
-    hd->params[hd->u[OUT].b] = -3.0f;
+    hd->params[hd->u[hd->out].b] = -3.0f;
 }
 
 static ad_conv_shape unit_shape(const ad_head *hd, const conv_unit *u)
@@ -175,12 +203,15 @@ static size_t layout(ad_head *hd, float *base)
     int B = hd->hp.base_channels, C = hd->hp.image_channels;
     size_t hw = (size_t)hd->h * hd->w, n = (size_t)hd->n;
     TAKE(hd->in0, n * (2 * C + 1) * hw);
-    TAKE(hd->up1, n * 4 * B * hw / 4);
-    TAKE(hd->cat1, n * 4 * B * hw / 4);
-    TAKE(hd->up2, n * 2 * B * hw);
-    TAKE(hd->cat2, n * 2 * B * hw);
+    for (int l = 0; l < hd->hp.levels - 1; l++) {
+        size_t f = n * (size_t)(2 * (B << l)) * (hw >> (2 * l));
+        TAKE(hd->up[l], f);
+        TAKE(hd->cat[l], f);
+        TAKE(hd->dup[l], hd->training ? f : 0);
+        TAKE(hd->dcat[l], hd->training ? f : 0);
+    }
     size_t work = 0;
-    for (int i = 0; i < NUM_UNITS; i++) {
+    for (int i = 0; i < hd->num_units; i++) {
         conv_unit *u = &hd->u[i];
         size_t o = unit_out_floats(hd, u);
         TAKE(u->pre, o);
@@ -193,10 +224,6 @@ static size_t layout(ad_head *hd, float *base)
         size_t wk = ad_conv2d_workspace(&s);
         if (wk > work) work = wk;
     }
-    TAKE(hd->dup1, hd->training ? n * 4 * B * hw / 4 : 0);
-    TAKE(hd->dcat1, hd->training ? n * 4 * B * hw / 4 : 0);
-    TAKE(hd->dup2, hd->training ? n * 2 * B * hw : 0);
-    TAKE(hd->dcat2, hd->training ? n * 2 * B * hw : 0);
     TAKE(hd->work, work);
 #undef TAKE
     return used;
@@ -214,9 +241,10 @@ size_t ad_head_scratch_bytes(const ad_head *hd, int n, int h, int w, bool traini
 
 int ad_head_reserve(ad_head *hd, int n, int h, int w, bool training, char *err, size_t errlen)
 {
-    if (n < 1 || h < 4 || w < 4 || h % 4 || w % 4)
-        return ad_err(err, errlen, "head: input %dx%d (batch %d) must be a positive multiple of 4",
-                      w, h, n);
+    int mult = ad_head_size_multiple(hd);
+    if (n < 1 || h < mult || w < mult || h % mult || w % mult)
+        return ad_err(err, errlen, "head: input %dx%d (batch %d) must be a positive multiple of %d",
+                      w, h, n, mult);
     if ((size_t)n * h * w > ((size_t)1 << 26))
         return ad_err(err, errlen, "head: input %dx%d x %d is too large", w, h, n);
     if (hd->arena && n == hd->n && h == hd->h && w == hd->w && (int)training == hd->training)
@@ -296,53 +324,56 @@ void ad_head_forward(ad_head *hd, float *logits, const float *x, const float *x_
             diff[i] = s / C;
         }
     }
-    unit_forward(hd, &u[ENC1A], hd->in0);
-    unit_forward(hd, &u[ENC1B], u[ENC1A].act);
-    unit_forward(hd, &u[ENC2A], u[ENC1B].act);
-    unit_forward(hd, &u[ENC2B], u[ENC2A].act);
-    unit_forward(hd, &u[ENC3A], u[ENC2B].act);
-    unit_forward(hd, &u[ENC3B], u[ENC3A].act);
-    ad_upsample2x_forward(hd->up1, u[ENC3B].act, n, 4 * B, h / 4, w / 4);
-    unit_forward(hd, &u[DEC2A], hd->up1);
-    ad_concat_forward(hd->cat1, u[DEC2A].act, u[ENC2B].act, n, 2 * B, 2 * B, (int)(hw / 4));
-    unit_forward(hd, &u[DEC2B], hd->cat1);
-    ad_upsample2x_forward(hd->up2, u[DEC2B].act, n, 2 * B, h / 2, w / 2);
-    unit_forward(hd, &u[DEC1A], hd->up2);
-    ad_concat_forward(hd->cat2, u[DEC1A].act, u[ENC1B].act, n, B, B, (int)hw);
-    unit_forward(hd, &u[DEC1B], hd->cat2);
-    unit_forward(hd, &u[OUT], u[DEC1B].act);
-    memcpy(logits, unit_output(&u[OUT]), sizeof(float) * n * hw);
+    int L = hd->hp.levels;
+    unit_forward(hd, &u[hd->enc_a[0]], hd->in0);
+    unit_forward(hd, &u[hd->enc_b[0]], u[hd->enc_a[0]].act);
+    for (int l = 1; l < L; l++) {
+        unit_forward(hd, &u[hd->enc_a[l]], u[hd->enc_b[l - 1]].act);
+        unit_forward(hd, &u[hd->enc_b[l]], u[hd->enc_a[l]].act);
+    }
+    const float *deeper = u[hd->enc_b[L - 1]].act;
+    for (int l = L - 2; l >= 0; l--) {
+        int ch = B << l, lh = h >> l, lw = w >> l;
+        ad_upsample2x_forward(hd->up[l], deeper, n, 2 * ch, lh / 2, lw / 2);
+        unit_forward(hd, &u[hd->dec_a[l]], hd->up[l]);
+        ad_concat_forward(hd->cat[l], u[hd->dec_a[l]].act, u[hd->enc_b[l]].act, n, ch, ch, lh * lw);
+        unit_forward(hd, &u[hd->dec_b[l]], hd->cat[l]);
+        deeper = u[hd->dec_b[l]].act;
+    }
+    unit_forward(hd, &u[hd->out], deeper);
+    memcpy(logits, unit_output(&u[hd->out]), sizeof(float) * n * hw);
 }
 
 void ad_head_backward(ad_head *hd, const float *dlogits)
 {
     AD_ASSERT(hd->training);
-    int n = hd->n, h = hd->h, w = hd->w, B = hd->hp.base_channels;
+    int n = hd->n, h = hd->h, w = hd->w, B = hd->hp.base_channels, L = hd->hp.levels;
     size_t hw = (size_t)h * w;
     conv_unit *u = hd->u;
-    for (int i = 0; i < NUM_UNITS; i++)
+    for (int i = 0; i < hd->num_units; i++)
         if (u[i].norm) memset(u[i].dact, 0, sizeof(float) * unit_out_floats(hd, &u[i]));
-    memset(hd->dup1, 0, sizeof(float) * n * 4 * B * hw / 4);
-    memset(hd->dcat1, 0, sizeof(float) * n * 4 * B * hw / 4);
-    memset(hd->dup2, 0, sizeof(float) * n * 2 * B * hw);
-    memset(hd->dcat2, 0, sizeof(float) * n * 2 * B * hw);
-
-    memcpy(u[OUT].dpre, dlogits, sizeof(float) * n * hw);
-    unit_backward(hd, &u[OUT], u[DEC1B].act, u[DEC1B].dact);
-    unit_backward(hd, &u[DEC1B], hd->cat2, hd->dcat2);
-    ad_concat_backward(u[DEC1A].dact, u[ENC1B].dact, hd->dcat2, n, B, B, (int)hw);
-    unit_backward(hd, &u[DEC1A], hd->up2, hd->dup2);
-    ad_upsample2x_backward(u[DEC2B].dact, hd->dup2, n, 2 * B, h / 2, w / 2);
-    unit_backward(hd, &u[DEC2B], hd->cat1, hd->dcat1);
-    ad_concat_backward(u[DEC2A].dact, u[ENC2B].dact, hd->dcat1, n, 2 * B, 2 * B, (int)(hw / 4));
-    unit_backward(hd, &u[DEC2A], hd->up1, hd->dup1);
-    ad_upsample2x_backward(u[ENC3B].dact, hd->dup1, n, 4 * B, h / 4, w / 4);
-    unit_backward(hd, &u[ENC3B], u[ENC3A].act, u[ENC3A].dact);
-    unit_backward(hd, &u[ENC3A], u[ENC2B].act, u[ENC2B].dact);
-    unit_backward(hd, &u[ENC2B], u[ENC2A].act, u[ENC2A].dact);
-    unit_backward(hd, &u[ENC2A], u[ENC1B].act, u[ENC1B].dact);
-    unit_backward(hd, &u[ENC1B], u[ENC1A].act, u[ENC1A].dact);
-    unit_backward(hd, &u[ENC1A], hd->in0, NULL);
+    for (int l = 0; l < L - 1; l++) {
+        size_t f = (size_t)n * (2 * (B << l)) * (hw >> (2 * l));
+        memset(hd->dup[l], 0, sizeof(float) * f);
+        memset(hd->dcat[l], 0, sizeof(float) * f);
+    }
+    memcpy(u[hd->out].dpre, dlogits, sizeof(float) * n * hw);
+    int top = L > 1 ? hd->dec_b[0] : hd->enc_b[0];
+    unit_backward(hd, &u[hd->out], u[top].act, u[top].dact);
+    for (int l = 0; l < L - 1; l++) {
+        int ch = B << l, lh = h >> l, lw = w >> l;
+        unit_backward(hd, &u[hd->dec_b[l]], hd->cat[l], hd->dcat[l]);
+        ad_concat_backward(u[hd->dec_a[l]].dact, u[hd->enc_b[l]].dact, hd->dcat[l], n, ch, ch, lh * lw);
+        unit_backward(hd, &u[hd->dec_a[l]], hd->up[l], hd->dup[l]);
+        int below = l + 1 < L - 1 ? hd->dec_b[l + 1] : hd->enc_b[L - 1];
+        ad_upsample2x_backward(u[below].dact, hd->dup[l], n, 2 * ch, lh / 2, lw / 2);
+    }
+    for (int l = L - 1; l >= 1; l--) {
+        unit_backward(hd, &u[hd->enc_b[l]], u[hd->enc_a[l]].act, u[hd->enc_a[l]].dact);
+        unit_backward(hd, &u[hd->enc_a[l]], u[hd->enc_b[l - 1]].act, u[hd->enc_b[l - 1]].dact);
+    }
+    unit_backward(hd, &u[hd->enc_b[0]], u[hd->enc_a[0]].act, u[hd->enc_a[0]].dact);
+    unit_backward(hd, &u[hd->enc_a[0]], hd->in0, NULL);
 }
 
 double ad_head_loss(float *dlogits, const float *logits, const float *mask, size_t n,
@@ -392,15 +423,17 @@ int ad_head_save(const char *path, const ad_head *hd, const float *params,
                  const char *const *keys, const char *const *values, int n,
                  char *err, size_t errlen)
 {
-    enum { ARCH = 4, MAX_EXTRA = 32 };
+    enum { ARCH = 5, MAX_EXTRA = 32 };
     if (n < 0 || n > MAX_EXTRA) return ad_err(err, errlen, "%s: at most %d extra metadata pairs", path, MAX_EXTRA);
-    char ch[16], base[16], groups[16];
+    char ch[16], base[16], groups[16], levels[16];
     snprintf(ch, sizeof ch, "%d", hd->hp.image_channels);
     snprintf(base, sizeof base, "%d", hd->hp.base_channels);
     snprintf(groups, sizeof groups, "%d", hd->hp.groups);
+    snprintf(levels, sizeof levels, "%d", hd->hp.levels);
     const char *mk[ARCH + MAX_EXTRA] = {"anomalyd.format", "anomalyd.head.image_channels",
-                                         "anomalyd.head.base_channels", "anomalyd.head.groups"};
-    const char *mv[ARCH + MAX_EXTRA] = {"anomaly-head-1", ch, base, groups};
+                                         "anomalyd.head.base_channels", "anomalyd.head.groups",
+                                         "anomalyd.head.levels"};
+    const char *mv[ARCH + MAX_EXTRA] = {"anomaly-head-1", ch, base, groups, levels};
     for (int i = 0; i < n; i++) {
         mk[ARCH + i] = keys[i];
         mv[ARCH + i] = values[i];
@@ -447,6 +480,11 @@ int ad_head_load(const char *path, ad_head **out, char *err, size_t errlen)
     if (meta_int(&st, path, "anomalyd.head.image_channels", 1, 3, &hp.image_channels, err, errlen) ||
         meta_int(&st, path, "anomalyd.head.base_channels", 1, 1024, &hp.base_channels, err, errlen) ||
         meta_int(&st, path, "anomalyd.head.groups", 1, 1024, &hp.groups, err, errlen))
+        goto fail;
+    /* heads written before the depth was a setting have 3 levels */
+    hp.levels = 3;
+    if (ad_safetensors_meta(&st, "anomalyd.head.levels") &&
+        meta_int(&st, path, "anomalyd.head.levels", 2, AD_HEAD_MAX_LEVELS, &hp.levels, err, errlen))
         goto fail;
     if (ad_head_create(&hd, &hp, err, errlen)) {
         char inner[AD_ERRLEN];

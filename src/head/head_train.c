@@ -6,7 +6,15 @@
  * with the detector's own settings (noise level, steps, guidance, draws), so
  * the head learns on exactly the reconstructions it will see. Loss: mean BCE
  * + FOCAL_WEIGHT x mean focal loss (gamma FOCAL_GAMMA); AdamW with the
- * train section's learning rate, warm-up, weight decay and clipping. */
+ * train section's learning rate, warm-up, weight decay and clipping. The
+ * saved head is the exponential moving average of the weights (train.ema),
+ * which is far steadier from checkpoint to checkpoint than the raw weights.
+ *
+ * Every train.checkpoint_every steps the head file (EMA weights) and a
+ * checkpoint beside it (HEAD.ckpt: weights, EMA, Adam moments, step) are
+ * written, so a run stopped by Ctrl-C, a reboot or a session's end goes on
+ * with `anomalyctl train --head-only --resume`. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +31,8 @@
 #define FOCAL_WEIGHT 5.0f
 #define HEAD_BASE_CHANNELS 16
 #define HEAD_GROUPS 8
+#define HEAD_LEVELS 4
+#define HEAD_CKPT_FORMAT "anomalyd-head-checkpoint-1"
 
 typedef struct head_trainer {
     const ad_config *cfg;
@@ -34,7 +44,7 @@ typedef struct head_trainer {
     int crop, batch;
     size_t per;                      /* floats per crop */
     float *x, *x_hat, *mask, *logits, *dlogits, *clean, *other, *scratch;
-    float *m, *v;
+    float *m, *v, *ema;
     ad_rng rng;
     ad_synth_opts synth;
 } head_trainer;
@@ -76,7 +86,13 @@ static double head_step(head_trainer *tr, long step)
     double lr = cfg->train.lr;
     if (cfg->train.warmup > 0 && step < cfg->train.warmup) lr *= (double)(step + 1) / cfg->train.warmup;
     ad_adamw opt = {(float)lr, 0.9f, 0.999f, 1e-8f, (float)cfg->train.weight_decay, step};
-    ad_adamw_update(&opt, ad_head_params(tr->head), g, tr->m, tr->v, np);
+    float *p = ad_head_params(tr->head);
+    ad_adamw_update(&opt, p, g, tr->m, tr->v, np);
+    /* EMA with the usual warm-up so early checkpoints are not dominated by
+     * the random initialization */
+    float decay = (float)cfg->train.ema, warm = (float)(step + 1) / (float)(step + 10);
+    if (decay > warm) decay = warm;
+    for (size_t i = 0; i < np; i++) tr->ema[i] = decay * tr->ema[i] + (1.0f - decay) * p[i];
     return loss;
 }
 
@@ -97,6 +113,111 @@ static void trainer_free(head_trainer *tr)
     free(tr->scratch);
     free(tr->m);
     free(tr->v);
+    free(tr->ema);
+}
+
+static void ckpt_path(char *out, size_t outlen, const ad_config *cfg)
+{
+    char head[AD_PATH_MAX + 32];
+    ad_head_path(head, sizeof head, cfg->model.path);
+    snprintf(out, outlen, "%s.ckpt", head);
+}
+
+static int save_ckpt(head_trainer *tr, long step, char *err, size_t errlen)
+{
+    char path[AD_PATH_MAX + 40], s_step[32], s_np[32], s_hash[32], s_crop[32];
+    ckpt_path(path, sizeof path, tr->cfg);
+    size_t np = ad_head_num_params(tr->head);
+    const ad_head_hparams *hp = ad_head_hp(tr->head);
+    char s_arch[64];
+    snprintf(s_arch, sizeof s_arch, "%d/%d/%d/%d", hp->image_channels, hp->base_channels, hp->groups,
+             hp->levels);
+    snprintf(s_step, sizeof s_step, "%ld", step);
+    snprintf(s_np, sizeof s_np, "%zu", np);
+    snprintf(s_hash, sizeof s_hash, "%016llx", (unsigned long long)tr->ds.hash);
+    snprintf(s_crop, sizeof s_crop, "%d", tr->crop);
+    const char *keys[] = {"anomalyd.format", "anomalyd.head.step", "anomalyd.head.params",
+                          "anomalyd.head.arch", "anomalyd.head.model_sha256", "anomalyd.head.data_hash",
+                          "anomalyd.head.crop"};
+    const char *values[] = {HEAD_CKPT_FORMAT, s_step, s_np, s_arch, tr->model->sha256, s_hash, s_crop};
+    ad_st_out ts[4];
+    const char *names[4] = {"params", "ema", "adam_m", "adam_v"};
+    const float *data[4] = {ad_head_params(tr->head), tr->ema, tr->m, tr->v};
+    for (int i = 0; i < 4; i++) {
+        memset(&ts[i], 0, sizeof ts[i]);
+        ts[i].name = names[i];
+        ts[i].ndim = 1;
+        ts[i].shape[0] = (int64_t)np;
+        ts[i].data = data[i];
+    }
+    return ad_safetensors_write(path, ts, 4, keys, values, (int)(sizeof keys / sizeof keys[0]), err,
+                                errlen);
+}
+
+/* Loads the checkpoint into the trainer; returns the step to go on from or -1. */
+static long load_ckpt(head_trainer *tr, char *err, size_t errlen)
+{
+    char path[AD_PATH_MAX + 40];
+    ckpt_path(path, sizeof path, tr->cfg);
+    ad_safetensors st;
+    memset(&st, 0, sizeof st);
+    if (ad_safetensors_read(path, &st, err, errlen)) return -1;
+    long step = -1;
+    size_t np = ad_head_num_params(tr->head);
+    const ad_head_hparams *hp = ad_head_hp(tr->head);
+    char want_arch[64], want_hash[32], want_crop[32];
+    snprintf(want_arch, sizeof want_arch, "%d/%d/%d/%d", hp->image_channels, hp->base_channels,
+             hp->groups, hp->levels);
+    snprintf(want_hash, sizeof want_hash, "%016llx", (unsigned long long)tr->ds.hash);
+    snprintf(want_crop, sizeof want_crop, "%d", tr->crop);
+    const char *fmt = ad_safetensors_meta(&st, "anomalyd.format");
+    const char *s_step = ad_safetensors_meta(&st, "anomalyd.head.step");
+    const char *arch = ad_safetensors_meta(&st, "anomalyd.head.arch");
+    const char *sha = ad_safetensors_meta(&st, "anomalyd.head.model_sha256");
+    const char *hash = ad_safetensors_meta(&st, "anomalyd.head.data_hash");
+    const char *crop = ad_safetensors_meta(&st, "anomalyd.head.crop");
+    char *end = NULL;
+    long v = s_step ? strtol(s_step, &end, 10) : -1;
+    if (!fmt || strcmp(fmt, HEAD_CKPT_FORMAT)) {
+        ad_err(err, errlen, "%s: not a head training checkpoint (anomalyd.format is '%s')", path,
+               fmt ? fmt : "missing");
+    } else if (!s_step || *end || v < 0) {
+        ad_err(err, errlen, "%s: metadata anomalyd.head.step is missing or not a step count", path);
+    } else if (!arch || strcmp(arch, want_arch)) {
+        ad_err(err, errlen, "%s: head architecture %s, this build trains %s", path, arch ? arch : "missing",
+               want_arch);
+    } else if (!sha || strcmp(sha, tr->model->sha256)) {
+        ad_err(err, errlen, "%s: was trained against another diffusion model (sha256 %.12s, %s is %.12s); "
+                            "train the head afresh without --resume", path, sha ? sha : "missing",
+               tr->cfg->model.path, tr->model->sha256);
+    } else if (!hash || strcmp(hash, want_hash)) {
+        ad_err(err, errlen, "%s: was trained on other images than those in the folder now", path);
+    } else if (!crop || strcmp(crop, want_crop)) {
+        ad_err(err, errlen, "%s: was trained on %s-pixel crops, the config now asks for %d", path,
+               crop ? crop : "missing", tr->crop);
+    } else {
+        float *dst[4] = {ad_head_params(tr->head), tr->ema, tr->m, tr->v};
+        const char *names[4] = {"params", "ema", "adam_m", "adam_v"};
+        step = v;
+        for (int i = 0; i < 4 && step >= 0; i++) {
+            const ad_st_tensor *t = ad_safetensors_find(&st, names[i]);
+            if (!t || t->ndim != 1 || t->nbytes != np * sizeof(float)) {
+                ad_err(err, errlen, "%s: tensor '%s' is missing or not %zu floats", path, names[i], np);
+                step = -1;
+                break;
+            }
+            memcpy(dst[i], st.data + t->offset, np * sizeof(float));
+            for (size_t k = 0; k < np; k++)
+                if (!isfinite(dst[i][k])) {
+                    ad_err(err, errlen, "%s: tensor '%s' holds a NaN or infinite value at index %zu",
+                           path, names[i], k);
+                    step = -1;
+                    break;
+                }
+        }
+    }
+    ad_safetensors_free(&st);
+    return step;
 }
 
 static int save_head(head_trainer *tr, const char *images_dir, long steps, double loss,
@@ -125,7 +246,7 @@ static int save_head(head_trainer *tr, const char *images_dir, long steps, doubl
                           "anomalyd.version"};
     const char *values[] = {n_img, images_dir, s_steps, s_seed, s_loss, s_date, tr->model->sha256,
                             s_noise, s_recon_steps, s_guid, s_crop, ANOMALYD_VERSION};
-    return ad_head_save(path, tr->head, ad_head_params(tr->head), keys, values,
+    return ad_head_save(path, tr->head, tr->ema, keys, values,
                         (int)(sizeof keys / sizeof keys[0]), err, errlen);
 }
 
@@ -145,9 +266,15 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
                cfg->model.path, hp->in_channels, cfg->path, (int)cfg->model.color);
         goto done;
     }
-    int mult = ad_unet_size_multiple(tr.model->unet);
-    if (mult < 4) mult = 4;
-    tr.crop = cfg->train.crop / mult * mult;
+    ad_head_hparams hhp = {hp->in_channels, HEAD_BASE_CHANNELS, HEAD_GROUPS, HEAD_LEVELS};
+    if (ad_head_create(&tr.head, &hhp, err, errlen)) goto done;
+    int mult = ad_unet_size_multiple(tr.model->unet), hm = ad_head_size_multiple(tr.head);
+    if (hm > mult) mult = hm;
+    /* crops no larger than the input the head sees at inspection */
+    int side = cfg->train.head_crop;
+    if (side > cfg->model.input_width) side = cfg->model.input_width;
+    if (side > cfg->model.input_height) side = cfg->model.input_height;
+    tr.crop = side / mult * mult;
     if (tr.crop < mult) tr.crop = mult;
     tr.batch = cfg->train.batch;
     int C = hp->in_channels;
@@ -158,8 +285,6 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
     ad_nn_set_threads(cfg->detector.threads);
     if (ad_sampler_create(&tr.sampler, tr.model->unet, &tr.sched, C, tr.crop, tr.crop, err, errlen))
         goto done;
-    ad_head_hparams hhp = {C, HEAD_BASE_CHANNELS, HEAD_GROUPS};
-    if (ad_head_create(&tr.head, &hhp, err, errlen)) goto done;
     ad_head_init(tr.head, cfg->train.seed ^ 0x68656164ULL);
     if (ad_head_reserve(tr.head, tr.batch, tr.crop, tr.crop, true, err, errlen)) goto done;
     tr.per = (size_t)C * tr.crop * tr.crop;
@@ -175,23 +300,44 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
     size_t np = ad_head_num_params(tr.head);
     tr.m = ad_xcalloc(np, sizeof(float));
     tr.v = ad_xcalloc(np, sizeof(float));
-    ad_rng_seed(&tr.rng, cfg->train.seed ^ 0x73796e7468ULL);
-    ad_synth_default_opts(&tr.synth);
-
-    ad_log(AD_LOG_INFO, "head: %ld steps of batch %d, %dx%d crops of %d images, %zu parameters",
-           steps, tr.batch, tr.crop, tr.crop, tr.ds.n, np);
-    double t_start = ad_now_sec(), smoothed = 0, loss = 0;
+    tr.ema = ad_xcalloc(np, sizeof(float));
+    memcpy(tr.ema, ad_head_params(tr.head), np * sizeof(float));
     long step = 0;
-    for (; step < steps; step++) {
-        if (opts->stop_flag && *opts->stop_flag) break;
-        loss = head_step(&tr, step);
-        smoothed = step == 0 ? loss : 0.98 * smoothed + 0.02 * loss;
-        if (opts->progress) {
-            double el = ad_now_sec() - t_start;
-            opts->progress(step + 1, steps, smoothed, el > 0 ? (step + 1) * tr.batch / el : 0, opts->user);
+    if (opts->resume) {
+        step = load_ckpt(&tr, err, errlen);
+        if (step < 0) goto done;
+        if (step > steps) {
+            ad_err(err, errlen, "the head checkpoint is at step %ld, past train.head_steps %ld", step, steps);
+            goto done;
         }
     }
-    if (save_head(&tr, opts->images_dir, step, smoothed, err, errlen)) goto done;
+    ad_synth_default_opts(&tr.synth);
+
+    ad_log(AD_LOG_INFO, "head: %ld steps of batch %d, %dx%d crops of %d images, %zu parameters%s",
+           steps, tr.batch, tr.crop, tr.crop, tr.ds.n, np, step ? " (resumed)" : "");
+    double t_start = ad_now_sec(), smoothed = 0, loss = 0;
+    long first = step;
+    for (; step < steps; step++) {
+        if (opts->stop_flag && *opts->stop_flag) break;
+        /* each step's samples come from the seed and the step number alone, so
+         * a resumed run gives the same head as one that ran through */
+        ad_rng_seed(&tr.rng, (cfg->train.seed ^ 0x73796e7468ULL) + 0x9e3779b97f4a7c15ULL * (uint64_t)step);
+        loss = head_step(&tr, step);
+        smoothed = step == first ? loss : 0.98 * smoothed + 0.02 * loss;
+        if (opts->progress) {
+            double el = ad_now_sec() - t_start;
+            opts->progress(step + 1, steps, smoothed, el > 0 ? (step + 1 - first) * tr.batch / el : 0,
+                           opts->user);
+        }
+        int every = cfg->train.checkpoint_every;
+        if (every > 0 && (step + 1) % every == 0 && step + 1 < steps &&
+            (save_head(&tr, opts->images_dir, step + 1, smoothed, err, errlen) ||
+             save_ckpt(&tr, step + 1, err, errlen)))
+            goto done;
+    }
+    if (save_head(&tr, opts->images_dir, step, smoothed, err, errlen) ||
+        save_ckpt(&tr, step, err, errlen))
+        goto done;
     rc = step < steps ? 1 : 0;
 done:
     trainer_free(&tr);

@@ -20,7 +20,7 @@ void ad_synth_default_opts(ad_synth_opts *o)
     o->p_shape[AD_SYNTH_SCRATCH] = 0.2f;
     o->p_shape[AD_SYNTH_CRACK] = 0.2f;
     for (int i = 0; i < AD_SYNTH_FILL_COUNT; i++) o->p_fill[i] = 1.0f;
-    o->min_opacity = 0.5f;
+    o->min_opacity = 0.2f;
     o->max_opacity = 1.0f;
 }
 
@@ -78,26 +78,34 @@ static void add_value_noise(float *plane, int h, int w, float cell, float amplit
     }
 }
 
-/* Blobs: two octaves of value noise, thresholded, kept inside a random
- * ellipse so the defect is local. */
+/* Blobs: three octaves of value noise with a lattice of 2 to 16 cells
+ * across the image, stretched to [0, 1] and thresholded at 0.2-0.6, kept
+ * inside a random ellipse of 8-40% of the side so the defect is local. Low
+ * thresholds give solid patches, high ones scattered spots. */
 static void mask_blob(float *mask, float *noise, int h, int w, ad_rng *rng)
 {
     int size = h < w ? h : w;
     memset(noise, 0, sizeof(float) * h * w);
-    float cell = uniform_in(rng, size / 16.0f, size / 4.0f);
+    float cell = size / uniform_in(rng, 2.0f, 16.0f);
     if (cell < 2) cell = 2;
     add_value_noise(noise, h, w, cell, 1.0f, rng);
     add_value_noise(noise, h, w, cell / 2 > 1 ? cell / 2 : 1, 0.5f, rng);
-    float cx = uniform_in(rng, 0.15f, 0.85f) * w, cy = uniform_in(rng, 0.15f, 0.85f) * h;
-    float rx = uniform_in(rng, 0.06f, 0.25f) * w, ry = uniform_in(rng, 0.06f, 0.25f) * h;
-    float level = uniform_in(rng, 0.75f, 1.0f);
+    add_value_noise(noise, h, w, cell / 4 > 1 ? cell / 4 : 1, 0.25f, rng);
+    float lo = noise[0], hi = noise[0];
+    for (int i = 1; i < h * w; i++) {
+        lo = noise[i] < lo ? noise[i] : lo;
+        hi = noise[i] > hi ? noise[i] : hi;
+    }
+    float span = hi - lo > 1e-6f ? hi - lo : 1e-6f;
+    float cx = uniform_in(rng, 0.1f, 0.9f) * w, cy = uniform_in(rng, 0.1f, 0.9f) * h;
+    float rx = uniform_in(rng, 0.04f, 0.2f) * w, ry = uniform_in(rng, 0.04f, 0.2f) * h;
+    float level = uniform_in(rng, 0.2f, 0.6f);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             float dx = (x - cx) / rx, dy = (y - cy) / ry;
             float inside = 1.0f - (dx * dx + dy * dy);
-            mask[y * w + x] = (inside > 0 && noise[y * w + x] * (0.6f + 0.4f * inside) > level * 0.9f)
-                                  ? 1.0f
-                                  : 0.0f;
+            float v = (noise[y * w + x] - lo) / span;
+            mask[y * w + x] = inside > 0 && v > level ? 1.0f : 0.0f;
         }
 }
 
@@ -165,6 +173,9 @@ static int make_fill(float *fill, const float *img, const float *other, int c, i
         int flip_x = (int)ad_rng_below(rng, 2), flip_y = (int)ad_rng_below(rng, 2);
         int transpose = h == w ? (int)ad_rng_below(rng, 2) : 0;
         int ox = (int)ad_rng_below(rng, (uint32_t)w), oy = (int)ad_rng_below(rng, (uint32_t)h);
+        /* foreign material: another good surface, brighter or darker, with
+         * more or less contrast */
+        float gain = uniform_in(rng, 0.5f, 1.5f), offset = uniform_in(rng, -0.5f, 0.5f);
         for (int ch = 0; ch < c; ch++)
             for (int y = 0; y < h; y++)
                 for (int x = 0; x < w; x++) {
@@ -173,7 +184,7 @@ static int make_fill(float *fill, const float *img, const float *other, int c, i
                     if (flip_y) sy = h - 1 - sy;
                     sx = (sx + ox) % w;
                     sy = (sy + oy) % h;
-                    fill[ch * plane + y * w + x] = other[ch * plane + sy * w + sx];
+                    fill[ch * plane + y * w + x] = gain * other[ch * plane + sy * w + sx] + offset;
                 }
         break;
     }
