@@ -1,5 +1,7 @@
 /* The learned anomaly head: loss gradient, network gradient (finite
- * differences), determinism, file round trip and hostile files. */
+ * differences), parity with the PyTorch reference (tests/reference/head.py,
+ * golden files from make_golden.py), determinism, file round trip and
+ * hostile files. */
 #include "test_support.h"
 
 #include <math.h>
@@ -168,11 +170,66 @@ static void forward_is_deterministic_and_file_round_trips(void **state)
     ad_head_free(hd);
 }
 
+/* The reference's head file loads; logits within 1e-5 and every gradient of
+ * the training loss within 1e-4 of the reference's largest value (the UNet
+ * golden test's tolerances), the loss within 1e-5 relative. */
+static void check_golden(const char *name)
+{
+    char path[1024], err[AD_ERRLEN];
+    ad_head *hd = NULL;
+    ad_safetensors data;
+    ts_golden_path(path, sizeof path, name);
+    if (ad_head_load(path, &hd, err, sizeof err) < 0) fail_msg("%s", err);
+    ts_golden_data(name, &data);
+    int n = (int)ts_golden_meta(&data, "n"), h = (int)ts_golden_meta(&data, "h");
+    int w = (int)ts_golden_meta(&data, "w");
+    size_t in = (size_t)n * ad_head_hp(hd)->image_channels * h * w, out = (size_t)n * h * w;
+    const float *x = ts_golden_tensor(&data, "x", in), *x_hat = ts_golden_tensor(&data, "x_hat", in);
+    const float *mask = ts_golden_tensor(&data, "mask", out);
+    float *logits = malloc(sizeof(float) * out), *dlogits = malloc(sizeof(float) * out);
+
+    assert_int_equal(ad_head_reserve(hd, n, h, w, true, err, sizeof err), 0);
+    ad_head_forward(hd, logits, x, x_hat, n, h, w);
+    double e = ts_rel_err(logits, ts_golden_tensor(&data, "logits", out), out);
+    printf("%s: forward rel err %.2e\n", name, e);
+    assert_true(e < 1e-5);
+    double loss = ad_head_loss(dlogits, logits, mask, out, (float)ts_golden_meta(&data, "gamma"),
+                               (float)ts_golden_meta(&data, "focal_weight"));
+    double ref_loss = ts_golden_tensor(&data, "loss", 1)[0];
+    assert_true(fabs(loss - ref_loss) <= 1e-5 * fabs(ref_loss));
+
+    ad_head_zero_grad(hd);
+    ad_head_backward(hd, dlogits);
+    double worst = 0.0;
+    const char *worst_name = "";
+    for (int i = 0; i < ad_head_num_tensors(hd); i++) {
+        const ad_param_info *pi = ad_head_tensor(hd, i);
+        double ge = ts_golden_grad_err(&data, pi, ad_head_grads(hd));
+        if (ge > worst) {
+            worst = ge;
+            worst_name = pi->name;
+        }
+    }
+    printf("%s: loss %.7f (torch %.7f), worst gradient rel err %.2e (%s)\n", name, loss, ref_loss, worst,
+           worst_name);
+    assert_true(worst < 1e-4);
+
+    free(logits);
+    free(dlogits);
+    ad_safetensors_free(&data);
+    ad_head_free(hd);
+}
+
+static void golden_gray_four_levels(void **state) { (void)state; check_golden("tiny_head_gray"); }
+static void golden_rgb_three_levels(void **state) { (void)state; check_golden("tiny_head_rgb"); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(loss_gradient_matches_finite_differences),
         cmocka_unit_test(network_gradient_matches_finite_differences),
+        cmocka_unit_test(golden_gray_four_levels),
+        cmocka_unit_test(golden_rgb_three_levels),
         cmocka_unit_test(forward_is_deterministic_and_file_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

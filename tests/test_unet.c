@@ -33,34 +33,6 @@ int __wrap_posix_memalign(void **p, size_t a, size_t n) { allocs++; return __rea
 void *__wrap_aligned_alloc(size_t a, size_t n) { allocs++; return __real_aligned_alloc(a, n); }
 #endif
 
-static const float *tensor_of(const ad_safetensors *st, const char *name, size_t expect)
-{
-    const ad_st_tensor *t = ad_safetensors_find(st, name);
-    if (!t) fail_msg("golden tensor '%s' missing", name);
-    if (expect && t->nbytes != expect * sizeof(float))
-        fail_msg("golden tensor '%s' has %zu floats, expected %zu", name, t->nbytes / sizeof(float), expect);
-    return (const float *)(st->data + t->offset);
-}
-
-/* max |a - b| / max |b| */
-static double rel_err(const float *a, const float *b, size_t n)
-{
-    double md = 0.0, mb = 1e-30;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > md) md = d;
-        if (fabs(b[i]) > mb) mb = fabs(b[i]);
-    }
-    return md / mb;
-}
-
-static double meta_num(const ad_safetensors *st, const char *key)
-{
-    const char *v = ad_safetensors_meta(st, key);
-    assert_non_null(v);
-    return atof(v);
-}
-
 static float mse_and_grad(float *deps, const float *eps, const float *target, size_t n)
 {
     double s = 0.0;
@@ -77,26 +49,26 @@ static void check_golden(const char *name)
     char path[1024], err[AD_ERRLEN];
     ad_model *m = NULL;
     ad_safetensors data;
-    snprintf(path, sizeof(path), "%s/golden/%s.safetensors", FIXTURES_DIR, name);
+    ts_golden_path(path, sizeof(path), name);
     if (ad_model_load(path, &m, err, sizeof(err)) < 0) fail_msg("%s", err);
-    snprintf(path, sizeof(path), "%s/golden/%s.data.safetensors", FIXTURES_DIR, name);
-    if (ad_safetensors_read(path, &data, err, sizeof(err)) < 0) fail_msg("%s", err);
+    ts_golden_data(name, &data);
     ad_unet *u = m->unet;
     const ad_unet_hparams *hp = ad_unet_hp(u);
-    int n = (int)meta_num(&data, "n"), h = (int)meta_num(&data, "h"), w = (int)meta_num(&data, "w");
+    int n = (int)ts_golden_meta(&data, "n"), h = (int)ts_golden_meta(&data, "h");
+    int w = (int)ts_golden_meta(&data, "w");
     size_t numel = (size_t)n * hp->in_channels * h * w;
-    const float *x = tensor_of(&data, "x", numel), *t = tensor_of(&data, "t", (size_t)n);
-    const float *target = tensor_of(&data, "target", numel);
+    const float *x = ts_golden_tensor(&data, "x", numel), *t = ts_golden_tensor(&data, "t", (size_t)n);
+    const float *target = ts_golden_tensor(&data, "target", numel);
     float *eps = malloc(sizeof(float) * numel), *deps = malloc(sizeof(float) * numel);
     float *dx = malloc(sizeof(float) * numel);
 
     assert_int_equal(ad_unet_reserve(u, n, h, w, true, err, sizeof(err)), 0);
     ad_unet_forward(u, eps, x, t, n, h, w);
-    double e = rel_err(eps, tensor_of(&data, "eps", numel), numel);
+    double e = ts_rel_err(eps, ts_golden_tensor(&data, "eps", numel), numel);
     printf("%s: forward rel err %.2e\n", name, e);
     assert_true(e < 1e-5);
     float loss = mse_and_grad(deps, eps, target, numel);
-    float ref_loss = tensor_of(&data, "loss", 1)[0];
+    float ref_loss = ts_golden_tensor(&data, "loss", 1)[0];
     assert_true(fabsf(loss - ref_loss) <= 1e-5f * fabsf(ref_loss));
 
     ad_unet_zero_grad(u);
@@ -106,25 +78,23 @@ static void check_golden(const char *name)
     float *grads = ad_unet_grads(u);
     for (int i = 0; i < ad_unet_num_tensors(u); i++) {
         const ad_param_info *pi = ad_unet_tensor(u, i);
-        char key[160];
-        snprintf(key, sizeof(key), "grad.%s", pi->name);
-        double ge = rel_err(grads + pi->offset, tensor_of(&data, key, pi->count), pi->count);
+        double ge = ts_golden_grad_err(&data, pi, grads);
         if (ge > worst) {
             worst = ge;
             worst_name = pi->name;
         }
     }
-    double dxe = rel_err(dx, tensor_of(&data, "dx", numel), numel);
+    double dxe = ts_rel_err(dx, ts_golden_tensor(&data, "dx", numel), numel);
     printf("%s: worst gradient rel err %.2e (%s), dx %.2e\n", name, worst, worst_name, dxe);
     assert_true(worst < 1e-4);
     assert_true(dxe < 1e-4);
 
     /* three AdamW steps with clipping on the same batch, then one more loss */
-    ad_adamw opt = {(float)meta_num(&data, "lr"), (float)meta_num(&data, "beta1"),
-                    (float)meta_num(&data, "beta2"), (float)meta_num(&data, "eps"),
-                    (float)meta_num(&data, "weight_decay"), 0};
-    float clip = (float)meta_num(&data, "clip");
-    const float *ref_losses = tensor_of(&data, "adam_losses", 4);
+    ad_adamw opt = {(float)ts_golden_meta(&data, "lr"), (float)ts_golden_meta(&data, "beta1"),
+                    (float)ts_golden_meta(&data, "beta2"), (float)ts_golden_meta(&data, "eps"),
+                    (float)ts_golden_meta(&data, "weight_decay"), 0};
+    float clip = (float)ts_golden_meta(&data, "clip");
+    const float *ref_losses = ts_golden_tensor(&data, "adam_losses", 4);
     size_t np = ad_unet_num_params(u);
     for (int step = 0; step < 4; step++) {
         ad_unet_forward(u, eps, x, t, n, h, w);
@@ -135,7 +105,7 @@ static void check_golden(const char *name)
         ad_unet_zero_grad(u);
         ad_unet_backward(u, NULL, deps);
         float norm = ad_clip_grad_norm(grads, np, clip);
-        if (step == 0) assert_true(fabsf(norm - tensor_of(&data, "grad_norm", 1)[0]) <= 1e-4f * norm);
+        if (step == 0) assert_true(fabsf(norm - ts_golden_tensor(&data, "grad_norm", 1)[0]) <= 1e-4f * norm);
         ad_adamw_update(&opt, ad_unet_params(u), grads, ad_unet_adam_m(u), ad_unet_adam_v(u), np);
     }
     assert_int_equal(opt.step, 3);
@@ -149,7 +119,7 @@ static void check_golden(const char *name)
         const ad_param_info *pi = ad_unet_tensor(u, i);
         char key[160];
         snprintf(key, sizeof(key), "after.%s", pi->name);
-        const float *ref = tensor_of(&data, key, pi->count), *mine = ad_unet_params(u) + pi->offset;
+        const float *ref = ts_golden_tensor(&data, key, pi->count), *mine = ad_unet_params(u) + pi->offset;
         for (size_t k = 0; k < pi->count; k++) {
             double d = fabs((double)mine[k] - ref[k]) / opt.lr;
             if (d > worst_lr) worst_lr = d;

@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""Writes golden tensors for tests/test_unet.c into fixtures/golden/.
+"""Writes golden tensors for tests/test_unet.c and tests/test_head.c into
+fixtures/golden/.
 
 For each tiny configuration: a model file (weights + architecture metadata,
 loadable by ad_model_load) and a data file with the inputs x, t, target, the
 output eps, the MSE loss, every parameter gradient ("grad.<name>"), the
 gradient of the loss w.r.t. x ("dx"), the global grad norm, and the losses
 and final weights of 3 AdamW steps (with grad-norm clipping) on that batch.
+
+For each tiny learned head: a head file (loadable by ad_head_load) and a data
+file with x, x_hat, a defect mask, the logits, the training loss (BCE +
+focal, as ad_head_loss) and every parameter gradient of that loss.
 
     /usr/bin/python3 tests/reference/make_golden.py [outdir]
 """
@@ -15,6 +20,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from head import Head, focal_loss, head_metadata  # noqa: E402
 from unet import UNet, arch_metadata, st_write  # noqa: E402
 
 CONFIGS = [
@@ -23,8 +29,22 @@ CONFIGS = [
     ("tiny_rgb", 3, 8, (1, 2), 1, 4, 2, 16, 16),
     ("tiny_deep", 1, 8, (1, 2, 2), 2, 2, 1, 16, 8),
 ]
+HEAD_CONFIGS = [
+    # name, image_channels, base, groups, levels, n, h, w
+    ("tiny_head_gray", 1, 4, 2, 4, 2, 32, 32),
+    ("tiny_head_rgb", 3, 4, 2, 3, 1, 16, 24),
+]
+FOCAL = dict(gamma=2.0, focal_weight=5.0)
 ADAM = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
 CLIP = 1.0
+
+
+def perturb_norms(net):
+    """Makes the norms non-trivial so their gradients are tested properly."""
+    with torch.no_grad():
+        for k, p in net.named_parameters():
+            if "norm" in k:
+                p.add_(0.1 * torch.randn_like(p))
 
 
 def main():
@@ -35,11 +55,7 @@ def main():
     for name, cin, base, mult, rbs, groups, n, h, w in CONFIGS:
         torch.manual_seed(1234)
         net = UNet(cin, base, mult, rbs, groups)
-        # make the norms non-trivial so their gradients are tested properly
-        with torch.no_grad():
-            for k, p in net.named_parameters():
-                if "norm" in k:
-                    p.add_(0.1 * torch.randn_like(p))
+        perturb_norms(net)
         meta = arch_metadata(cin, base, mult, rbs, groups)
         meta["anomalyd.provenance"] = "golden fixture from tests/reference/make_golden.py"
         st_write(os.path.join(out, name + ".safetensors"), net.state_dict(), meta)
@@ -77,6 +93,29 @@ def main():
                   "n": n, "h": h, "w": w})
         print(f"{name}: params {sum(p.numel() for p in net.parameters())} loss {loss.item():.6f} "
               f"adam {losses}")
+    for name, cin, base, groups, levels, n, h, w in HEAD_CONFIGS:
+        head_golden(out, name, cin, base, groups, levels, n, h, w)
+
+
+def head_golden(out, name, cin, base, groups, levels, n, h, w):
+    torch.manual_seed(4321)
+    net = Head(cin, base, groups, levels)
+    perturb_norms(net)
+    meta = head_metadata(cin, base, groups, levels)
+    meta["anomalyd.provenance"] = "golden fixture from tests/reference/make_golden.py"
+    st_write(os.path.join(out, name + ".safetensors"), net.state_dict(), meta)
+
+    x = torch.rand(n, cin, h, w) * 2 - 1
+    x_hat = (x + 0.3 * torch.randn(n, cin, h, w)).clamp(-1, 1)
+    mask = (torch.rand(n, 1, h, w) < 0.2).float()
+    logits = net(x, x_hat)
+    loss = focal_loss(logits, mask, **FOCAL)
+    loss.backward()
+    data = {"x": x, "x_hat": x_hat, "mask": mask, "logits": logits.detach(), "loss": loss.detach().reshape(1)}
+    for k, p in net.named_parameters():
+        data["grad." + k] = p.grad.clone()
+    st_write(os.path.join(out, name + ".data.safetensors"), data, dict(FOCAL, n=n, h=h, w=w))
+    print(f"{name}: params {sum(p.numel() for p in net.parameters())} loss {loss.item():.6f}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #include "test_support.h"
 
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,4 +77,50 @@ char *ts_bin(const char *name)
     char *path = ad_xmalloc(strlen(BIN_DIR) + strlen(name) + 2);
     sprintf(path, "%s/%s", BIN_DIR, name);
     return path;
+}
+
+void ts_golden_path(char *out, size_t outlen, const char *name)
+{
+    snprintf(out, outlen, "%s/golden/%s.safetensors", FIXTURES_DIR, name);
+}
+
+void ts_golden_data(const char *name, ad_safetensors *data)
+{
+    char path[1024], err[AD_ERRLEN];
+    snprintf(path, sizeof path, "%s/golden/%s.data.safetensors", FIXTURES_DIR, name);
+    if (ad_safetensors_read(path, data, err, sizeof err) < 0) fail_msg("%s", err);
+}
+
+const float *ts_golden_tensor(const ad_safetensors *st, const char *name, size_t expect)
+{
+    const ad_st_tensor *t = ad_safetensors_find(st, name);
+    if (!t) fail_msg("golden tensor '%s' missing", name);
+    if (expect && t->nbytes != expect * sizeof(float))
+        fail_msg("golden tensor '%s' has %zu floats, expected %zu", name, t->nbytes / sizeof(float), expect);
+    return (const float *)(st->data + t->offset);
+}
+
+double ts_golden_meta(const ad_safetensors *st, const char *key)
+{
+    const char *v = ad_safetensors_meta(st, key);
+    if (!v) fail_msg("golden metadata '%s' missing", key);
+    return atof(v);
+}
+
+double ts_rel_err(const float *a, const float *b, size_t n)
+{
+    double md = 0.0, mb = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > md) md = d;
+        if (fabs(b[i]) > mb) mb = fabs(b[i]);
+    }
+    return md / mb;
+}
+
+double ts_golden_grad_err(const ad_safetensors *st, const ad_param_info *pi, const float *grads)
+{
+    char key[160];
+    snprintf(key, sizeof key, "grad.%s", pi->name);
+    return ts_rel_err(grads + pi->offset, ts_golden_tensor(st, key, pi->count), pi->count);
 }

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "anomalyd/model.h"
+
 /* Makes a fresh temporary folder (mkdtemp under $TMPDIR or /tmp); returns a
  * malloc'd path. ts_rmtree removes it recursively. */
 char *ts_tmpdir(const char *tag);
@@ -20,5 +22,22 @@ char *ts_write_text(const char *dir, const char *name, const char *text);
 int ts_run(const char *cmdline, char **output);
 /* Path of a built program (BIN_DIR/name), malloc'd. */
 char *ts_bin(const char *name);
+
+/* Golden fixtures written by tests/reference/make_golden.py into
+ * FIXTURES_DIR/golden/: the path of NAME's network file and the tensors of
+ * NAME.data.safetensors (free with ad_safetensors_free); a missing or
+ * unreadable file fails the test. */
+void ts_golden_path(char *out, size_t outlen, const char *name);
+void ts_golden_data(const char *name, ad_safetensors *data);
+/* The float32 tensor `name` of st; fails the test when it is missing or does
+ * not hold `expect` floats (0: any count). Points into st. */
+const float *ts_golden_tensor(const ad_safetensors *st, const char *name, size_t expect);
+/* The number in metadata `key` of st; fails the test when it is missing. */
+double ts_golden_meta(const ad_safetensors *st, const char *key);
+/* max |a - b| / max |b|: how far a is from the reference b. */
+double ts_rel_err(const float *a, const float *b, size_t n);
+/* ts_rel_err of parameter tensor pi's gradient (grads + pi->offset)
+ * against the reference's "grad.<name>". */
+double ts_golden_grad_err(const ad_safetensors *st, const ad_param_info *pi, const float *grads);
 
 #endif
