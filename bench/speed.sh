@@ -1,16 +1,36 @@
 #!/bin/sh
-# Speed of the C UNet against PyTorch CPU on the same weights and threads, in
-# one run, so ratios are comparable even on a shared machine.
+# Speed of the C networks against PyTorch CPU on the same weights and threads,
+# in one run, so ratios are comparable even on a shared machine.
 #
 #   bench/speed.sh [BUILD_DIR] [THREADS]      (default build-bench, 2 threads)
 #
-# Builds BUILD_DIR in Release if needed, then prints one table per model:
-# ms per UNet evaluation (batch 1) at 256x256 and 128x128 for C and PyTorch,
-# their ratio, the conv layers' GFLOP/s against sgemm's peak (1024^3, same
-# threads, measured in this run), and training samples/s (batch 8 of 64x64,
-# forward + backward + clip + AdamW). A last section repeats the default
-# model on ONE thread and compares process CPU time, which stays meaningful
-# when other jobs load the machine (wall-clock ratios then swing widely).
+# Builds BUILD_DIR in Release if needed, then prints, one section each
+# (SECTIONS="unet recipe cpu" by default; name fewer to run fewer):
+#
+# unet: one table per model: ms per UNet evaluation (batch 1) at 256x256 and
+#   128x128 for C and PyTorch, their ratio, the conv layers' GFLOP/s against
+#   sgemm's peak (1024^3, same threads, measured in this run), and training
+#   samples/s (batch 8 of 64x64, forward + backward + clip + AdamW).
+# recipe: the detector's recipe with the learned head (detector.map: head) at
+#   RECIPE_SIZE (256) for gray and RGB: UNet base 32, mult 1,2,2, 1 res-block,
+#   groups 8, and a head of base 16, groups 8, 4 levels, both freshly
+#   initialised (speed does not depend on the weights). Rows, medians of
+#   RECIPE_REPS: the one-step reconstruction (noise + one UNet evaluation +
+#   x0), the head's forward, and the whole inspection. The C inspection is
+#   the real ad_detector_inspect with the default detector settings (8-bit
+#   ROI to float, reconstruction, head, sigmoid, Gaussian smoothing sigma 4,
+#   max, defect box); PyTorch's is reconstruction + head + sigmoid +
+#   smoothing + max. Inspections/s = 1000 / C ms; the target is >= 4 on 2
+#   threads. Then head training per step on a batch of 8 HEAD_CROP (128)
+#   crops: the head's forward + BCE/focal loss + backward + clip + AdamW +
+#   EMA, apart the eight one-step reconstructions head training makes (one
+#   crop at a time, as src/head/head_train.c), and both: samples/s.
+# cpu: the default model on ONE thread, comparing process CPU time, which
+#   stays meaningful when other jobs load the machine (wall-clock ratios then
+#   swing widely).
+#
+# The C side is bench/speed_unet (its comment says what each command
+# times), the PyTorch side bench/speed_torch.py with tests/reference/.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build-bench}
@@ -19,6 +39,10 @@ PY=${PYTHON:-/usr/bin/python3}
 REPS_256=${REPS_256:-5}
 REPS_128=${REPS_128:-9}
 TRAIN_STEPS=${TRAIN_STEPS:-5}
+SECTIONS=${SECTIONS:-unet recipe cpu}
+RECIPE_SIZE=${RECIPE_SIZE:-256}
+RECIPE_REPS=${RECIPE_REPS:-$REPS_256}
+HEAD_CROP=${HEAD_CROP:-128}
 
 if [ ! -x "$BUILD/bench/speed_unet" ]; then
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -34,13 +58,19 @@ export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 val() { sed -n "s/^$1=//p"; }
+has() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 
-echo "anomalyd UNet speed, $THREADS threads, OMP_WAIT_POLICY=$OMP_WAIT_POLICY, $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "anomalyd speed, $THREADS threads, OMP_WAIT_POLICY=$OMP_WAIT_POLICY, $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+# The default UNet (base 32) or a smaller one, 1 channel, fresh weights, as
+# $TMP/base$1.safetensors; prints its parameter count.
+save_unet() { "$BIN" save "$TMP/base$1.safetensors" 1 "$1" 1,2,2 1 8 1 | val params; }
+
+if has unet; then
 PEAK=$("$BIN" sgemm "$THREADS" | val sgemm_gflops)
 echo "OpenBLAS sgemm 1024^3: $PEAK GFLOP/s"
 for BASE in 32 16; do
     MODEL=$TMP/base$BASE.safetensors
-    NPARAM=$("$BIN" save "$MODEL" 1 "$BASE" 1,2,2 1 8 1 | val params)
+    NPARAM=$(save_unet "$BASE")
     echo
     echo "model: base $BASE, mult 1,2,2, 1 res-block, groups 8, 1 channel ($NPARAM parameters)"
     printf '%-9s %9s %9s %9s %10s %10s %10s %8s\n' input "C ms" "torch ms" "speedup" "C inf/s" "conv GF" "GF/s" "of peak"
@@ -60,12 +90,53 @@ for BASE in 32 16; do
         -v cm="$(echo "$CT" | val train_ms_per_step)" -v tm="$(echo "$TT" | val train_ms_per_step)" 'BEGIN {
         printf "training batch 8 of 64x64: C %.1f samples/s (%.0f ms/step), torch %.1f samples/s (%.0f ms/step), ratio %.2fx\n", c, cm, t, tm, c / t }'
 done
+fi
 
+if has recipe; then
+S=$RECIPE_SIZE
+echo
+echo "recipe at ${S}x$S: one-step reconstruction (UNet base 32, mult 1,2,2, 1 res-block, groups 8) + head (base 16, groups 8, 4 levels) + sigmoid, smoothing, max; load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-6s %-15s %9s %9s %9s %10s\n' colour stage "C ms" "torch ms" "speedup" "C per s"
+for COLOUR in gray rgb; do
+    if [ "$COLOUR" = gray ]; then C=1; else C=3; fi
+    MODEL=$TMP/recipe_$COLOUR.safetensors
+    "$BIN" save "$MODEL" "$C" 32 1,2,2 1 8 1 >/dev/null
+    "$BIN" savehead "$MODEL" 16 8 4 1 >/dev/null
+    CO=$("$BIN" inspect "$MODEL" "$S" "$S" "$THREADS" "$RECIPE_REPS")
+    TO=$("$PY" "$ROOT/bench/speed_torch.py" inspect "$MODEL" "$S" "$S" "$THREADS" "$RECIPE_REPS")
+    awk -v col="$COLOUR" -v cr="$(echo "$CO" | val recon_ms)" -v tr="$(echo "$TO" | val recon_ms)" \
+        -v ch="$(echo "$CO" | val head_ms)" -v th="$(echo "$TO" | val head_ms)" \
+        -v ci="$(echo "$CO" | val ms)" -v ti="$(echo "$TO" | val ms)" 'BEGIN {
+        row(col, "reconstruction", cr, tr)
+        row(col, "head", ch, th)
+        row(col, "inspection", ci, ti) }
+        function row(col, w, c, t) { printf "%-6s %-15s %9.1f %9.1f %8.2fx %10.1f\n", col, w, c, t, t / c, 1000 / c }'
+done
+echo "(C per s of the inspection row = inspections/s; target >= 4 at 256x256 on 2 threads)"
+
+echo
+echo "head training, batch 8 of ${HEAD_CROP}x$HEAD_CROP crops, per step (median of $TRAIN_STEPS); load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-6s %-22s %9s %9s %9s %10s %10s\n' colour part "C ms" "torch ms" "speedup" "C samp/s" "torch s/s"
+for COLOUR in gray rgb; do
+    MODEL=$TMP/recipe_$COLOUR.safetensors
+    CO=$("$BIN" headtrain "$MODEL" "$HEAD_CROP" "$THREADS" "$TRAIN_STEPS")
+    TO=$("$PY" "$ROOT/bench/speed_torch.py" headtrain "$MODEL" "$HEAD_CROP" "$THREADS" "$TRAIN_STEPS")
+    awk -v col="$COLOUR" -v ch="$(echo "$CO" | val head_step_ms)" -v th="$(echo "$TO" | val head_step_ms)" \
+        -v cr="$(echo "$CO" | val recon_ms)" -v tr="$(echo "$TO" | val recon_ms)" 'BEGIN {
+        row(col, "head fwd+bwd+AdamW", ch, th)
+        row(col, "8 one-step recons", cr, tr)
+        row(col, "whole step", ch + cr, th + tr) }
+        function row(col, w, c, t) { printf "%-6s %-22s %9.1f %9.1f %8.2fx %10.1f %10.1f\n", col, w, c, t, t / c, 8000 / c, 8000 / t }'
+done
+fi
+
+if has cpu; then
 echo
 echo "one thread, process CPU time (robust to load from other jobs):"
 printf '%-22s %9s %9s %9s\n' what "C ms" "torch ms" "speedup"
 for BASE in 32 16; do
     MODEL=$TMP/base$BASE.safetensors
+    [ -f "$MODEL" ] || save_unet "$BASE" >/dev/null
     for S in 256 128; do
         C1=$("$BIN" infer "$MODEL" "$S" "$S" 1 3 | val cpu_ms)
         T1=$(OMP_NUM_THREADS=1 "$PY" "$ROOT/bench/speed_torch.py" infer "$MODEL" "$S" "$S" 1 3 | val cpu_ms)
@@ -75,3 +146,4 @@ for BASE in 32 16; do
     T1=$(OMP_NUM_THREADS=1 "$PY" "$ROOT/bench/speed_torch.py" train "$MODEL" 1 3 | val train_cpu_ms_per_step)
     awk -v w="base $BASE train step" -v c="$C1" -v t="$T1" 'BEGIN { printf "%-22s %9.1f %9.1f %8.2fx\n", w, c, t, t / c }'
 done
+fi

@@ -5,7 +5,21 @@
  *   speed_unet infer MODEL H W THREADS REPS       ms per UNet evaluation (batch 1)
  *   speed_unet train MODEL THREADS STEPS          samples/s, batch 8 of 64x64, fwd+bwd+AdamW
  *   speed_unet save PATH IN BASE MULT RB GROUPS SEED   write a freshly initialised model
+ *   speed_unet savehead MODEL BASE GROUPS LEVELS SEED  a freshly initialised head beside MODEL
+ *   speed_unet inspect MODEL H W THREADS REPS     the detector recipe (detector.map: head) at HxW
+ *   speed_unet headtrain MODEL CROP THREADS STEPS head training step, batch 8 of CROPxCROP
  *   speed_unet forward MODEL DATA OUT             eps for DATA's x, t -> OUT (safetensors)
+ *
+ * inspect and headtrain read the head at ad_head_path(MODEL) (what savehead
+ * writes) and use the default detector settings (noise_level 0.25, one step,
+ * one draw, sigma 4, score max). inspect prints, as medians over REPS:
+ * recon_ms (ad_sampler_reconstruct: noise + one UNet evaluation + x0),
+ * head_ms (ad_head_forward on x, x_hat) and ms, the whole ad_detector_inspect
+ * of an HxW ROI (8-bit to float, reconstruction, head, sigmoid, Gaussian
+ * smoothing, max, defect box). headtrain prints per step the head's forward +
+ * BCE/focal loss + backward + clip + AdamW + EMA (head_step_ms) and, apart,
+ * the eight one-step reconstructions head training makes for its crops, one
+ * at a time as src/head/head_train.c does (recon_ms).
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -14,6 +28,10 @@
 #include <time.h>
 
 #include "anomalyd/config.h"
+#include "anomalyd/detect.h"
+#include "anomalyd/diffusion.h"
+#include "anomalyd/head.h"
+#include "anomalyd/image.h"
 #include "anomalyd/model.h"
 #include "anomalyd/unet.h"
 #include "anomalyd/util.h"
@@ -180,6 +198,248 @@ static int cmd_forward(const char *model, const char *data, const char *out)
     return 0;
 }
 
+/* ---- the detector recipe: one-step reconstruction + learned head ---- */
+
+typedef void (*bench_fn)(void *ctx);
+
+/* Median wall ms of reps calls after one warm-up call; *cpu_ms gets the mean
+ * process CPU ms per call. */
+static double time_median(bench_fn fn, void *ctx, int reps, double *cpu_ms)
+{
+    fn(ctx);
+    double *ms = ad_xmalloc(sizeof(double) * reps), c0 = cpu_sec();
+    for (int r = 0; r < reps; r++) {
+        double t0 = ad_now_sec();
+        fn(ctx);
+        ms[r] = 1e3 * (ad_now_sec() - t0);
+    }
+    *cpu_ms = 1e3 * (cpu_sec() - c0) / reps;
+    double med = median(ms, reps);
+    free(ms);
+    return med;
+}
+
+static ad_head *load_head_beside(const char *model)
+{
+    char path[AD_PATH_MAX + 32], err[AD_ERRLEN];
+    ad_head *hd;
+    ad_head_path(path, sizeof path, model);
+    if (ad_head_load(path, &hd, err, sizeof err) < 0) ad_die("%s", err);
+    return hd;
+}
+
+/* The recipe's config: defaults, the learned map, this model and size. */
+static ad_config recipe_config(const char *model, int channels, int h, int w, int threads)
+{
+    ad_config cfg;
+    ad_config_defaults(&cfg);
+    snprintf(cfg.path, sizeof cfg.path, "bench/speed_unet");
+    snprintf(cfg.model.path, sizeof cfg.model.path, "%s", model);
+    cfg.model.color = channels == 3 ? AD_COLOR_RGB : AD_COLOR_GRAY;
+    cfg.model.input_width = w;
+    cfg.model.input_height = h;
+    cfg.detector.map = AD_MAP_HEAD;
+    cfg.detector.threads = threads;
+    cfg.threshold = 0.5;
+    return cfg;
+}
+
+static ad_recon_opts recipe_recon(const ad_config *cfg)
+{
+    ad_recon_opts ro = {cfg->detector.noise_level, cfg->detector.steps, cfg->detector.guidance,
+                        cfg->detector.draws};
+    return ro;
+}
+
+/* Reconstructs n images of c x h x w, one at a time as the detector and
+ * head training do. */
+typedef struct recon_bench {
+    ad_model *model;
+    ad_noise_schedule sched;
+    ad_sampler *sampler;
+    ad_recon_opts ro;
+    int n;
+    size_t per;
+    const float *x;
+    float *x_hat;
+} recon_bench;
+
+static void recon_open(recon_bench *rb, const char *model, const ad_config *cfg, int c, int h, int w)
+{
+    char err[AD_ERRLEN];
+    rb->model = load(model);
+    rb->ro = recipe_recon(cfg);
+    rb->per = (size_t)c * h * w;
+    if (ad_schedule_init(&rb->sched, rb->model->schedule, rb->model->T, err, sizeof err) < 0 ||
+        ad_sampler_create(&rb->sampler, rb->model->unet, &rb->sched, c, h, w, err, sizeof err) < 0)
+        ad_die("%s", err);
+}
+
+static void recon_close(recon_bench *rb)
+{
+    ad_sampler_free(rb->sampler);
+    ad_schedule_free(&rb->sched);
+    ad_model_free(rb->model);
+}
+
+static void run_recon(void *ctx)
+{
+    recon_bench *rb = ctx;
+    for (int b = 0; b < rb->n; b++)
+        ad_sampler_reconstruct(rb->sampler, rb->x_hat + rb->per * b, rb->x + rb->per * b, &rb->ro,
+                               (uint64_t)b + 1);
+}
+
+typedef struct inspect_bench {
+    ad_head *head;
+    ad_detector *detector;
+    ad_image roi;
+    const float *x, *x_hat;
+    float *logits;
+} inspect_bench;
+
+static void run_head(void *ctx)
+{
+    inspect_bench *ib = ctx;
+    ad_head_forward(ib->head, ib->logits, ib->x, ib->x_hat, 1, ib->roi.h, ib->roi.w);
+}
+
+static void run_inspect(void *ctx)
+{
+    inspect_bench *ib = ctx;
+    ad_result res;
+    char err[AD_ERRLEN];
+    if (ad_detector_inspect(ib->detector, &ib->roi, &res, err, sizeof err) < 0) ad_die("%s", err);
+}
+
+static int cmd_savehead(const char *model, char **argv)
+{
+    ad_model *m = load(model);
+    ad_head_hparams hp = {ad_unet_hp(m->unet)->in_channels, atoi(argv[0]), atoi(argv[1]), atoi(argv[2])};
+    ad_model_free(m);
+    ad_head *hd;
+    char err[AD_ERRLEN], path[AD_PATH_MAX + 32];
+    if (ad_head_create(&hd, &hp, err, sizeof err) < 0) ad_die("%s", err);
+    ad_head_init(hd, strtoull(argv[3], NULL, 10));
+    ad_head_path(path, sizeof path, model);
+    const char *k[] = {"anomalyd.provenance"}, *v[] = {"bench/speed_unet savehead"};
+    if (ad_head_save(path, hd, ad_head_params(hd), k, v, 1, err, sizeof err) < 0) ad_die("%s", err);
+    printf("head_params=%zu\n", ad_head_num_params(hd));
+    ad_head_free(hd);
+    return 0;
+}
+
+static int cmd_inspect(const char *model, int h, int w, int threads, int reps)
+{
+    char err[AD_ERRLEN];
+    inspect_bench ib = {0};
+    ib.head = load_head_beside(model);
+    int c = ad_head_hp(ib.head)->image_channels;
+    ad_config cfg = recipe_config(model, c, h, w, threads);
+    if (ad_detector_open(&ib.detector, &cfg, err, sizeof err) < 0) ad_die("%s", err);
+    if (ad_head_reserve(ib.head, 1, h, w, false, err, sizeof err) < 0) ad_die("%s", err);
+    ib.roi.w = w;
+    ib.roi.h = h;
+    ib.roi.c = c;
+    size_t numel = (size_t)c * h * w;
+    ib.roi.px = ad_xmalloc(numel);
+    ad_rng rng;
+    ad_rng_seed(&rng, 1);
+    for (size_t i = 0; i < numel; i++) ib.roi.px[i] = (uint8_t)ad_rng_below(&rng, 256);
+    float *x = ad_xalloc_aligned(sizeof(float) * numel), *x_hat = ad_xalloc_aligned(sizeof(float) * numel);
+    ad_image_to_float(x, &ib.roi);
+    ib.x = x;
+    ib.x_hat = x_hat;
+    ib.logits = ad_xalloc_aligned(sizeof(float) * h * w);
+    recon_bench rb = {.n = 1, .x = x, .x_hat = x_hat};
+    recon_open(&rb, model, &cfg, c, h, w);
+
+    double recon_cpu, head_cpu, cpu;
+    double recon_ms = time_median(run_recon, &rb, reps, &recon_cpu);
+    double head_ms = time_median(run_head, &ib, reps, &head_cpu);
+    double ms = time_median(run_inspect, &ib, reps, &cpu);
+    printf("recon_ms=%.2f\nrecon_cpu_ms=%.2f\nhead_ms=%.2f\nhead_cpu_ms=%.2f\nms=%.2f\ncpu_ms=%.2f\n",
+           recon_ms, recon_cpu, head_ms, head_cpu, ms, cpu);
+    recon_close(&rb);
+    free(x);
+    free(x_hat);
+    free(ib.logits);
+    ad_image_free(&ib.roi);
+    ad_detector_close(ib.detector);
+    ad_head_free(ib.head);
+    return 0;
+}
+
+/* One head training step as src/head/head_train.c takes it (its loss
+ * constants: focal gamma 2, weight 5; clip 1; EMA 0.999), on a fixed batch. */
+typedef struct head_step_bench {
+    ad_head *head;
+    int n, crop;
+    const float *x, *x_hat, *mask;
+    float *logits, *dlogits, *m, *v, *ema;
+    ad_adamw opt;
+} head_step_bench;
+
+static void run_head_step(void *ctx)
+{
+    head_step_bench *hs = ctx;
+    size_t np = ad_head_num_params(hs->head), count = (size_t)hs->n * hs->crop * hs->crop;
+    ad_head_forward(hs->head, hs->logits, hs->x, hs->x_hat, hs->n, hs->crop, hs->crop);
+    ad_head_loss(hs->dlogits, hs->logits, hs->mask, count, 2.0f, 5.0f);
+    ad_head_zero_grad(hs->head);
+    ad_head_backward(hs->head, hs->dlogits);
+    ad_clip_grad_norm(ad_head_grads(hs->head), np, 1.0f);
+    ad_adamw_update(&hs->opt, ad_head_params(hs->head), ad_head_grads(hs->head), hs->m, hs->v, np);
+    ad_ema_update(hs->ema, ad_head_params(hs->head), np, 0.999f);
+}
+
+static int cmd_headtrain(const char *model, int crop, int threads, int steps)
+{
+    enum { BATCH = 8 };
+    char err[AD_ERRLEN];
+    head_step_bench hs = {.n = BATCH, .crop = crop, .opt = {2e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, 0}};
+    hs.head = load_head_beside(model);
+    int c = ad_head_hp(hs.head)->image_channels;
+    ad_nn_set_threads(threads);
+    if (ad_head_reserve(hs.head, BATCH, crop, crop, true, err, sizeof err) < 0) ad_die("%s", err);
+    size_t per = (size_t)c * crop * crop, pix = (size_t)BATCH * crop * crop, np = ad_head_num_params(hs.head);
+    float *x = ad_xmalloc(sizeof(float) * BATCH * per), *x_hat = ad_xmalloc(sizeof(float) * BATCH * per);
+    float *mask = ad_xmalloc(sizeof(float) * pix);
+    ad_rng rng;
+    ad_rng_seed(&rng, 1);
+    for (size_t i = 0; i < BATCH * per; i++) x[i] = 2.0f * ad_rng_uniform(&rng) - 1.0f;
+    for (size_t i = 0; i < pix; i++) mask[i] = ad_rng_uniform(&rng) < 0.05f;
+    hs.x = x;
+    hs.x_hat = x_hat;
+    hs.mask = mask;
+    hs.logits = ad_xmalloc(sizeof(float) * pix);
+    hs.dlogits = ad_xmalloc(sizeof(float) * pix);
+    hs.m = ad_xcalloc(np, sizeof(float));
+    hs.v = ad_xcalloc(np, sizeof(float));
+    hs.ema = ad_xmalloc(sizeof(float) * np);
+    memcpy(hs.ema, ad_head_params(hs.head), sizeof(float) * np);
+    ad_config cfg = recipe_config(model, c, crop, crop, threads);
+    recon_bench rb = {.n = BATCH, .x = x, .x_hat = x_hat};
+    recon_open(&rb, model, &cfg, c, crop, crop);
+
+    double recon_cpu, step_cpu;
+    double recon_ms = time_median(run_recon, &rb, steps, &recon_cpu);
+    double step_ms = time_median(run_head_step, &hs, steps, &step_cpu);
+    printf("recon_ms=%.1f\nrecon_cpu_ms=%.1f\nhead_step_ms=%.1f\nhead_step_cpu_ms=%.1f\n", recon_ms,
+           recon_cpu, step_ms, step_cpu);
+    recon_close(&rb);
+    free(x);
+    free(x_hat);
+    free(mask);
+    free(hs.logits);
+    free(hs.dlogits);
+    free(hs.m);
+    free(hs.v);
+    free(hs.ema);
+    ad_head_free(hs.head);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && !strcmp(argv[1], "sgemm")) return cmd_sgemm(atoi(argv[2]));
@@ -187,6 +447,11 @@ int main(int argc, char **argv)
         return cmd_infer(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
     if (argc >= 5 && !strcmp(argv[1], "train")) return cmd_train(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc >= 9 && !strcmp(argv[1], "save")) return cmd_save(argv);
+    if (argc >= 7 && !strcmp(argv[1], "savehead")) return cmd_savehead(argv[2], argv + 3);
+    if (argc >= 7 && !strcmp(argv[1], "inspect"))
+        return cmd_inspect(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
+    if (argc >= 6 && !strcmp(argv[1], "headtrain"))
+        return cmd_headtrain(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     if (argc >= 5 && !strcmp(argv[1], "forward")) return cmd_forward(argv[2], argv[3], argv[4]);
     fprintf(stderr, "usage: see the comment at the top of bench/speed_unet.c\n");
     return 2;
