@@ -28,6 +28,13 @@ int ad_dataset_load(ad_dataset *ds, const char *dir, int c, int w, int h, int mi
                     char *err, size_t errlen);
 void ad_dataset_free(ad_dataset *ds);
 
+/* The names (not paths) of the images ad_dataset_load reads from dir, with
+ * its policy: *.png sorted by name, the rest skipped with a warning, none an
+ * error. For whatever else reads the training folder (the map statistics),
+ * so it sees the same images. Free with ad_dataset_list_free. */
+int ad_dataset_list(const char *dir, char ***names, int *count, char *err, size_t errlen);
+void ad_dataset_list_free(char **names, int count);
+
 /* Crop k x k of image idx at (ox, oy), flipped horizontally (fh) and/or
  * vertically (fv), into planar floats dst (c * k * k). */
 void ad_dataset_crop(const ad_dataset *ds, float *dst, int idx, int ox, int oy, int k, int fh, int fv);

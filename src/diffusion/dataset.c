@@ -21,9 +21,7 @@ static int has_png_suffix(const char *name)
     return n > 4 && strcasecmp(name + n - 4, ".png") == 0;
 }
 
-/* Sorted list of the .png file names in dir; warns about the rest. */
-static int list_pngs(const char *dir, char ***names_out, int *count_out, char *err,
-                     size_t errlen)
+int ad_dataset_list(const char *dir, char ***names_out, int *count_out, char *err, size_t errlen)
 {
     *names_out = NULL;
     *count_out = 0;
@@ -80,7 +78,7 @@ int ad_dataset_load(ad_dataset *ds, const char *dir, int c, int w, int h, int mi
     if (c != 1 && c != 3) return ad_err(err, errlen, "training images: channels must be 1 or 3");
     char **names = NULL;
     int count = 0;
-    if (list_pngs(dir, &names, &count, err, errlen) != 0) return -1;
+    if (ad_dataset_list(dir, &names, &count, err, errlen) != 0) return -1;
 
     size_t plane = (size_t)w * h, per = plane * c;
     ds->n = count;
@@ -156,10 +154,15 @@ int ad_dataset_load(ad_dataset *ds, const char *dir, int c, int w, int h, int mi
     ad_image_free(&ramp);
     rc = 0;
 out:
-    for (int i = 0; i < count; i++) free(names[i]);
-    free(names);
+    ad_dataset_list_free(names, count);
     if (rc != 0) ad_dataset_free(ds);
     return rc;
+}
+
+void ad_dataset_list_free(char **names, int count)
+{
+    for (int i = 0; i < count; i++) free(names[i]);
+    free(names);
 }
 
 void ad_dataset_free(ad_dataset *ds)
