@@ -94,7 +94,7 @@ static const bad_case bad_cases[] = {
      "bad.yaml:4:1: a second YAML document starts here, expected one document per file"},
     {MIN_CFG "detector:\n  tresh: 1\n",
      "bad.yaml:5:3: unknown key 'tresh' in detector, expected one of: noise_level, steps, guidance, draws, map, "
-     "sigma, score, topk_percent, pixel_threshold, threads"},
+     "normalize, sigma, score, topk_percent, pixel_threshold, threads"},
     {MIN_CFG "modle:\n  color: rgb\n",
      "bad.yaml:4:1: unknown key 'modle' at top level (did you mean model?), expected one of: line, camera, "
      "model, detector, threshold, reject_log, train"},

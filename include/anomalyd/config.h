@@ -60,6 +60,7 @@ typedef struct ad_config {
         double guidance;               /* DDAD-style guidance weight w, 0 = off */
         int draws;                     /* noise draws averaged */
         enum ad_map_mode map;          /* diff | head | both */
+        bool normalize;                /* per-pixel map statistics from NAME.stats.safetensors */
         double sigma;                  /* Gaussian smoothing of the map, pixels at input size */
         enum ad_score_mode score;      /* max | topk */
         double topk_percent;           /* for score: topk */

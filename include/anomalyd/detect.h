@@ -38,7 +38,10 @@ int ad_load_frame_file(const ad_config *cfg, const char *path, ad_image *roi,
 typedef struct ad_detector ad_detector;
 
 /* Loads cfg->model.path, checks it matches cfg (colour), allocates scratch
- * for cfg->model.input_width x input_height. */
+ * for cfg->model.input_width x input_height. With detector.normalize it also
+ * loads the map statistics beside the model (ad_stats_path); a missing file,
+ * or one made for another model, head or detector settings, fails the open
+ * with what to run. */
 int ad_detector_open(ad_detector **out, const ad_config *cfg, char *err, size_t errlen);
 void ad_detector_close(ad_detector *d);
 void ad_detector_set_threshold(ad_detector *d, double threshold);
@@ -73,7 +76,8 @@ typedef struct ad_detector_tuning {
     double ssim_weight;        /* map += w * (1 - SSIM(x, x_hat)) / 2, 7x7-ish Gaussian window */
     int map_draws;             /* average maps of this many reconstructions (0/1 = one) */
     int scales;                /* differences also at 1/2, 1/4 ... resolution, summed (0/1 = one) */
-    int normalize;             /* per-pixel (map - mean) / std of good images, from fit_stats */
+    int normalize;             /* per-pixel (map - mean) / std of good images, fitted by the
+                                * caller (fit_stats); the stats file is then not read */
 } ad_detector_tuning;
 
 /* Parses "KEY=VALUE" (baseline=zscore|contrast, ssim=W, draws=N, scales=N,
@@ -83,11 +87,38 @@ int ad_detector_tuning_parse(ad_detector_tuning *t, const char *kv, char *err, s
 int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
                            const ad_detector_tuning *tuning, char *err, size_t errlen);
 /* Per-pixel statistics over good images (preprocessed ROIs): for the z-score
- * baseline the mean and spread of the pixels, otherwise (tuning.normalize)
- * of the raw anomaly map. Needed before inspect in those two cases. */
+ * baseline the mean and spread of the pixels, otherwise (normalization) of
+ * the raw anomaly map before smoothing. Needed before inspect in those cases. */
 int ad_detector_fit_stats(ad_detector *d, const ad_image *rois, int n,
                           char *err, size_t errlen);
+/* True while the detector needs statistics it does not have yet: the z-score
+ * baseline or tuning.normalize before fit_stats. */
 bool ad_detector_needs_stats(const ad_detector *d);
+
+/* ---- the map statistics file (detector.normalize), src/detect/stats.c ----
+ * It lives beside the model: model.path "x.safetensors" ->
+ * "x.stats.safetensors". Tensors "mean" and "std", float32 (H, W) at the
+ * input size; metadata anomalyd.format "anomalyd-map-stats-1", the input
+ * size, the sha256 of the model (and of the head when the map uses one), the
+ * detector settings the raw map depends on (map, noise_level, steps,
+ * guidance, draws and the eval tunings ssim, draws, scales; not sigma: the
+ * map is normalized before it is smoothed), the image count, the image
+ * folder and the UTC date. */
+void ad_stats_path(char *out, size_t outlen, const char *model_path);
+/* Fits the statistics over every PNG in dir (the training folder's listing,
+ * ad_dataset_list; each read like a camera frame by ad_load_frame_file);
+ * *count gets the number of images. */
+int ad_detector_fit_stats_dir(ad_detector *d, const char *dir, int *count, char *err,
+                              size_t errlen);
+/* Writes the fitted map statistics durably; source is the image folder they
+ * came from (kept as provenance and offered in later error messages). */
+int ad_detector_save_stats(const ad_detector *d, const char *path, const char *source, int count,
+                           char *err, size_t errlen);
+/* Reads and validates a statistics file for this detector: format, tensors,
+ * shape = input size, finite values, std > 0, model and head sha256 and the
+ * settings. Errors name the file, what is wrong and the command that refits
+ * it. */
+int ad_detector_load_stats(ad_detector *d, const char *path, char *err, size_t errlen);
 
 /* Exact pixel AUROC over every test pixel (tens of millions of samples):
  * values kept as 32-bit order-preserving keys split by label, radix-sorted

@@ -38,8 +38,10 @@ static void usage(FILE *out)
             "  --heatmaps DIR    heat maps of the %d worst misses each way (lowest-scored\n"
             "                    defects, highest-scored good parts)\n"
             "  --limit N         at most N images (sorted by name) of each test type\n"
-            "  --fit-stats DIR   good images for per-pixel statistics (z-score baseline,\n"
-            "                    tune normalize=1); default DIR/train/good\n"
+            "  --fit-stats DIR   good images for per-pixel statistics fitted here (z-score\n"
+            "                    baseline, tune normalize=1); default DIR/train/good.\n"
+            "                    detector.normalize: true alone reads them from\n"
+            "                    NAME.stats.safetensors instead, like the daemon\n"
             "  --tune KEY=VALUE  ablation settings that are not config keys:\n"
             "                    baseline=zscore|contrast (no model), ssim=W, draws=N,\n"
             "                    scales=N, normalize=0|1 (see docs/accuracy.md)\n"
@@ -245,24 +247,9 @@ int ad_cmd_eval(int argc, char **argv)
         char def[AD_PATH_MAX * 2];
         snprintf(def, sizeof def, "%s/train/good", dataset);
         const char *sd = stats_dir ? stats_dir : def;
-        char **names;
         int n;
-        if (list_dir(sd, 0, &names, &n, err, sizeof err) < 0) goto fail;
-        ad_image *rois = ad_xcalloc((size_t)(n ? n : 1), sizeof *rois);
-        int rc = 0;
-        for (int i = 0; i < n && rc == 0; i++) {
-            char p[AD_PATH_MAX * 3];
-            snprintf(p, sizeof p, "%s/%s", sd, names[i]);
-            rc = ad_load_frame_file(&cfg, p, &rois[i], err, sizeof err);
-        }
-        if (rc == 0) {
-            fprintf(stderr, "eval: per-pixel statistics from %d good images in %s\n", n, sd);
-            rc = ad_detector_fit_stats(d, rois, n, err, sizeof err);
-        }
-        for (int i = 0; i < n; i++) ad_image_free(&rois[i]);
-        free(rois);
-        free_names(names, n);
-        if (rc < 0) goto fail;
+        if (ad_detector_fit_stats_dir(d, sd, &n, err, sizeof err) < 0) goto fail;
+        fprintf(stderr, "eval: per-pixel statistics from %d good images in %s\n", n, sd);
     }
 
     if (list_dir(test_dir, 1, &types, &ntypes, err, sizeof err) < 0) goto fail;

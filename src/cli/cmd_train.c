@@ -1,8 +1,11 @@
 /* anomalyctl train --config F --images DIR [--resume CKPT] [--steps N]
- *                  [--head-steps N] [--head-only]
+ *                  [--head-steps N] [--head-only] [--resume-head] [--stats-only]
  *
  * After the diffusion model, when train.head_steps > 0, the learned anomaly
- * head is trained on synthetic defects with the model frozen (head.h).
+ * head is trained on synthetic defects with the model frozen (head.h). Last,
+ * when detector.normalize is true, the per-pixel statistics of the anomaly
+ * map over the same images are fitted through the detector and written
+ * beside the model (detect.h, ad_stats_path).
  *
  * Exit codes: 0 trained (model written) or interrupted by Ctrl-C/SIGTERM with
  * a checkpoint saved (the message says how to resume); 1 runtime failure
@@ -16,6 +19,7 @@
 #include <unistd.h>
 
 #include "anomalyd/config.h"
+#include "anomalyd/detect.h"
 #include "anomalyd/diffusion.h"
 #include "anomalyd/head.h"
 #include "anomalyd/util.h"
@@ -34,12 +38,15 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: anomalyctl train --config FILE --images DIR [--resume CKPT] [--steps N]\n"
             "                        [--head-steps N] [--head-only] [--resume-head]\n"
+            "                        [--stats-only]\n"
             "\n"
             "Trains the diffusion model on a folder of good images (*.png) with the model\n"
             "and train sections of FILE, and writes the EMA weights to model.path. Then,\n"
             "when train.head_steps > 0, trains the learned anomaly head on synthetic\n"
             "defects pasted on the same images (model frozen) and writes it beside the\n"
             "model as NAME.head.safetensors (used by detector.map: head or both).\n"
+            "Last, when detector.normalize is true, fits the per-pixel statistics of the\n"
+            "anomaly map over the same images and writes NAME.stats.safetensors.\n"
             "\n"
             "  --config FILE   station config (YAML)\n"
             "  --images DIR    folder of good images; other files are skipped with a warning\n"
@@ -48,6 +55,8 @@ static void usage(FILE *out)
             "  --head-steps N  head training steps (overrides train.head_steps; 0 = none)\n"
             "  --head-only     train only the head, on the existing model at model.path\n"
             "  --resume-head   continue the head from its checkpoint (NAME.head.safetensors.ckpt)\n"
+            "  --stats-only    only fit the map statistics for the existing model (and head),\n"
+            "                  e.g. after changing detector settings\n"
             "\n"
             "A checkpoint (train.checkpoint, default model.path + \".ckpt\") is written every\n"
             "train.checkpoint_every steps, at the end, and on Ctrl-C, which stops cleanly\n"
@@ -149,11 +158,50 @@ static int train_head(const ad_config *cfg, const char *images, bool resume)
     return 0;
 }
 
+/* Fits the map statistics over the good images through the detector itself
+ * (the pixels and the map inspection sees) and writes them beside the model;
+ * returns the exit code. */
+static int fit_stats(const ad_config *cfg, const char *images)
+{
+    char err[AD_ERRLEN], path[AD_PATH_MAX + 32];
+    ad_stats_path(path, sizeof path, cfg->model.path);
+    printf("fitting the per-pixel map statistics over %s\n", images);
+    fflush(stdout);
+    /* the folder as an absolute path: error messages offer it for a refit */
+    char *source = realpath(images, NULL);
+    ad_detector_tuning fit_here = {.normalize = 1};
+    ad_detector *d = NULL;
+    int n = 0, rc = 1;
+    if (ad_detector_open_tuned(&d, cfg, &fit_here, err, sizeof err) == 0 &&
+        ad_detector_fit_stats_dir(d, images, &n, err, sizeof err) == 0 &&
+        ad_detector_save_stats(d, path, source ? source : images, n, err, sizeof err) == 0) {
+        printf("statistics of %d images written to %s\n", n, path);
+        rc = 0;
+    } else {
+        fprintf(stderr, "anomalyctl train: statistics: %s\n", err);
+    }
+    ad_detector_close(d);
+    free(source);
+    return rc;
+}
+
+/* After the model or the head: the statistics when the detector uses them. */
+static int fit_stats_if_used(const ad_config *cfg, const char *images)
+{
+    if (!cfg->detector.normalize) return 0;
+    if (stop_requested) {
+        printf("per-pixel map statistics not fitted (interrupted); fit them with --stats-only "
+               "once training is done\n");
+        return 0;
+    }
+    return fit_stats(cfg, images);
+}
+
 int ad_cmd_train(int argc, char **argv)
 {
     const char *config_path = NULL, *images = NULL, *resume = NULL;
     long steps = 0, head_steps = -1;
-    int head_only = 0, resume_head = 0;
+    int head_only = 0, resume_head = 0, stats_only = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -166,6 +214,10 @@ int ad_cmd_train(int argc, char **argv)
         }
         if (!strcmp(a, "--resume-head")) {
             resume_head = 1;
+            continue;
+        }
+        if (!strcmp(a, "--stats-only")) {
+            stats_only = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -215,6 +267,17 @@ int ad_cmd_train(int argc, char **argv)
         fprintf(stderr, "anomalyctl train: %s\n", err);
         return 2;
     }
+    if (stats_only) {
+        if (head_only || resume_head || resume || steps || head_steps >= 0) {
+            fprintf(stderr, "anomalyctl train: --stats-only fits only the statistics; it takes no "
+                            "--head-only, --resume, --resume-head, --steps or --head-steps\n");
+            return 2;
+        }
+        if (!cfg.detector.normalize)
+            printf("note: detector.normalize is false in %s; the detector reads the statistics "
+                   "once it is true\n", config_path);
+        return fit_stats(&cfg, images);
+    }
     if (ad_train_check_config(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "anomalyctl train: %s\n", err);
         return 2;
@@ -242,7 +305,7 @@ int ad_cmd_train(int argc, char **argv)
         int hrc = train_head(&cfg, images, resume_head);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
-        return hrc;
+        return hrc ? hrc : fit_stats_if_used(&cfg, images);
     }
 
     progress_view view = {.tty = isatty(STDOUT_FILENO)};
@@ -276,7 +339,7 @@ int ad_cmd_train(int argc, char **argv)
         int hrc = train_head(&cfg, images, resume_head);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
-        return hrc;
+        if (hrc) return hrc;
     }
-    return 0;
+    return fit_stats_if_used(&cfg, images);
 }

@@ -109,6 +109,9 @@ static const ad_config_key keys[] = {
     INT("detector.draws", detector.draws, 1, 1, 16, "Noise draws averaged per frame"),
     ENUMK("detector.map", detector.map, "diff", map_names, map_values,
           "Anomaly map: pixel difference, learned head, or both"),
+    BOOLK("detector.normalize", detector.normalize, false,
+          "Map minus its per-pixel mean over good images, over their spread, read from "
+          "NAME.stats.safetensors beside the model (anomalyctl train writes it)"),
     FLT("detector.sigma", detector.sigma, 4, 0, 32, "Gaussian smoothing of the map, pixels at input size; 0 = off"),
     ENUMK("detector.score", detector.score, "max", score_names, score_values,
           "Image score: the map's maximum, or the mean of its top topk_percent"),

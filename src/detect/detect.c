@@ -17,33 +17,6 @@
 #include "anomalyd/util.h"
 #include "detect_internal.h"
 
-struct ad_detector {
-    ad_config cfg;
-    ad_detector_tuning tune;
-    ad_model *model;                 /* NULL for the no-learning baselines */
-    ad_head *head;                   /* learned map (detector.map head | both), else NULL */
-    ad_noise_schedule sched;
-    bool sched_ok;
-    ad_sampler *sampler;
-    ad_recon_opts recon;
-    int c, w, h;                     /* input size */
-    size_t n;                        /* w * h */
-    double threshold, pixel_threshold;
-
-    float *x, *xhat, *raw, *map;     /* (c,h,w), (c,h,w), (h,w), (h,w) */
-    float *logits;                   /* (h,w) head output */
-    int *queue;                      /* (h*w) flood fill of the defect region */
-    uint8_t *seen;                   /* (h*w) */
-    float *work;                     /* scratch: 8 * n floats (SSIM, blur, scales, top-k) */
-    float *stat_mean, *stat_std;     /* per-pixel stats (c*n for z-score, n for maps) */
-    bool have_stats;
-
-    float *src, *src_tmp;            /* ROI as float planes + resample scratch, grown on demand */
-    size_t src_cap, src_tmp_cap;
-
-    bool have_last;
-};
-
 /* ---- preprocessing ---- */
 
 int ad_preprocess_roi(const ad_config *cfg, const ad_image *frame, ad_image *roi,
@@ -142,6 +115,8 @@ int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
     ad_detector *d = ad_xcalloc(1, sizeof *d);
     d->cfg = *cfg;
     d->tune = *tuning;
+    d->normalize = tuning->baseline == AD_BASELINE_NONE &&
+                   (tuning->normalize || cfg->detector.normalize);
     d->c = (int)cfg->model.color;
     d->w = cfg->model.input_width;
     d->h = cfg->model.input_height;
@@ -183,7 +158,9 @@ int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
                        cfg->detector.map == AD_MAP_HEAD ? "head" : "both", cfg->model.path, hpath);
                 goto fail;
             }
-            if (ad_head_load(hpath, &d->head, e, sizeof e) < 0) {
+            /* the map statistics name the head they were fitted with */
+            if (ad_head_load(hpath, &d->head, e, sizeof e) < 0 ||
+                (d->normalize && ad_sha256_file(hpath, d->head_sha256, e, sizeof e) < 0)) {
                 ad_err(err, errlen, "%s", e);
                 goto fail;
             }
@@ -230,6 +207,11 @@ int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
     d->work = ad_xalloc_aligned(8 * d->n * sizeof(float));
     d->stat_mean = ad_xalloc_aligned(cn * sizeof(float));
     d->stat_std = ad_xalloc_aligned(cn * sizeof(float));
+    if (d->normalize && !tuning->normalize) {
+        char spath[AD_PATH_MAX + 32];
+        ad_stats_path(spath, sizeof spath, cfg->model.path);
+        if (ad_detector_load_stats(d, spath, err, errlen) < 0) goto fail;
+    }
     d->threshold = cfg->threshold;
     d->pixel_threshold = cfg->detector.pixel_threshold > 0 ? cfg->detector.pixel_threshold
                                                            : cfg->threshold;
@@ -276,8 +258,7 @@ const char *ad_detector_model_sha256(const ad_detector *d)
 
 bool ad_detector_needs_stats(const ad_detector *d)
 {
-    return d->tune.baseline == AD_BASELINE_ZSCORE ||
-           (d->tune.baseline == AD_BASELINE_NONE && d->tune.normalize);
+    return (d->tune.baseline == AD_BASELINE_ZSCORE || d->normalize) && !d->have_stats;
 }
 
 const float *ad_detector_last_map(const ad_detector *d, int *w, int *h)
@@ -498,14 +479,14 @@ int ad_detector_inspect(ad_detector *d, const ad_image *roi, ad_result *res,
 {
     double t0 = ad_now_sec();
     memset(res, 0, sizeof *res);
-    if (ad_detector_needs_stats(d) && !d->have_stats)
+    if (ad_detector_needs_stats(d))
         return ad_err(err, errlen, "this detector setting needs per-pixel statistics of good images first");
     if (load_input(d, roi, err, errlen) < 0) return -1;
     uint64_t seed = ad_hash64(roi->px, (size_t)roi->w * roi->h * roi->c,
                               ((uint64_t)roi->w << 32) ^ (uint64_t)roi->h);
     raw_map(d, seed);
     size_t n = d->n;
-    if (d->tune.baseline == AD_BASELINE_NONE && d->tune.normalize)
+    if (d->normalize)
         for (size_t i = 0; i < n; i++) d->raw[i] = (d->raw[i] - d->stat_mean[i]) / d->stat_std[i];
     ad_blur_gaussian(d->map, d->raw, d->work, d->w, d->h, (float)d->cfg.detector.sigma);
 

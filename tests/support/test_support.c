@@ -79,6 +79,18 @@ char *ts_bin(const char *name)
     return path;
 }
 
+char *ts_run_bin(const char *name, const char *args, int *rc)
+{
+    char *bin = ts_bin(name);
+    char *cmd = ad_xmalloc(strlen(bin) + strlen(args) + 2);
+    sprintf(cmd, "%s %s", bin, args);
+    char *out = NULL;
+    *rc = ts_run(cmd, &out);
+    free(cmd);
+    free(bin);
+    return out;
+}
+
 void ts_golden_path(char *out, size_t outlen, const char *name)
 {
     snprintf(out, outlen, "%s/golden/%s.safetensors", FIXTURES_DIR, name);

@@ -22,6 +22,9 @@ char *ts_write_text(const char *dir, const char *name, const char *text);
 int ts_run(const char *cmdline, char **output);
 /* Path of a built program (BIN_DIR/name), malloc'd. */
 char *ts_bin(const char *name);
+/* Runs the built program with args (shell words) like ts_run; returns its
+ * output (malloc'd) and puts the exit code in *rc. */
+char *ts_run_bin(const char *name, const char *args, int *rc);
 
 /* Golden fixtures written by tests/reference/make_golden.py into
  * FIXTURES_DIR/golden/: the path of NAME's network file and the tensors of
