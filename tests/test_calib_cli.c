@@ -370,7 +370,7 @@ static void test_running_daemon_picks_up_written_threshold(void **state)
                               "  replay_loop: true\n  fps: 20\n  width: 64\n  height: 64\n"
                               "model:\n  path: ../model/parts.safetensors\n  color: gray\n"
                               "  input_width: 64\n  input_height: 64\n"
-                              "detector:\n  sigma: 2\n  threads: 1\n"
+                              "detector:\n  map: diff\n  noise_level: 0.25\n  sigma: 2\n  threads: 1\n"
                               "threshold: 0.5   # calibrate writes here\n"
                               "reject_log:\n  database: ../rejects.db\n  image_dir: ../images\n");
     snprintf(log, sizeof log, "%s/daemon.log", e->dir);

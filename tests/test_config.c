@@ -293,11 +293,11 @@ static void defaults_fill_absent_keys(void **state)
     assert_int_equal(cfg.model.channel_mult[2], 2);
     assert_int_equal(cfg.model.res_blocks, 1);
     assert_int_equal(cfg.model.groups, 8);
-    assert_true(cfg.detector.noise_level == 0.25);
+    assert_true(cfg.detector.noise_level == 0.2);
     assert_int_equal(cfg.detector.steps, 1);
     assert_true(cfg.detector.guidance == 0.0);
     assert_int_equal(cfg.detector.draws, 1);
-    assert_int_equal(cfg.detector.map, AD_MAP_DIFF);
+    assert_int_equal(cfg.detector.map, AD_MAP_HEAD);
     assert_true(cfg.detector.sigma == 4.0);
     assert_int_equal(cfg.detector.score, AD_SCORE_MAX);
     assert_true(cfg.detector.topk_percent == 1.0);
@@ -323,7 +323,8 @@ static void defaults_fill_absent_keys(void **state)
     assert_true(cfg.train.seed == 1);
     assert_int_equal(cfg.train.checkpoint_every, 500);
     assert_string_equal(cfg.train.checkpoint, "");
-    assert_int_equal(cfg.train.head_steps, 0);
+    assert_int_equal(cfg.train.head_steps, 3000);
+    assert_int_equal(cfg.train.head_crop, 128);
 
     /* ad_config_defaults: the same values, required keys empty */
     ad_config d;

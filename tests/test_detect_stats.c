@@ -55,8 +55,8 @@ static void station_make(station *s, const char *tag, bool normalize, ad_config 
              "line: {name: t}\n"
              "camera: {source: replay, replay_dir: %s, width: 64, height: 64}\n"
              "model: {path: line.safetensors, color: gray, input_width: 64, input_height: 64}\n"
-             "detector: {noise_level: 0.01, steps: 1, sigma: 1, score: topk, topk_percent: 0.5,\n"
-             "           threads: 1, normalize: %s}\n"
+             "detector: {map: diff, noise_level: 0.01, steps: 1, sigma: 1, score: topk,\n"
+             "           topk_percent: 0.5, threads: 1, normalize: %s}\n"
              "threshold: 3\n",
              FIXTURES_DIR "/parts/test/good", normalize ? "true" : "false");
     s->config = ts_write_text(s->dir, "line.yaml", text);

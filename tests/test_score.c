@@ -34,7 +34,8 @@ static char *write_config(const char *dir, const char *name, double threshold, c
              "line: {name: t}\n"
              "camera: {source: replay, replay_dir: %s, width: %s, height: %s%s}\n"
              "model: {path: %s, color: gray, input_width: 64, input_height: 64}\n"
-             "detector: {noise_level: 0.01, steps: 1, sigma: 1, score: topk, topk_percent: 0.5, threads: 1}\n"
+             "detector: {map: diff, noise_level: 0.01, steps: 1, sigma: 1, score: topk, topk_percent: 0.5,\n"
+             "           threads: 1}\n"
              "threshold: %.9g\n",
              FIXTURES_DIR "/parts/test/good", extra ? "80" : "64", extra ? "80" : "64",
              extra ? extra : "", FIXTURES_DIR "/model/parts.safetensors", threshold);

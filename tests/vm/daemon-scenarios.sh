@@ -63,6 +63,7 @@ model:
   res_blocks: 1
   groups: 8
 detector:
+  map: diff
   steps: 1
   draws: 1
   threads: 1
