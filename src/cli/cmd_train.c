@@ -85,7 +85,25 @@ typedef struct progress_view {
     double last_draw;
     long last_logged_step;
     int drew;
+    const char *stage;          /* "model 1/2", "head 2/2", ... */
+    /* later stages: their steps and their cost per step in units of this
+     * stage's step, so the ETA covers the whole job */
+    long later_steps;
+    double later_cost;
 } progress_view;
+
+/* One head step (batch of train.head_crop crops: one-step reconstruction of
+ * each, head forward and backward) costs about this many diffusion steps of
+ * the same batch at the same crop size; measured on the 2-core development
+ * machine (MTD: 0.56 s per model step at 64x64, 1.43 s per head step at
+ * 128x128). The ETA scales it by the ratio of crop areas. */
+#define HEAD_STEP_COST_PER_AREA 0.64
+
+static double head_cost_in_model_steps(const ad_config *cfg)
+{
+    double r = (double)cfg->train.head_crop / (double)cfg->train.crop;
+    return HEAD_STEP_COST_PER_AREA * r * r;
+}
 
 static void show_progress(const ad_train_progress *p, void *user)
 {
@@ -93,7 +111,15 @@ static void show_progress(const ad_train_progress *p, void *user)
     double now = ad_now_sec();
     int final = p->step >= p->total_steps;
     char eta[32];
-    format_duration(eta, sizeof eta, p->eta_sec);
+    double eta_sec = p->eta_sec;
+    if (v->later_steps > 0 && p->step > 0 && p->total_steps > 0) {
+        /* time per step of this stage, from its own ETA */
+        double per_step = p->eta_sec / (double)(p->total_steps - p->step > 0 ? p->total_steps - p->step : 1);
+        if (p->step >= p->total_steps) per_step = 0;
+        eta_sec += per_step > 0 ? per_step * v->later_cost * (double)v->later_steps : 0;
+    }
+    format_duration(eta, sizeof eta, eta_sec);
+    const char *stage = v->stage ? v->stage : "";
     if (v->tty) {
         if (!final && now - v->last_draw < 0.1) return;
         v->last_draw = now;
@@ -101,8 +127,9 @@ static void show_progress(const ad_train_progress *p, void *user)
         char bar[32];
         for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
         bar[width] = 0;
-        printf("\r[%s] step %ld/%ld  loss %.4f  %.1f samples/s  ETA %s   ", bar, p->step,
-               p->total_steps, p->loss_smoothed, p->samples_per_sec, eta);
+        printf("\r%s%s[%s] step %ld/%ld  loss %.4f  %.1f samples/s  ETA %s%s   ", stage, *stage ? " " : "",
+               bar, p->step, p->total_steps, p->loss_smoothed, p->samples_per_sec, eta,
+               v->later_steps > 0 ? " (whole job)" : "");
         if (final) printf("\n");
         fflush(stdout);
         v->drew = !final;
@@ -113,9 +140,9 @@ static void show_progress(const ad_train_progress *p, void *user)
     if (!final && p->step - v->last_logged_step < every && now - v->last_draw < 10.0) return;
     v->last_draw = now;
     v->last_logged_step = p->step;
-    printf("step %ld/%ld (%.0f%%) loss %.5f smoothed %.5f, %.1f samples/s, ETA %s\n", p->step,
-           p->total_steps, 100.0 * p->step / p->total_steps, p->loss, p->loss_smoothed,
-           p->samples_per_sec, eta);
+    printf("%s%sstep %ld/%ld (%.0f%%) loss %.5f smoothed %.5f, %.1f samples/s, ETA %s%s\n", stage,
+           *stage ? ": " : "", p->step, p->total_steps, 100.0 * p->step / p->total_steps, p->loss,
+           p->loss_smoothed, p->samples_per_sec, eta, v->later_steps > 0 ? " (whole job)" : "");
     fflush(stdout);
 }
 
@@ -134,13 +161,13 @@ static void show_head_progress(long step, long total, double loss, double sample
 }
 
 /* Trains the head; returns the exit code. */
-static int train_head(const ad_config *cfg, const char *images, bool resume)
+static int train_head(const ad_config *cfg, const char *images, bool resume, const char *stage)
 {
     char err[AD_ERRLEN], head_path[AD_PATH_MAX + 32];
     ad_head_path(head_path, sizeof head_path, cfg->model.path);
     printf("training the learned head: %d steps on synthetic defects\n", cfg->train.head_steps);
     fflush(stdout);
-    progress_view view = {.tty = isatty(STDOUT_FILENO)};
+    progress_view view = {.tty = isatty(STDOUT_FILENO), .stage = stage};
     head_progress_state hs = {&view, ad_now_sec()};
     ad_head_train_opts ho = {.cfg = cfg, .images_dir = images, .resume = resume, .stop_flag = &stop_requested,
                              .progress = show_head_progress, .user = &hs};
@@ -302,13 +329,18 @@ int ad_cmd_train(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     if (head_only) {
-        int hrc = train_head(&cfg, images, resume_head);
+        int hrc = train_head(&cfg, images, resume_head, "head");
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         return hrc ? hrc : fit_stats_if_used(&cfg, images);
     }
 
     progress_view view = {.tty = isatty(STDOUT_FILENO)};
+    if (cfg.train.head_steps > 0) {
+        view.stage = "model 1/2";
+        view.later_steps = cfg.train.head_steps;
+        view.later_cost = head_cost_in_model_steps(&cfg);
+    }
     ad_train_progress last = {0};
     ad_train_opts opts = {.cfg = &cfg, .images_dir = images, .resume_path = resume,
                           .steps = steps, .stop_flag = &stop_requested,
@@ -336,7 +368,7 @@ int ad_cmd_train(int argc, char **argv)
     if (cfg.train.head_steps > 0) {
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        int hrc = train_head(&cfg, images, resume_head);
+        int hrc = train_head(&cfg, images, resume_head, "head 2/2");
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         if (hrc) return hrc;
