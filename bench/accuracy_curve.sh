@@ -11,6 +11,10 @@
 #             by each snapshot in turn, in a copy of the folder)
 #   OFFSET_S  seconds of training before the head started (the diffusion
 #             model's own training time), added to the time column; default 0
+#   EVERY     evaluate only snapshots whose step is a multiple of EVERY
+#             (default 1: all)
+#   CACHE     folder for finished rows (RESULT lines per snapshot), so a
+#             rerun evaluates only new snapshots (default: none)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 config=$1 snaps=$2 dataset=$3 png=${4:-} build=${5:-$root/build/release}
@@ -28,12 +32,18 @@ table=$work/table.txt
 echo "# minutes(head) minutes(total) step image_auroc pixel_auroc" >"$table"
 printf '| %-12s | %-13s | %-6s | %-9s | %-9s |\n' "head minutes" "total minutes" step "image AUC" "pixel AUC"
 echo "|--------------|---------------|--------|-----------|-----------|"
-for f in $(ls "$snaps"/head-*s-step*.safetensors | sort -t- -k2 -n); do
+for f in $(cd "$snaps" && ls head-*s-step*.safetensors | sort -t- -k2 -n | sed "s|^|$snaps/|"); do
     b=$(basename "$f")
     sec=$(echo "$b" | sed 's/head-\([0-9]*\)s-.*/\1/')
     step=$(echo "$b" | sed 's/.*-step\([0-9]*\)\..*/\1/')
-    cp "$f" "$work/model.head.safetensors"
-    out=$("$ctl" eval --config "$work/config.yaml" --dataset "$dataset" 2>/dev/null | grep '^RESULT') || continue
+    [ $((step % ${EVERY:-1})) -eq 0 ] || continue
+    if [ -n "${CACHE:-}" ] && [ -f "$CACHE/$b.result" ]; then
+        out=$(cat "$CACHE/$b.result")
+    else
+        cp "$f" "$work/model.head.safetensors"
+        out=$("$ctl" eval --config "$work/config.yaml" --dataset "$dataset" 2>/dev/null | grep '^RESULT') || continue
+        [ -n "${CACHE:-}" ] && mkdir -p "$CACHE" && echo "$out" >"$CACHE/$b.result"
+    fi
     img=$(echo "$out" | sed 's/.*image_auroc=\([^ ]*\).*/\1/')
     pix=$(echo "$out" | sed 's/.*pixel_auroc=\([^ ]*\).*/\1/')
     awk -v s="$sec" -v o="$offset" -v st="$step" -v i="$img" -v p="$pix" 'BEGIN {
