@@ -15,6 +15,9 @@
 #             (default 1: all)
 #   CACHE     folder for finished rows (RESULT lines per snapshot), so a
 #             rerun evaluates only new snapshots (default: none)
+#   LABEL     name of this run in the plot (default: the snapshot folder)
+#   ALSO      another run's PNG.dat (written beside every PNG) to draw in
+#             the same plot, e.g. to compare two recipes
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 config=$1 snaps=$2 dataset=$3 png=${4:-} build=${5:-$root/build/release}
@@ -51,6 +54,13 @@ for f in $(cd "$snaps" && ls head-*s-step*.safetensors | sort -t- -k2 -n | sed "
     echo "$(awk -v s="$sec" -v o="$offset" 'BEGIN { printf "%.2f %.2f", s / 60, (s + o) / 60 }') $step $img $pix" >>"$table"
 done
 if [ -n "$png" ]; then
+    label=${LABEL:-$(basename "$(dirname "$snaps")")}
+    { echo "# $label"; cat "$table"; } >"$png.dat"
+    also=""
+    if [ -n "${ALSO:-}" ]; then
+        al=$(head -1 "$ALSO" | sed 's/^# //')
+        also=", \"$ALSO\" using 2:4 with linespoints dt 2 title \"$al image\", \"$ALSO\" using 2:5 with linespoints dt 2 title \"$al pixel\""
+    fi
     if command -v gnuplot >/dev/null; then
         gnuplot <<GP
 set terminal pngcairo size 720,420 font "DejaVu Sans,10"
@@ -61,8 +71,8 @@ set ylabel "AUROC"
 set yrange [0.5:1]
 set grid
 set key bottom right
-plot "$table" using 2:4 with linespoints title "image AUROC", \
-     "$table" using 2:5 with linespoints title "pixel AUROC"
+plot "$table" using 2:4 with linespoints title "$label image", \
+     "$table" using 2:5 with linespoints title "$label pixel"$also
 GP
         echo "plot: $png"
     else
