@@ -306,13 +306,16 @@ static void test_invalid_inputs(void **state)
     if (rc != 0) fail_msg("%s", o);
     free(o);
     const char *cfg = "--config configs/calib_parts.yaml";
-    expect(e, 1, "no PNG images in the folder", "%s --good empty", cfg);
-    expect(e, 1, "mixed/notes.txt: not a .png file", "%s --good mixed", cfg);
+    expect(e, 1, "empty: no PNG images (*.png) in the folder", "%s --good empty", cfg);
+    /* other files are skipped and named in one warning (ad_png_list) */
+    expect(e, 0, "mixed: skipping 1 entry that is not a PNG image (*.png): notes.txt",
+           "%s --good mixed", cfg);
     expect(e, 1, "corrupt/001.png", "%s --good corrupt", cfg);
     expect(e, 1, "only 1 good image", "%s --good one", cfg);
-    expect(e, 1, "sub/inner: is a folder", "%s --good sub", cfg);
+    expect(e, 1, "sub: skipping 1 entry that is not a PNG image (*.png): inner/", "%s --good sub",
+           cfg);
     expect(e, 1, "nowhere: no such folder", "%s --good nowhere", cfg);
-    expect(e, 1, "empty: no PNG images", "%s --good '%s/parts/test/good' --bad empty", cfg,
+    expect(e, 1, "empty: no PNG images (*.png)", "%s --good '%s/parts/test/good' --bad empty", cfg,
            FIXTURES_DIR);
     /* RGB images for a gray model */
     expect(e, 1, "image is RGB but the model is gray", "%s --good '%s/parts_rgb/test/good'", cfg,

@@ -639,7 +639,7 @@ static void test_camera_gone_and_back(void **state)
     char want[1600];
     snprintf(want, sizeof want, "replay folder %s is gone", f->replay);
     wait_log(f, want, 1);
-    snprintf(want, sizeof want, "cannot open replay folder %s", f->replay);
+    snprintf(want, sizeof want, "replay folder %s: cannot open the folder", f->replay);
     wait_log(f, want, 1); /* a reopen was tried and failed */
     wait_notify(f, "waiting for camera");
     assert_int_equal(log_count(f, want), 1); /* logged once, not per retry */

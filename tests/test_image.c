@@ -5,11 +5,13 @@
 #include "test_support.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "anomalyd/image.h"
 #include "anomalyd/util.h"
@@ -364,6 +366,95 @@ static void convert_uses_bt601_luma(void **state)
     ad_image_free(&rgb);
     ad_image_free(&g);
     ad_image_free(&back);
+}
+
+/* ad_png_list with stderr (where ad_log writes) captured into *log. */
+static int png_list_logged(const char *dir, char ***names, int *n, char *err, size_t errlen,
+                           char **log)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s.log", dir);
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    int rc = ad_png_list(dir, names, n, err, errlen);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    uint8_t *text;
+    size_t len;
+    char e[AD_ERRLEN];
+    assert_int_equal(ad_read_file(path, 1 << 20, &text, &len, e, sizeof e), 0);
+    unlink(path);
+    *log = (char *)text;
+    return rc;
+}
+
+/* The one folder listing every tool and the replay source use: *.png in any
+ * case, byte order, links followed; hidden entries ignored; other files and
+ * sub-folders skipped and named in one warning; no PNG at all an error that
+ * says what the folder holds. */
+static void png_list_policy(void **state)
+{
+    (void)state;
+    char *dir = ts_tmpdir("pnglist"), path[1100], target[1100], err[AD_ERRLEN];
+    ad_image im = {0};
+    assert_int_equal(ad_image_alloc(&im, 4, 4, 1), 0);
+    const char *pngs[] = {"b.png", "A.PNG", "c.Png", "sub/inner.png"};
+    snprintf(path, sizeof path, "%s/sub", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, pngs[i]);
+        assert_int_equal(ad_png_write(path, &im, err, sizeof err), 0);
+    }
+    free(ts_write_text(dir, "notes.txt", "x"));
+    free(ts_write_text(dir, "image.png.bak", "x"));
+    free(ts_write_text(dir, ".hidden.png", "x"));
+    snprintf(path, sizeof path, "%s/link.png", dir);
+    snprintf(target, sizeof target, "%s/b.png", dir);
+    assert_int_equal(symlink(target, path), 0);
+    snprintf(path, sizeof path, "%s/dangling.png", dir);
+    assert_int_equal(symlink("/nonexistent/anomalyd.png", path), 0);
+
+    char **names = NULL, *log = NULL;
+    int n = 0;
+    assert_int_equal(png_list_logged(dir, &names, &n, err, sizeof err, &log), 0);
+    const char *want[] = {"A.PNG", "b.png", "c.Png", "link.png"};
+    assert_int_equal(n, 4);
+    for (int i = 0; i < 4; i++) assert_string_equal(names[i], want[i]);
+    ad_png_list_free(names, n);
+    /* one warning naming every skipped entry, sorted; hidden ones unnamed */
+    char expect[1400];
+    snprintf(expect, sizeof expect, "%s: skipping 4 entries that are not PNG images (*.png): "
+             "dangling.png, image.png.bak, notes.txt, sub/\n", dir);
+    const char *line = strstr(log, expect);
+    assert_non_null(line);
+    assert_null(strstr(line + strlen(expect), "skipping")); /* one warning */
+    assert_null(strstr(log, ".hidden"));
+    free(log);
+
+    /* no PNG: an error that names what is there instead */
+    snprintf(path, sizeof path, "%s/sub", dir);
+    snprintf(target, sizeof target, "%s/sub/inner.png", dir);
+    assert_int_equal(unlink(target), 0);
+    free(ts_write_text(path, "readme.txt", "x"));
+    snprintf(target, sizeof target, "%s/sub/deeper", dir);
+    assert_int_equal(mkdir(target, 0755), 0);
+    assert_int_equal(png_list_logged(path, &names, &n, err, sizeof err, &log), -1);
+    assert_null(names);
+    assert_int_equal(n, 0);
+    snprintf(expect, sizeof expect, "%s: no PNG images (*.png) in the folder; it holds only "
+             "deeper/, readme.txt; pass the folder that holds the images themselves", path);
+    assert_non_null(strstr(err, expect));
+    assert_null(strstr(log, "skipping")); /* the error says it, no warning too */
+    free(log);
+    assert_int_equal(ad_png_list("/nonexistent/anomalyd-folder", &names, &n, err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/anomalyd-folder: cannot open the folder"));
+    ad_image_free(&im);
+    ts_rmtree(dir);
+    free(dir);
 }
 
 static void crop_copies_rectangle_and_refuses_outside(void **state)
@@ -903,6 +994,7 @@ int main(void)
         cmocka_unit_test(png_read_names_missing_and_directory),
         cmocka_unit_test(image_alloc_refuses_bad_sizes),
         cmocka_unit_test(convert_uses_bt601_luma),
+        cmocka_unit_test(png_list_policy),
         cmocka_unit_test(crop_copies_rectangle_and_refuses_outside),
         cmocka_unit_test(resize_matches_hand_computed_values),
         cmocka_unit_test(resize_keeps_constant_images_and_mean),

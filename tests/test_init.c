@@ -60,7 +60,7 @@ static void bad_usage_and_missing_camera(void **state)
     free(out);
     snprintf(cmd, sizeof cmd, "%s init --line x --replay %s/configs --out /tmp/anomalyd-init-y.yaml", ctl, FIXTURES_DIR);
     assert_int_equal(ts_run(cmd, &out), 1);
-    assert_non_null(strstr(out, "no .png frames"));
+    assert_non_null(strstr(out, "no PNG images (*.png) in the folder"));
     free(out);
     free(ctl);
 }

@@ -296,10 +296,10 @@ static void bad_training_data_is_refused(void **state)
     char err[AD_ERRLEN];
     assert_int_equal(ad_mkdirs(imgs, 0755, err, sizeof err), 0);
 
-    expect_error(&cfg, "/nonexistent/folder", NULL, "cannot open the image folder");
-    expect_error(&cfg, imgs, NULL, "no .png images found");
+    expect_error(&cfg, "/nonexistent/folder", NULL, "folder: cannot open the folder");
+    expect_error(&cfg, imgs, NULL, "imgs: no PNG images (*.png) in the folder");
     free(ts_write_text(imgs, "notes.txt", "not an image\n"));
-    expect_error(&cfg, imgs, NULL, "other files were skipped");
+    expect_error(&cfg, imgs, NULL, "in the folder; it holds only notes.txt");
     expect_error(&cfg, FIXTURES_DIR "/parts", NULL, "e.g. DATASET/train/good");
 
     /* a non-PNG file beside good ones is skipped, training goes on */

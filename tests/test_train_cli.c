@@ -104,7 +104,7 @@ static void short_run_logs_and_writes_the_model(void **state)
     char args[2048], *out = NULL;
     snprintf(args, sizeof args, "--config %s --images %s/missing", cfg, dir);
     assert_int_equal(run(args, &out), 1);
-    assert_non_null(strstr(out, "cannot open the image folder"));
+    assert_non_null(strstr(out, "/missing: cannot open the folder"));
     free(out);
 
     snprintf(args, sizeof args, "--config %s --images %s --steps 24", cfg, GOOD);

@@ -18,22 +18,15 @@ typedef struct ad_dataset {
     uint64_t hash;      /* of every pixel, to notice a resume on other data */
 } ad_dataset;
 
-/* Loads every *.png in dir (sorted by name, so the order is the same on every
- * machine). Files without the .png suffix, hidden files and sub-folders are
- * skipped with a warning; a .png that does not decode is an error (a damaged
- * training set should be noticed, not silently shrunk). A colour PNG for a
- * gray model is converted to luma; a gray PNG for an RGB model, an image
- * smaller than min_side in either side, and an empty folder are errors. */
+/* Loads the images ad_png_list (image.h) lists in dir, in its order and with
+ * its policy (other entries skipped with a warning, no PNG an error). A .png
+ * that does not decode is an error (a damaged training set should be
+ * noticed, not silently shrunk). A colour PNG for a gray model is converted
+ * to luma; a gray PNG for an RGB model and an image smaller than min_side in
+ * either side are errors. */
 int ad_dataset_load(ad_dataset *ds, const char *dir, int c, int w, int h, int min_side,
                     char *err, size_t errlen);
 void ad_dataset_free(ad_dataset *ds);
-
-/* The names (not paths) of the images ad_dataset_load reads from dir, with
- * its policy: *.png sorted by name, the rest skipped with a warning, none an
- * error. For whatever else reads the training folder (the map statistics),
- * so it sees the same images. Free with ad_dataset_list_free. */
-int ad_dataset_list(const char *dir, char ***names, int *count, char *err, size_t errlen);
-void ad_dataset_list_free(char **names, int count);
 
 /* Crop k x k of image idx at (ox, oy), flipped horizontally (fh) and/or
  * vertically (fv), into planar floats dst (c * k * k). */

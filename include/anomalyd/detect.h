@@ -106,7 +106,7 @@ bool ad_detector_needs_stats(const ad_detector *d);
  * folder and the UTC date. */
 void ad_stats_path(char *out, size_t outlen, const char *model_path);
 /* Fits the statistics over every PNG in dir (the training folder's listing,
- * ad_dataset_list; each read like a camera frame by ad_load_frame_file);
+ * ad_png_list; each read like a camera frame by ad_load_frame_file);
  * *count gets the number of images. */
 int ad_detector_fit_stats_dir(ad_detector *d, const char *dir, int *count, char *err,
                               size_t errlen);

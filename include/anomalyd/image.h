@@ -44,6 +44,17 @@ int ad_png_encode(const ad_image *im, uint8_t **data, size_t *len, char *err, si
 int ad_png_encode_level(const ad_image *im, int level, uint8_t **data, size_t *len, char *err,
                         size_t errlen);
 
+/* The PNG images of a folder, the one listing policy of every tool that reads
+ * one (train, the map statistics, calibrate, eval, init) and of the replay
+ * source: regular files (links followed) named *.png in any case, sorted by
+ * name in byte order (the same on every machine, whatever the locale).
+ * Hidden entries are ignored; anything else (other files, sub-folders) is
+ * skipped and named in one warning. A folder with no PNG image is an error
+ * that names what it holds instead. *names are the entries' names, not
+ * paths; free them with ad_png_list_free. */
+int ad_png_list(const char *dir, char ***names, int *count, char *err, size_t errlen);
+void ad_png_list_free(char **names, int count);
+
 /* Converts channel count (1 <-> 3, 3 -> 1 by BT.601 luma); dst allocated.
  * -1 for c not 1 or 3. */
 int ad_image_convert(ad_image *dst, const ad_image *src, int c);

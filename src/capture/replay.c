@@ -1,28 +1,15 @@
 /* Replay source: the PNGs of a folder in name order at a fixed rate, on an
  * absolute schedule (frame k at t0 + k / fps) so the rate does not drift. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "anomalyd/capture.h"
 #include "anomalyd/util.h"
 #include "capture_internal.h"
-
-static int has_png_suffix(const char *name)
-{
-    size_t n = strlen(name);
-    return n > 4 && !strcasecmp(name + n - 4, ".png");
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static void free_files(ad_replay_state *r)
 {
@@ -36,33 +23,18 @@ int ad_replay_open(ad_source *src, char *granted, size_t granted_len, char *err,
 {
     ad_replay_state *r = &src->replay;
     const char *dir = src->opt.replay_dir;
-    DIR *d = opendir(dir);
-    if (!d)
-        return ad_err(err, errlen, "cannot open replay folder %s: %s", dir, strerror(errno));
-    size_t cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || !has_png_suffix(e->d_name)) continue;
-        size_t len = strlen(dir) + strlen(e->d_name) + 2;
-        char *path = ad_xmalloc(len);
-        snprintf(path, len, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-            free(path);
-            continue;
-        }
-        if (r->nfiles == cap) {
-            cap = cap ? cap * 2 : 64;
-            r->files = ad_xrealloc(r->files, cap * sizeof *r->files);
-        }
-        r->files[r->nfiles++] = path;
+    char **names = NULL, why[AD_ERRLEN];
+    int n = 0;
+    if (ad_png_list(dir, &names, &n, why, sizeof why) != 0)
+        return ad_err(err, errlen, "replay folder %s", why);
+    r->files = ad_xcalloc((size_t)n, sizeof *r->files);
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(dir) + strlen(names[i]) + 2;
+        r->files[i] = ad_xmalloc(len);
+        snprintf(r->files[i], len, "%s/%s", dir, names[i]);
     }
-    closedir(d);
-    if (r->nfiles == 0) {
-        free_files(r);
-        return ad_err(err, errlen, "replay folder %s holds no .png files", dir);
-    }
-    qsort(r->files, r->nfiles, sizeof *r->files, cmp_str);
+    r->nfiles = (size_t)n;
+    ad_png_list_free(names, n);
     r->next = 0;
     r->emitted = 0;
     r->t0 = ad_now_sec();

@@ -2,12 +2,10 @@
  * detector path as the daemon, print the score distribution and a suggested
  * threshold, draw a plot, and optionally write the threshold back into the
  * YAML config keeping every other byte. The rules live in src/calib/. */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,44 +85,23 @@ static void set_free(image_set *s)
     memset(s, 0, sizeof *s);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Adds every PNG of the folder; anything else in the folder (apart from hidden
- * entries) is an error, so a mixed-up folder is never half-used silently. */
+/* Adds the folder's PNGs (ad_png_list: other entries skipped with a warning
+ * that names them). */
 static int list_pngs(image_set *s, const char *dir, char *err, size_t errlen)
 {
     struct stat st;
     if (stat(dir, &st) != 0) return ad_err(err, errlen, "%s: no such folder", dir);
     if (!S_ISDIR(st.st_mode)) return ad_err(err, errlen, "%s: not a folder (expected a folder of PNG images)", dir);
-    DIR *d = opendir(dir);
-    if (!d) return ad_err(err, errlen, "%s: cannot open the folder", dir);
-    size_t first = s->n;
-    struct dirent *e;
-    int rc = 0;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
+    char **names = NULL;
+    int n = 0;
+    if (ad_png_list(dir, &names, &n, err, errlen) != 0) return -1;
+    for (int i = 0; i < n; i++) {
         char path[AD_PATH_MAX * 2];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        size_t len = strlen(e->d_name);
-        int is_png = len > 4 && !strcasecmp(e->d_name + len - 4, ".png");
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !is_png) {
-            rc = ad_err(err, errlen, "%s: %s; calibrate reads folders holding only PNG images "
-                        "(move other files out)", path,
-                        S_ISDIR(st.st_mode) ? "is a folder, not a PNG image (pass each folder "
-                                              "of images by itself)"
-                                            : "not a .png file");
-            break;
-        }
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         set_add(s, path);
     }
-    closedir(d);
-    if (rc == 0 && s->n == first)
-        rc = ad_err(err, errlen, "%s: no PNG images in the folder", dir);
-    if (rc == 0) qsort(s->paths + first, s->n - first, sizeof *s->paths, cmp_str);
-    return rc;
+    ad_png_list_free(names, n);
+    return 0;
 }
 
 /* Scores every image of the set; progress on stderr when it is a terminal. */

@@ -56,9 +56,9 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted names in dir; want_dirs picks folders, else *.png files. */
-static int list_dir(const char *dir, int want_dirs, char ***names, int *count, char *err,
-                    size_t errlen)
+/* Sorted names of the sub-folders of dir (the defect types); the images in
+ * each come from ad_png_list. */
+static int list_subfolders(const char *dir, char ***names, int *count, char *err, size_t errlen)
 {
     DIR *dp = opendir(dir);
     if (!dp) return ad_err(err, errlen, "cannot open folder %s: %m", dir);
@@ -68,12 +68,9 @@ static int list_dir(const char *dir, int want_dirs, char ***names, int *count, c
     while ((de = readdir(dp))) {
         if (de->d_name[0] == '.') continue;
         char full[AD_PATH_MAX * 2];
-        snprintf(full, sizeof full, "%s/%s", dir, de->d_name);
         struct stat st;
-        if (stat(full, &st) < 0) continue;
-        size_t l = strlen(de->d_name);
-        if (want_dirs ? !S_ISDIR(st.st_mode)
-                      : !(S_ISREG(st.st_mode) && l > 4 && !strcasecmp(de->d_name + l - 4, ".png")))
+        if ((size_t)snprintf(full, sizeof full, "%s/%s", dir, de->d_name) >= sizeof full ||
+            stat(full, &st) < 0 || !S_ISDIR(st.st_mode))
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
@@ -252,7 +249,7 @@ int ad_cmd_eval(int argc, char **argv)
         fprintf(stderr, "eval: per-pixel statistics from %d good images in %s\n", n, sd);
     }
 
-    if (list_dir(test_dir, 1, &types, &ntypes, err, sizeof err) < 0) goto fail;
+    if (list_subfolders(test_dir, &types, &ntypes, err, sizeof err) < 0) goto fail;
     int good_type = -1;
     for (int t = 0; t < ntypes; t++)
         if (!strcmp(types[t], "good")) good_type = t;
@@ -276,7 +273,7 @@ int ad_cmd_eval(int argc, char **argv)
         snprintf(dir, sizeof dir, "%s/%s", test_dir, types[t]);
         char **names;
         int total, n;
-        if (list_dir(dir, 0, &names, &total, err, sizeof err) < 0) goto fail;
+        if (ad_png_list(dir, &names, &total, err, sizeof err) < 0) goto fail;
         n = limit && total > limit ? (int)limit : total;
         for (int i = 0; i < n; i++) {
             char p[AD_PATH_MAX * 4];
@@ -286,7 +283,7 @@ int ad_cmd_eval(int argc, char **argv)
             if (ad_load_frame_file(&cfg, p, &roi, err, sizeof err) < 0 ||
                 ad_detector_inspect(d, &roi, &r, err, sizeof err) < 0) {
                 ad_image_free(&roi);
-                free_names(names, total);
+                ad_png_list_free(names, total);
                 goto fail;
             }
             /* masks are in frame pixels: the camera frame when a ROI is set, else the ROI */
@@ -296,7 +293,7 @@ int ad_cmd_eval(int argc, char **argv)
             if (t == good_type) memset(labels, 0, (size_t)iw * ih);
             else if (load_mask(&cfg, dataset, types[t], names[i], fw, fh, iw, ih, labels, err,
                                sizeof err) < 0) {
-                free_names(names, total);
+                ad_png_list_free(names, total);
                 goto fail;
             }
             int mw, mh;
@@ -320,7 +317,7 @@ int ad_cmd_eval(int argc, char **argv)
                 fprintf(stderr, "eval: %d images, %.1f ms per inspection\n", nsamples,
                         ms_total / nsamples);
         }
-        free_names(names, total);
+        ad_png_list_free(names, total);
     }
     double wall = ad_now_sec() - t_start;
 

@@ -8,7 +8,6 @@
  * the whole walkthrough can be tried without a camera. The file is the
  * effective config (every key, defaults filled in) under a comment block
  * that says what to do next; `man anomalyd.yaml` documents each key. */
-#include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,22 +80,15 @@ static const ad_camera_mode *pick_mode(const ad_camera_mode *modes, size_t n)
     return best;
 }
 
+/* The first frame replay would play (ad_png_list's order and policy). */
 static int first_png(const char *dir, char *out, size_t outlen, char *err, size_t errlen)
 {
-    struct dirent **list = NULL;
-    int n = scandir(dir, &list, NULL, alphasort);
-    if (n < 0) return ad_err(err, errlen, "%s: cannot read the folder", dir);
-    int found = 0;
-    for (int i = 0; i < n; i++) {
-        size_t len = strlen(list[i]->d_name);
-        if (!found && list[i]->d_name[0] != '.' && len > 4 && !strcmp(list[i]->d_name + len - 4, ".png")) {
-            snprintf(out, outlen, "%s/%s", dir, list[i]->d_name);
-            found = 1;
-        }
-        free(list[i]);
-    }
-    free(list);
-    return found ? 0 : ad_err(err, errlen, "%s: no .png frames in the folder", dir);
+    char **names = NULL;
+    int n = 0;
+    if (ad_png_list(dir, &names, &n, err, errlen) != 0) return -1;
+    snprintf(out, outlen, "%s/%s", dir, names[0]);
+    ad_png_list_free(names, n);
+    return 0;
 }
 
 int ad_cmd_init(int argc, char **argv)

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "anomalyd/dataset.h"
 #include "anomalyd/detect.h"
 #include "anomalyd/head.h"
 #include "anomalyd/model.h"
@@ -36,7 +35,7 @@ int ad_detector_fit_stats_dir(ad_detector *d, const char *dir, int *count, char 
     char **names = NULL;
     int n = 0;
     *count = 0;
-    if (ad_dataset_list(dir, &names, &n, err, errlen) < 0) return -1;
+    if (ad_png_list(dir, &names, &n, err, errlen) < 0) return -1;
     ad_image *rois = ad_xcalloc((size_t)n, sizeof *rois);
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
@@ -48,7 +47,7 @@ int ad_detector_fit_stats_dir(ad_detector *d, const char *dir, int *count, char 
     if (rc == 0) *count = n;
     for (int i = 0; i < n; i++) ad_image_free(&rois[i]);
     free(rois);
-    ad_dataset_list_free(names, n);
+    ad_png_list_free(names, n);
     return rc;
 }
 

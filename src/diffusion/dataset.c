@@ -1,75 +1,10 @@
 /* The training set: a folder of good PNGs, loaded once into memory at the
  * model's input size (training scale = inspection scale). */
-#include <dirent.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 
 #include "anomalyd/image.h"
 #include "train_internal.h"
-
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int has_png_suffix(const char *name)
-{
-    size_t n = strlen(name);
-    return n > 4 && strcasecmp(name + n - 4, ".png") == 0;
-}
-
-int ad_dataset_list(const char *dir, char ***names_out, int *count_out, char *err, size_t errlen)
-{
-    *names_out = NULL;
-    *count_out = 0;
-    DIR *d = opendir(dir);
-    if (!d) return ad_err(err, errlen, "%s: cannot open the image folder: %s", dir, strerror(errno));
-    char **names = NULL;
-    int count = 0, cap = 0, skipped = 0, subdirs = 0;
-    size_t plen = strlen(dir) + 2;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        const char *name = de->d_name;
-        if (name[0] == '.') continue;
-        char *full = ad_xmalloc(plen + strlen(name));
-        sprintf(full, "%s/%s", dir, name);
-        struct stat sb;
-        int ok = stat(full, &sb) == 0;
-        free(full);
-        if (ok && S_ISDIR(sb.st_mode)) {
-            ad_log(AD_LOG_WARN, "%s/%s: skipping sub-folder (only the folder's own files are read)",
-                   dir, name);
-            skipped++;
-            subdirs++;
-            continue;
-        }
-        if (!ok || !S_ISREG(sb.st_mode) || !has_png_suffix(name)) {
-            ad_log(AD_LOG_WARN, "%s/%s: skipping, not a .png file", dir, name);
-            skipped++;
-            continue;
-        }
-        if (count == cap) {
-            cap = cap ? cap * 2 : 64;
-            names = ad_xrealloc(names, (size_t)cap * sizeof *names);
-        }
-        names[count++] = ad_xstrdup(name);
-    }
-    closedir(d);
-    if (count == 0) {
-        free(names);
-        return ad_err(err, errlen, "%s: no .png images found%s%s", dir,
-                      skipped ? " (other files were skipped, see the warnings above)" : "",
-                      subdirs ? "; --images takes the folder that holds the good images "
-                                "themselves, e.g. DATASET/train/good" : "");
-    }
-    qsort(names, (size_t)count, sizeof *names, cmp_names);
-    *names_out = names;
-    *count_out = count;
-    return 0;
-}
 
 int ad_dataset_load(ad_dataset *ds, const char *dir, int c, int w, int h, int min_side,
                     char *err, size_t errlen)
@@ -78,7 +13,7 @@ int ad_dataset_load(ad_dataset *ds, const char *dir, int c, int w, int h, int mi
     if (c != 1 && c != 3) return ad_err(err, errlen, "training images: channels must be 1 or 3");
     char **names = NULL;
     int count = 0;
-    if (ad_dataset_list(dir, &names, &count, err, errlen) != 0) return -1;
+    if (ad_png_list(dir, &names, &count, err, errlen) != 0) return -1;
 
     size_t plane = (size_t)w * h, per = plane * c;
     ds->n = count;
@@ -154,15 +89,9 @@ int ad_dataset_load(ad_dataset *ds, const char *dir, int c, int w, int h, int mi
     ad_image_free(&ramp);
     rc = 0;
 out:
-    ad_dataset_list_free(names, count);
+    ad_png_list_free(names, count);
     if (rc != 0) ad_dataset_free(ds);
     return rc;
-}
-
-void ad_dataset_list_free(char **names, int count)
-{
-    for (int i = 0; i < count; i++) free(names[i]);
-    free(names);
 }
 
 void ad_dataset_free(ad_dataset *ds)
