@@ -445,6 +445,41 @@ static void test_rgb24_fallback_converts_to_gray(void **state)
     ad_source_destroy(src);
 }
 
+/* The camera path and the PNG path turn the same colour into the same gray
+ * (one BT.601 rounding, ad_rgb_to_gray): pure green is 150 from both, so a
+ * scene scores the same from the camera as from a PNG of it. */
+static void test_camera_gray_matches_png_gray(void **state)
+{
+    (void)state;
+    sim.fmts[1] = (struct sim_fmt){V4L2_PIX_FMT_MJPEG, 0}; /* no native GREY */
+    char granted[256], err[AD_ERRLEN];
+    ad_source *src = open_ok(camera_options(1, AD_PIXFMT_GREY), granted, sizeof granted);
+    assert_int_equal(sim.asked_fourcc, V4L2_PIX_FMT_RGB24);
+    sim_produce(0, 0, 0, 0);
+    uint8_t *px = sim.mem[sim.ready[sim.nready - 1].index];
+    for (uint32_t i = 1; i < sim.sizeimage; i += 3) px[i] = 255; /* (0, 255, 0) */
+    ad_image frame = {0};
+    assert_int_equal(ad_source_grab(src, &frame, NULL, NULL, err, sizeof err), AD_CAPTURE_OK);
+    assert_int_equal(frame.c, 1);
+
+    char *dir = ts_tmpdir("v4l2-green"), path[1024];
+    snprintf(path, sizeof path, "%s/green.png", dir);
+    ad_image rgb = {0}, gray = {0};
+    assert_int_equal(ad_image_alloc(&rgb, 2, 2, 3), 0);
+    for (int i = 0; i < 4; i++) rgb.px[3 * i + 1] = 255;
+    assert_int_equal(ad_png_write(path, &rgb, err, sizeof err), 0);
+    assert_int_equal(ad_png_read(path, 1, &gray, err, sizeof err), 0);
+    assert_int_equal(gray.px[0], 150);
+    assert_int_equal(frame.px[0], gray.px[0]);
+    assert_int_equal(frame.px[640 * 480 - 1], gray.px[0]);
+    ad_image_free(&rgb);
+    ad_image_free(&gray);
+    ad_image_free(&frame);
+    ad_source_destroy(src);
+    ts_rmtree(dir);
+    free(dir);
+}
+
 static void test_rgb_model_gets_rgb_even_with_grey_camera(void **state)
 {
     (void)state;
@@ -899,6 +934,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_native_grey, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rgb24_fallback_converts_to_gray, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_camera_gray_matches_png_gray, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rgb_model_gets_rgb_even_with_grey_camera, setup, teardown),
         cmocka_unit_test_setup_teardown(test_format_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_granted_size_and_rate_differ, setup, teardown),

@@ -55,7 +55,13 @@ int ad_png_encode_level(const ad_image *im, int level, uint8_t **data, size_t *l
 int ad_png_list(const char *dir, char ***names, int *count, char *err, size_t errlen);
 void ad_png_list_free(char **names, int count);
 
-/* Converts channel count (1 <-> 3, 3 -> 1 by BT.601 luma); dst allocated.
+/* Gray from n interleaved RGB pixels: BT.601 luma, rounded to nearest,
+ * Y = (299 R + 587 G + 114 B + 500) / 1000. The one colour-to-gray
+ * conversion: PNGs (ad_image_convert, ad_png_read) and camera frames (the
+ * V4L2 source) give the same gray for the same colour (pure green: 150). */
+void ad_rgb_to_gray(uint8_t *gray, const uint8_t *rgb, size_t n);
+
+/* Converts channel count (1 <-> 3, 3 -> 1 by ad_rgb_to_gray); dst allocated.
  * -1 for c not 1 or 3. */
 int ad_image_convert(ad_image *dst, const ad_image *src, int c);
 /* Crop rectangle (must lie inside src); dst allocated. */

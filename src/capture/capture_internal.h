@@ -52,10 +52,4 @@ int ad_replay_grab(ad_source *src, ad_image *frame, uint64_t *seq, uint64_t *dro
                    char *err, size_t errlen);
 void ad_replay_close(ad_source *src);
 
-/* Gray from interleaved RGB, BT.601 luma, rounded: (77 R + 150 G + 29 B + 128) >> 8. */
-static inline uint8_t ad_luma601(uint8_t r, uint8_t g, uint8_t b)
-{
-    return (uint8_t)((77u * r + 150u * g + 29u * b + 128u) >> 8);
-}
-
 #endif

@@ -523,8 +523,7 @@ static void copy_frame(const ad_source *src, const uint8_t *data, ad_image *fram
             if (c == 3)
                 memcpy(out, row, (size_t)w * 3);
             else
-                for (int x = 0; x < w; x++)
-                    out[x] = ad_luma601(row[3 * x], row[3 * x + 1], row[3 * x + 2]);
+                ad_rgb_to_gray(out, row, (size_t)w);
         }
     }
 }

@@ -31,10 +31,10 @@ int ad_image_copy(ad_image *dst, const ad_image *src)
     return 0;
 }
 
-/* BT.601 luma with integer weights, rounded: Y = 0.299 R + 0.587 G + 0.114 B. */
-static inline uint8_t luma601(const uint8_t *p)
+void ad_rgb_to_gray(uint8_t *gray, const uint8_t *rgb, size_t n)
 {
-    return (uint8_t)((299u * p[0] + 587u * p[1] + 114u * p[2] + 500u) / 1000u);
+    for (size_t i = 0; i < n; i++, rgb += 3)
+        gray[i] = (uint8_t)((299u * rgb[0] + 587u * rgb[1] + 114u * rgb[2] + 500u) / 1000u);
 }
 
 int ad_image_convert(ad_image *dst, const ad_image *src, int c)
@@ -43,7 +43,7 @@ int ad_image_convert(ad_image *dst, const ad_image *src, int c)
     if (ad_image_alloc(dst, src->w, src->h, c) != 0) return -1;
     size_t n = (size_t)src->w * src->h;
     if (c == 1) {
-        for (size_t i = 0; i < n; i++) dst->px[i] = luma601(src->px + 3 * i);
+        ad_rgb_to_gray(dst->px, src->px, n);
     } else {
         for (size_t i = 0; i < n; i++)
             dst->px[3 * i] = dst->px[3 * i + 1] = dst->px[3 * i + 2] = src->px[i];
