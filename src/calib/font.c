@@ -97,7 +97,7 @@ int ad_font_draw(ad_image *im, int x, int y, const char *text, int scale, const 
                         if (px < 0 || py < 0 || px >= im->w || py >= im->h) continue;
                         uint8_t *d = im->px + ((size_t)py * im->w + px) * im->c;
                         if (im->c == 3) d[0] = rgb[0], d[1] = rgb[1], d[2] = rgb[2];
-                        else d[0] = (uint8_t)((299 * rgb[0] + 587 * rgb[1] + 114 * rgb[2]) / 1000);
+                        else ad_rgb_to_gray(d, rgb, 1);
                     }
             }
     }
