@@ -2,13 +2,29 @@
 #include "test_support.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "anomalyd/util.h"
+
+/* fsync is wrapped at link time (tests/cmake/util.cmake): while fail_dir_fsync
+ * is set, syncing a folder fails with that errno, as on a failing disk. */
+static int fail_dir_fsync;
+int __real_fsync(int fd);
+int __wrap_fsync(int fd)
+{
+    struct stat sb;
+    if (fail_dir_fsync && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        errno = fail_dir_fsync;
+        return -1;
+    }
+    return __real_fsync(fd);
+}
 
 static void rng_is_reproducible(void **state)
 {
@@ -92,6 +108,65 @@ static void durable_write_honours_umask(void **state)
     free(dir);
 }
 
+/* The folder's fsync is part of a durable write: when it fails the caller
+ * hears it (the file is already in place, and err says it may not survive a
+ * power cut); a filesystem that cannot sync folders (EINVAL) is not an
+ * error. The config write-back goes through the same function. */
+static void durable_write_reports_a_failed_folder_sync(void **state)
+{
+    (void)state;
+    char *dir = ts_tmpdir("dirsync");
+    char path[1024], err[AD_ERRLEN] = "";
+    snprintf(path, sizeof path, "%s/a.bin", dir);
+    fail_dir_fsync = EIO;
+    int rc = ad_write_file_durable(path, "abc", 3, err, sizeof err);
+    fail_dir_fsync = 0;
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err, "a.bin: written, but it may not survive a power cut: "));
+    assert_non_null(strstr(err, ": cannot sync the folder: Input/output error"));
+    uint8_t *data;
+    size_t len;
+    assert_int_equal(ad_read_file(path, 16, &data, &len, err, sizeof err), 0);
+    assert_int_equal(len, 3);
+    free(data);
+
+    fail_dir_fsync = EIO;
+    assert_int_equal(ad_fsync_dir(dir, err, sizeof err), -1);
+    assert_int_equal(ad_fsync_parent(path, err, sizeof err), -1);
+    fail_dir_fsync = EINVAL;
+    assert_int_equal(ad_write_file_durable(path, "x", 1, err, sizeof err), 0);
+    assert_int_equal(ad_fsync_dir(dir, err, sizeof err), 0);
+    fail_dir_fsync = 0;
+    assert_int_equal(ad_fsync_dir(dir, err, sizeof err), 0);
+
+    char missing[1100];
+    snprintf(missing, sizeof missing, "%s/missing", dir);
+    assert_int_equal(ad_fsync_dir(missing, err, sizeof err), -1);
+    assert_non_null(strstr(err, "missing: cannot open the folder to sync it"));
+    ts_rmtree(dir);
+    free(dir);
+}
+
+/* The _like form takes the mode of the file it stands in for, whatever the
+ * umask (the config write-back keeps a 0600 config 0600). */
+static void durable_write_like_keeps_the_mode(void **state)
+{
+    (void)state;
+    char *dir = ts_tmpdir("like");
+    char path[1024], err[AD_ERRLEN];
+    snprintf(path, sizeof path, "%s/c.yaml", dir);
+    struct stat like = {0};
+    like.st_mode = S_IFREG | 0600;
+    like.st_uid = geteuid();
+    like.st_gid = getegid();
+    assert_int_equal(ad_write_file_durable_like(path, "t: 1\n", 5, &like, err, sizeof err), 0);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0600);
+    ts_rmtree(dir);
+    free(dir);
+}
+
 static void sha256_known_vector(void **state)
 {
     (void)state;
@@ -127,6 +202,8 @@ int main(void)
         cmocka_unit_test(rng_is_reproducible),
         cmocka_unit_test(durable_write_replaces_and_reads_back),
         cmocka_unit_test(durable_write_honours_umask),
+        cmocka_unit_test(durable_write_reports_a_failed_folder_sync),
+        cmocka_unit_test(durable_write_like_keeps_the_mode),
         cmocka_unit_test(sha256_known_vector),
         cmocka_unit_test(memory_budget_refuses_the_impossible),
     };

@@ -49,11 +49,23 @@ void ad_log_set_level(enum ad_log_level max_level);
 void ad_log(enum ad_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Durable replace of `path`: write a temp file in the same folder, fsync,
- * rename over path, fsync the folder; the temp file is unlinked on failure.
- * Returns 0 or -1 with err filled. */
+/* Durable replace of `path`, the one way every file that must survive a
+ * power cut is written: a temp file in the same folder (0644 less the
+ * umask), fsync, rename over path, fsync the folder (ad_fsync_parent). The
+ * temp file is unlinked on failure. Returns 0, or -1 with err filled; when
+ * only the folder sync fails the file is already replaced and err says so.
+ * The _like form gives the new file the mode and, where permitted, the
+ * owner of `like` (the config file a write-back replaces). */
+struct stat;
 int ad_write_file_durable(const char *path, const void *data, size_t len,
                           char *err, size_t errlen);
+int ad_write_file_durable_like(const char *path, const void *data, size_t len,
+                               const struct stat *like, char *err, size_t errlen);
+/* fsync of a folder (after a rename or a create in it), or of the folder
+ * holding path. A filesystem that cannot sync folders (EINVAL) counts as
+ * done; any other failure is -1 with err naming the folder. */
+int ad_fsync_dir(const char *dir, char *err, size_t errlen);
+int ad_fsync_parent(const char *path, char *err, size_t errlen);
 /* Reads a whole regular file (refuses directories); caller frees *data. */
 int ad_read_file(const char *path, size_t max_len, uint8_t **data, size_t *len,
                  char *err, size_t errlen);

@@ -17,15 +17,12 @@
  *    mode and (where allowed) its owner; the previous content goes to
  *    PATH.bak (one level, replaced each time). */
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <yaml.h>
 
 #include "anomalyd/calib.h"
@@ -211,59 +208,6 @@ static void format_threshold(char *buf, size_t len, double t)
     }
 }
 
-/* temp file beside path, fsync, rename, fsync the folder; keeps mode and
- * (when permitted) owner of the file it replaces. */
-static int write_durable_like(const char *path, const char *data, size_t len,
-                              const struct stat *like, char *err, size_t errlen)
-{
-    size_t tlen = strlen(path) + 16;
-    char *tmp = ad_xmalloc(tlen);
-    snprintf(tmp, tlen, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return ad_err(err, errlen, "%s: cannot create a temporary file beside it: %s", path,
-                      strerror(e));
-    }
-    const char *p = data;
-    size_t left = len;
-    int e = 0;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            e = n < 0 ? errno : ENOSPC;
-            break;
-        }
-        p += n;
-        left -= (size_t)n;
-    }
-    if (!e && fchmod(fd, like->st_mode & 07777) != 0) e = errno;
-    if (!e && (like->st_uid != geteuid() || like->st_gid != getegid()))
-        if (fchown(fd, like->st_uid, like->st_gid) != 0 && errno != EPERM) e = errno;
-    if (!e && fsync(fd) != 0) e = errno;
-    if (close(fd) != 0 && !e) e = errno;
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) {
-        unlink(tmp);
-        free(tmp);
-        return ad_err(err, errlen, "%s: cannot write: %s", path, strerror(e));
-    }
-    free(tmp);
-    char *dcopy = ad_xstrdup(path);
-    int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dcopy);
-    if (dfd >= 0) {
-        int rc = fsync(dfd);
-        e = errno;
-        close(dfd);
-        if (rc != 0 && e != EINVAL)
-            return ad_err(err, errlen, "%s: cannot fsync its folder: %s", path, strerror(e));
-    }
-    return 0;
-}
-
 /* 0 when the file still holds exactly `expected`. */
 static int check_unchanged(const char *path, const char *expected, size_t expected_len,
                            char *err, size_t errlen)
@@ -340,11 +284,11 @@ int ad_config_write_threshold(const char *path, double threshold,
     size_t blen = strlen(target) + 5;
     bak = ad_xmalloc(blen);
     snprintf(bak, blen, "%s.bak", target);
-    if (write_durable_like(bak, expected, expected_len, &st, err, errlen) != 0) goto out;
+    if (ad_write_file_durable_like(bak, expected, expected_len, &st, err, errlen) != 0) goto out;
     /* Last look just before the rename narrows the window for a concurrent
      * edit to the time of one write. */
     if (check_unchanged(target, expected, expected_len, err, errlen) != 0) goto out;
-    if (write_durable_like(target, out, out_len, &st, err, errlen) != 0) goto out;
+    if (ad_write_file_durable_like(target, out, out_len, &st, err, errlen) != 0) goto out;
     rc = 0;
 out:
     free(target);

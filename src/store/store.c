@@ -3,7 +3,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -249,14 +248,6 @@ static int db_open(ad_store *st, char *err, size_t errlen)
     return 0;
 }
 
-static void fsync_path(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    fsync(fd);
-    close(fd);
-}
-
 /* Renames the database and its -wal, -shm, -journal (those that exist) to
  * PATH.TAG-YYYYMMDDTHHMMSSZ plus the same suffix, so a WAL stays paired with
  * its file. Fills aside (cap bytes) and *moved (may be NULL) with the count
@@ -286,11 +277,10 @@ static int move_aside(ad_store *st, const char *tag, char *aside, size_t cap, in
     if (moved) *moved = n;
     free(from);
     free(to);
-    if (!e) {
-        char *copy = ad_xstrdup(st->db_path);
-        fsync_path(dirname(copy));
-        free(copy);
-    }
+    char why[AD_ERRLEN];
+    if (!e && ad_fsync_parent(st->db_path, why, sizeof why) != 0)
+        ad_log(AD_LOG_WARN, "%s: moved aside, but the move may not survive a power cut: %s",
+               st->db_path, why);
     return e;
 }
 
@@ -472,7 +462,7 @@ int ad_store_save_images(ad_store *st, ad_reject *r, char *err, size_t errlen)
     struct stat sb;
     bool existed = stat(dir, &sb) == 0;
     if (ad_mkdirs(dir, 0755, err, errlen) != 0) return -1;
-    if (!existed) fsync_path(st->image_dir);
+    if (!existed && ad_fsync_dir(st->image_dir, err, errlen) != 0) return -1;
 
     char frame_path[1024], heat_path[1024];
     int n1 = snprintf(frame_path, sizeof frame_path, "%s/%s-%s-%06llu-frame.png", dir, stamp,

@@ -189,19 +189,33 @@ void ad_log(enum ad_log_level level, const char *fmt, ...)
 
 /* ---- files ---- */
 
-static int fsync_dir_of(const char *path)
+int ad_fsync_dir(const char *dir, char *err, size_t errlen)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ad_err(err, errlen, "%s: cannot open the folder to sync it: %s", dir, strerror(errno));
+    int rc = fsync(fd), e = errno;
+    close(fd);
+    /* EINVAL: a filesystem that cannot sync a folder (nothing to make durable) */
+    if (rc != 0 && e != EINVAL) return ad_err(err, errlen, "%s: cannot sync the folder: %s", dir, strerror(e));
+    return 0;
+}
+
+int ad_fsync_parent(const char *path, char *err, size_t errlen)
 {
     char *copy = ad_xstrdup(path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = ad_fsync_dir(dirname(copy), err, errlen);
     free(copy);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
     return rc;
 }
 
 int ad_write_file_durable(const char *path, const void *data, size_t len,
                           char *err, size_t errlen)
+{
+    return ad_write_file_durable_like(path, data, len, NULL, err, errlen);
+}
+
+int ad_write_file_durable_like(const char *path, const void *data, size_t len,
+                               const struct stat *like, char *err, size_t errlen)
 {
     /* Not mkstemp: its 0600 would need a chmod that ignores the umask (the
      * unit's UMask=0027 must make reject images 0640). A name of our own,
@@ -221,36 +235,48 @@ int ad_write_file_durable(const char *path, const void *data, size_t len,
         return ad_err(err, errlen, "%s: cannot create a temporary file beside it: %s",
                       path, strerror(e));
     }
+    const char *step = "write failed";
+    int e = 0;
     const uint8_t *p = data;
     size_t left = len;
     while (left > 0) {
         ssize_t n = write(fd, p, left);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-            int e = n < 0 ? errno : ENOSPC;
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return ad_err(err, errlen, "%s: write failed: %s", path, strerror(e));
+            e = n < 0 ? errno : ENOSPC;
+            break;
         }
         p += n;
         left -= (size_t)n;
     }
-    if (fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return ad_err(err, errlen, "%s: fsync failed: %s", path, strerror(e));
+    if (!e && like) {
+        step = "cannot give it the mode and owner of the file it replaces";
+        if (fchmod(fd, like->st_mode & 07777) != 0) e = errno;
+        if (!e && (like->st_uid != geteuid() || like->st_gid != getegid()) &&
+            fchown(fd, like->st_uid, like->st_gid) != 0 && errno != EPERM)
+            e = errno;
     }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
+    if (!e && fsync(fd) != 0) {
+        e = errno;
+        step = "fsync failed";
+    }
+    if (close(fd) != 0 && !e) {
+        e = errno;
+        step = "write failed";
+    }
+    if (!e && rename(tmp, path) != 0) {
+        e = errno;
+        step = "cannot replace the file";
+    }
+    if (e) {
         unlink(tmp);
         free(tmp);
-        return ad_err(err, errlen, "%s: cannot replace the file: %s", path, strerror(e));
+        return ad_err(err, errlen, "%s: %s: %s", path, step, strerror(e));
     }
     free(tmp);
-    fsync_dir_of(path);
+    char why[AD_ERRLEN];
+    if (ad_fsync_parent(path, why, sizeof why) != 0)
+        return ad_err(err, errlen, "%s: written, but it may not survive a power cut: %s", path, why);
     return 0;
 }
 
