@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "anomalyd/calib.h"
 #include "anomalyd/config.h"
 #include "anomalyd/daemon.h"
 #include "anomalyd/detect.h"
@@ -102,7 +103,8 @@ static void score_fixture_frames(void)
          * rejects some frames; test_fixture_model_separates_replay fails. */
         double sorted[MAX_FRAMES];
         memcpy(sorted, g.score, sizeof(double) * (size_t)g.nframes);
-        g.threshold = ad_daemon_quantile(sorted, (size_t)g.nframes, 0.8);
+        ad_sort_doubles(sorted, (size_t)g.nframes);
+        g.threshold = ad_quantile_sorted(sorted, (size_t)g.nframes, 0.8);
         fprintf(stderr, "warning: fixture model does not separate the replay frames (max good "
                 "%g, min defect %g); threshold %g rejects the top 20%%\n", max_good, min_bad,
                 g.threshold);

@@ -1,5 +1,6 @@
 /* sd_notify by hand (path and abstract sockets), watchdog interval from the
- * environment, quantiles used by the per-minute counters. */
+ * environment. (The per-minute quantiles are ad_quantile_sorted, tested in
+ * test_calib.) */
 #include "test_support.h"
 
 #include <stdbool.h>
@@ -133,20 +134,6 @@ static void test_watchdog_interval(void **state)
     unsetenv("WATCHDOG_USEC");
 }
 
-static void test_quantiles(void **state)
-{
-    (void)state;
-    double v[] = {5, 1, 4, 2, 3};
-    assert_float_equal(ad_daemon_quantile(v, 5, 0.5), 3, 1e-12);
-    assert_float_equal(ad_daemon_quantile(v, 5, 0.0), 1, 1e-12);
-    assert_float_equal(ad_daemon_quantile(v, 5, 1.0), 5, 1e-12);
-    assert_float_equal(ad_daemon_quantile(v, 5, 0.25), 2, 1e-12);
-    assert_float_equal(ad_daemon_quantile(v, 5, 0.9), 4.6, 1e-12);
-    double one = 7;
-    assert_float_equal(ad_daemon_quantile(&one, 1, 0.99), 7, 1e-12);
-    assert_true(ad_daemon_quantile(NULL, 0, 0.5) == 0);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,7 +142,6 @@ int main(void)
         cmocka_unit_test(test_notify_never_blocks),
         cmocka_unit_test(test_notify_unset_or_bad),
         cmocka_unit_test(test_watchdog_interval),
-        cmocka_unit_test(test_quantiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,8 +33,4 @@ int ad_sd_notify(const char *msg);
  * when the watchdog is off or $WATCHDOG_PID names another process. */
 double ad_sd_watchdog_interval(void);
 
-/* Nearest-rank-interpolated quantile (q in [0,1]) of v[0..n), sorting v in
- * place; 0 when n == 0. */
-double ad_daemon_quantile(double *v, size_t n, double q);
-
 #endif

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "anomalyd/calib.h"
 #include "anomalyd/capture.h"
 #include "anomalyd/config.h"
 #include "anomalyd/detect.h"
@@ -670,13 +671,15 @@ static void minute_flush(dstate *d)
     c->dropped = atomic_load(&d->dropped) - a->dropped0;
     c->rejects = atomic_load(&d->rejects) - a->rejects0;
     c->images_skipped = atomic_load(&d->images_skipped) - a->skipped0;
-    if (a->n > 0) {
-        c->score_p50 = ad_daemon_quantile(a->scores, a->n, 0.50);
-        c->score_p90 = ad_daemon_quantile(a->scores, a->n, 0.90);
-        c->score_p99 = ad_daemon_quantile(a->scores, a->n, 0.99);
+    if (a->n > 0 && a->n_lat > 0) {
+        ad_sort_doubles(a->scores, a->n);
+        ad_sort_doubles(a->lat_ms, a->n_lat);
+        c->score_p50 = ad_quantile_sorted(a->scores, a->n, 0.50);
+        c->score_p90 = ad_quantile_sorted(a->scores, a->n, 0.90);
+        c->score_p99 = ad_quantile_sorted(a->scores, a->n, 0.99);
         c->score_max = a->scores[a->n - 1];
-        c->latency_ms_p50 = ad_daemon_quantile(a->lat_ms, a->n_lat, 0.50);
-        c->latency_ms_p99 = ad_daemon_quantile(a->lat_ms, a->n_lat, 0.99);
+        c->latency_ms_p50 = ad_quantile_sorted(a->lat_ms, a->n_lat, 0.50);
+        c->latency_ms_p99 = ad_quantile_sorted(a->lat_ms, a->n_lat, 0.99);
         c->latency_ms_max = a->lat_ms[a->n_lat - 1];
     }
     minute_start(d, a);
@@ -720,8 +723,9 @@ static void send_status(dstate *d, rate_hist *h)
     size_t nl = d->acc.n_lat;
     if (nl > 0) { /* latency of this minute so far, on a copy (the order matters to max) */
         memcpy(h->lat, d->acc.lat_ms, nl * sizeof(double));
-        lat50 = ad_daemon_quantile(h->lat, nl, 0.50);
-        lat99 = ad_daemon_quantile(h->lat, nl, 0.99);
+        ad_sort_doubles(h->lat, nl);
+        lat50 = ad_quantile_sorted(h->lat, nl, 0.50);
+        lat99 = ad_quantile_sorted(h->lat, nl, 0.99);
     }
     pthread_mutex_unlock(&d->lock);
     if (cam[0])

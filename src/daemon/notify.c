@@ -43,21 +43,3 @@ double ad_sd_watchdog_interval(void)
     if (end == usec || *end || us <= 0) return 0;
     return us / 2e6;
 }
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-double ad_daemon_quantile(double *v, size_t n, double q)
-{
-    if (n == 0) return 0;
-    qsort(v, n, sizeof *v, cmp_double);
-    if (q <= 0) return v[0];
-    if (q >= 1) return v[n - 1];
-    double pos = q * (double)(n - 1);
-    size_t i = (size_t)pos;
-    double frac = pos - (double)i;
-    return i + 1 < n ? v[i] + frac * (v[i + 1] - v[i]) : v[i];
-}
