@@ -885,7 +885,10 @@ static void test_backoff(void **state)
     ad_backoff b;
     ad_backoff_init(&b, 1, 30);
     const double want[] = {1, 2, 4, 8, 16, 30, 30};
-    for (int i = 0; i < 7; i++) assert_true(fabs(ad_backoff_next(&b) - want[i]) < 1e-12);
+    for (int i = 0; i < 7; i++) {
+        assert_true(fabs(ad_backoff_peek(&b) - want[i]) < 1e-12); /* what the wait will take */
+        assert_true(fabs(ad_backoff_next(&b) - want[i]) < 1e-12);
+    }
     ad_backoff_reset(&b);
     assert_true(fabs(ad_backoff_next(&b) - 1) < 1e-12);
     int calls = 0;
@@ -895,6 +898,7 @@ static void test_backoff(void **state)
     assert_int_equal(ad_backoff_wait(&b, NULL, NULL), 0);
     ad_backoff zero;
     memset(&zero, 0, sizeof zero);
+    assert_true(fabs(ad_backoff_peek(&zero) - 1) < 1e-12);
     assert_true(fabs(ad_backoff_next(&zero) - 1) < 1e-12); /* zeroed = 1 s .. 30 s */
 }
 

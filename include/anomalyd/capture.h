@@ -113,6 +113,9 @@ void ad_backoff_init(ad_backoff *b, double min_s, double max_s);
 void ad_backoff_reset(ad_backoff *b);
 /* Returns the delay to wait now and doubles the next one (capped). */
 double ad_backoff_next(ad_backoff *b);
+/* The delay the next ad_backoff_next or ad_backoff_wait takes, unchanged
+ * (for a "retry in N s" message before the wait). */
+double ad_backoff_peek(const ad_backoff *b);
 /* Sleeps ad_backoff_next(b) seconds in slices of at most 100 ms, returning 1
  * as soon as stopped(ctx) is true (stopped may be NULL), else 0. */
 int ad_backoff_wait(ad_backoff *b, int (*stopped)(void *ctx), void *ctx);

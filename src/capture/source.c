@@ -149,6 +149,11 @@ double ad_backoff_next(ad_backoff *b)
     return now;
 }
 
+double ad_backoff_peek(const ad_backoff *b)
+{
+    return b->min_s > 0 ? b->next_s : 1.0; /* zeroed struct: the 1 s default */
+}
+
 int ad_backoff_wait(ad_backoff *b, int (*stopped)(void *ctx), void *ctx)
 {
     double end = ad_now_sec() + ad_backoff_next(b);

@@ -217,6 +217,13 @@ static bool camera_changed(dstate *d)
     return c;
 }
 
+/* Cuts a reopen wait short: stop, or new camera settings from a reload. */
+static int capture_interrupted(void *arg)
+{
+    dstate *d = arg;
+    return atomic_load(&d->stop) || camera_changed(d);
+}
+
 static void *capture_main(void *arg)
 {
     dstate *d = arg;
@@ -292,13 +299,10 @@ static void *capture_main(void *arg)
             fmt_trunc(msg, sizeof msg, "camera %s: %s", camera_name(&cfg), err);
             latch_log(&open_latch, rc == AD_CAPTURE_NODEV ? AD_LOG_WARN : AD_LOG_ERR, msg);
         }
-        double delay = ad_backoff_next(&backoff);
         fmt_trunc(msg, sizeof msg, "waiting for camera %s (%s); retry in %.0f s",
-                 camera_name(&cfg), err, delay);
+                 camera_name(&cfg), err, ad_backoff_peek(&backoff));
         set_camera_status(d, msg);
-        double until = now_mono() + delay;
-        while (!atomic_load(&d->stop) && !camera_changed(d) && now_mono() < until)
-            usleep(100 * 1000);
+        ad_backoff_wait(&backoff, capture_interrupted, d);
     }
     ad_image_free(&frame);
     return NULL;
