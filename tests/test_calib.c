@@ -61,6 +61,83 @@ static void test_auroc_matches_pairs_with_ties(void **state)
     }
 }
 
+static double acc_auroc(const float *v, const uint8_t *l, size_t n)
+{
+    ad_auroc_acc a = {0};
+    ad_auroc_acc_add(&a, v, l, n);
+    double r = ad_auroc_acc_compute(&a);
+    ad_auroc_acc_free(&a);
+    return r;
+}
+
+/* The pixel accumulator by hand: ties, negative values, -0 and +0. */
+static void test_pixel_auroc_hand_values(void **state)
+{
+    (void)state;
+    float v1[] = {0.1f, 0.2f, 0.3f, 0.9f};
+    uint8_t l1[] = {0, 0, 1, 1}, l2[] = {1, 1, 0, 0};
+    assert_float_equal(acc_auroc(v1, l1, 4), 1.0, 1e-12);
+    assert_float_equal(acc_auroc(v1, l2, 4), 0.0, 1e-12);
+    /* pos {0.4, 0.8}, neg {0.1, 0.4, 0.5}: 0.4 beats 0.1, ties 0.4 (1/2),
+     * loses to 0.5 -> 1.5; 0.8 beats all -> 3. U = 4.5 of 6 -> 0.75 */
+    float v3[] = {0.1f, 0.4f, 0.5f, 0.4f, 0.8f};
+    uint8_t l3[] = {0, 0, 0, 1, 1};
+    assert_float_equal(acc_auroc(v3, l3, 5), 0.75, 1e-12);
+    float v4[] = {2, 2, 2, 2, 2};
+    uint8_t l4[] = {1, 0, 0, 1, 0};
+    assert_float_equal(acc_auroc(v4, l4, 5), 0.5, 1e-12);
+    /* pos {-1, 0}, neg {-2, -0.5, 3}: -1 beats -2 -> 1; 0 beats -2, -0.5 -> 2;
+     * U = 3 of 6 */
+    float v5[] = {-2, -0.5f, 3, -1, 0};
+    uint8_t l5[] = {0, 0, 0, 1, 1};
+    assert_float_equal(acc_auroc(v5, l5, 5), 0.5, 1e-12);
+    /* -0 and +0 are one value: a tie */
+    float v6[] = {-0.0f, 0.0f};
+    double d6[] = {0.0, -0.0};
+    uint8_t l6[] = {1, 0};
+    assert_float_equal(acc_auroc(v6, l6, 2), 0.5, 1e-12);
+    assert_float_equal(ad_auroc(d6, l6, 2), 0.5, 1e-12);
+    uint8_t none[] = {0, 0, 0, 0, 0};
+    assert_true(isnan(acc_auroc(v5, none, 5)));
+}
+
+/* Every entry point against the definition on signed values with many ties,
+ * the accumulator fed in two chunks; double scores keep the precision a
+ * float would lose. */
+static void test_auroc_entry_points_agree_with_pairs(void **state)
+{
+    (void)state;
+    ad_rng rng;
+    ad_rng_seed(&rng, 5);
+    size_t n = 3000;
+    float *v = malloc(n * sizeof *v);
+    double *d = malloc(n * sizeof *d), *g = malloc(n * sizeof *g), *b = malloc(n * sizeof *b);
+    uint8_t *l = malloc(n);
+    size_t ng = 0, nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        l[i] = ad_rng_uniform(&rng) < 0.2f;
+        v[i] = floorf((ad_rng_normal(&rng) + (l[i] ? 0.7f : 0.0f)) * 8) / 8;
+        d[i] = v[i];
+        if (l[i]) b[nb++] = d[i];
+        else g[ng++] = d[i];
+    }
+    double want = auroc_pairs(g, ng, b, nb);
+    ad_auroc_acc a = {0};
+    ad_auroc_acc_add(&a, v, l, n / 3);
+    ad_auroc_acc_add(&a, v + n / 3, l + n / 3, n - n / 3);
+    assert_float_equal(ad_auroc_acc_compute(&a), want, 1e-12);
+    ad_auroc_acc_free(&a);
+    assert_float_equal(ad_auroc_f(v, l, n), want, 1e-12);
+    assert_float_equal(ad_auroc(d, l, n), want, 1e-12);
+    assert_float_equal(ad_auroc_sets(g, ng, b, nb), want, 1e-12);
+    assert_true(want > 0.6 && want < 0.8);
+    /* 1 + 1e-12 is 1 as a float but above 1 as a double */
+    double close[] = {1.0, 1.0 + 1e-12};
+    uint8_t up[] = {0, 1};
+    assert_float_equal(ad_auroc(close, up, 2), 1.0, 0);
+    free(v), free(d), free(g), free(b), free(l);
+}
+
 static void test_quantile_type7(void **state)
 {
     (void)state;
@@ -434,6 +511,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auroc_known_values),
         cmocka_unit_test(test_auroc_matches_pairs_with_ties),
+        cmocka_unit_test(test_pixel_auroc_hand_values),
+        cmocka_unit_test(test_auroc_entry_points_agree_with_pairs),
         cmocka_unit_test(test_quantile_type7),
         cmocka_unit_test(test_frr_threshold_holds_on_held_out),
         cmocka_unit_test(test_frr_threshold_reports),

@@ -1,7 +1,7 @@
-/* Detector pieces that need no trained model: exact pixel AUROC against
- * hand-computed values (ties too), top-k mean, resampling, tuning parsing,
- * ROI preprocessing, and the whole inspect path on the no-learning
- * baselines with fixtures/parts (z-score must find the synthetic defects). */
+/* Detector pieces that need no trained model: top-k mean, resampling,
+ * tuning parsing, ROI preprocessing, and the whole inspect path on the
+ * no-learning baselines with fixtures/parts (z-score must find the synthetic
+ * defects). AUROC itself is tested in test_calib. */
 #include "test_support.h"
 
 #include <math.h>
@@ -15,71 +15,6 @@
 #include "anomalyd/detect.h"
 #include "anomalyd/image.h"
 #include "anomalyd/util.h"
-
-static double acc_auroc(const float *v, const uint8_t *l, size_t n)
-{
-    ad_auroc_acc a = {0};
-    ad_auroc_acc_add(&a, v, l, n);
-    double r = ad_auroc_acc_compute(&a);
-    ad_auroc_acc_free(&a);
-    return r;
-}
-
-static void pixel_auroc_hand_values(void **state)
-{
-    (void)state;
-    /* perfect separation */
-    float v1[] = {0.1f, 0.2f, 0.3f, 0.9f};
-    uint8_t l1[] = {0, 0, 1, 1};
-    assert_float_equal(acc_auroc(v1, l1, 4), 1.0, 1e-12);
-    /* reversed */
-    uint8_t l2[] = {1, 1, 0, 0};
-    assert_float_equal(acc_auroc(v1, l2, 4), 0.0, 1e-12);
-    /* by hand: pos {0.4, 0.8}, neg {0.1, 0.4, 0.5}:
-     * 0.4 beats 0.1, ties 0.4 (1/2), loses to 0.5 -> 1.5; 0.8 beats all -> 3.
-     * U = 4.5 of 6 -> 0.75 */
-    float v3[] = {0.1f, 0.4f, 0.5f, 0.4f, 0.8f};
-    uint8_t l3[] = {0, 0, 0, 1, 1};
-    assert_float_equal(acc_auroc(v3, l3, 5), 0.75, 1e-12);
-    /* everything tied -> 0.5 */
-    float v4[] = {2, 2, 2, 2, 2};
-    uint8_t l4[] = {1, 0, 0, 1, 0};
-    assert_float_equal(acc_auroc(v4, l4, 5), 0.5, 1e-12);
-    /* negative values and zero order correctly: pos {-1, 0}, neg {-2, -0.5, 3}
-     * -1 beats -2 -> 1; 0 beats -2, -0.5 -> 2; U = 3 of 6 */
-    float v5[] = {-2, -0.5f, 3, -1, 0};
-    uint8_t l5[] = {0, 0, 0, 1, 1};
-    assert_float_equal(acc_auroc(v5, l5, 5), 0.5, 1e-12);
-    /* one class missing -> NaN */
-    uint8_t l6[] = {0, 0, 0, 0, 0};
-    assert_true(isnan(acc_auroc(v5, l6, 5)));
-}
-
-static void pixel_auroc_matches_calib_on_random_data(void **state)
-{
-    (void)state;
-    ad_rng rng;
-    ad_rng_seed(&rng, 5);
-    size_t n = 200000;
-    float *v = malloc(n * sizeof *v);
-    uint8_t *l = malloc(n);
-    for (size_t i = 0; i < n; i++) {
-        l[i] = ad_rng_uniform(&rng) < 0.1f;
-        /* quantized so there are many ties, shifted for positives */
-        v[i] = floorf((ad_rng_normal(&rng) + (l[i] ? 0.7f : 0.0f)) * 8) / 8;
-    }
-    /* added in two chunks: the accumulator spans calls */
-    ad_auroc_acc a = {0};
-    ad_auroc_acc_add(&a, v, l, n / 3);
-    ad_auroc_acc_add(&a, v + n / 3, l + n / 3, n - n / 3);
-    double got = ad_auroc_acc_compute(&a);
-    ad_auroc_acc_free(&a);
-    double want = ad_auroc_f(v, l, n);
-    assert_float_equal(got, want, 1e-9);
-    assert_true(got > 0.6 && got < 0.8);
-    free(v);
-    free(l);
-}
 
 static int cmp_desc(const void *a, const void *b)
 {
@@ -374,8 +309,6 @@ static void missing_model_is_a_clear_error(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(pixel_auroc_hand_values),
-        cmocka_unit_test(pixel_auroc_matches_calib_on_random_data),
         cmocka_unit_test(topk_mean_matches_sort),
         cmocka_unit_test(resample_identity_area_and_bilinear),
         cmocka_unit_test(tuning_parse_accepts_and_rejects),

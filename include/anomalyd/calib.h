@@ -20,14 +20,26 @@
 /* Area under the ROC curve: the probability that a random positive
  * (labels[i] != 0, a defect) scores above a random negative (labels[i] == 0,
  * a good part), ties counting one half (Mann-Whitney U). n values. Returns
- * NaN when there are no positives or no negatives. O(n log n) time; it
- * allocates 16*n bytes for the duration of the call. The one implementation
- * used for image AUROC by `calibrate` and `eval`, and for pixel AUROC. */
+ * NaN when there are no positives or no negatives. The one implementation
+ * (src/calib/auroc.c), for image AUROC in `calibrate` and `eval` and pixel
+ * AUROC in `eval`: values become order-preserving keys, radix-sorted per
+ * class, O(n) time; 8 bytes a double score, 4 a float value. */
 double ad_auroc(const double *scores, const uint8_t *labels, size_t n);
 /* The same for float scores (pixel AUROC over whole anomaly maps). */
 double ad_auroc_f(const float *scores, const uint8_t *labels, size_t n);
 /* The same from two separate arrays (good = negatives, bad = positives). */
 double ad_auroc_sets(const double *good, size_t ngood, const double *bad, size_t nbad);
+/* Pixel AUROC over a whole test set (tens of millions of values), added a
+ * map at a time. Start from a zeroed struct; compute sorts in place (adding
+ * after it is fine); NaN when either class is empty. ad_auroc_f is add +
+ * compute + free. */
+typedef struct ad_auroc_acc {
+    uint32_t *pos, *neg;
+    size_t npos, nneg, cap_pos, cap_neg;
+} ad_auroc_acc;
+void ad_auroc_acc_add(ad_auroc_acc *a, const float *values, const uint8_t *labels, size_t n);
+double ad_auroc_acc_compute(ad_auroc_acc *a);
+void ad_auroc_acc_free(ad_auroc_acc *a);
 
 /* Sorts ascending in place (no NaN: callers reject non-finite scores). */
 void ad_sort_doubles(double *v, size_t n);

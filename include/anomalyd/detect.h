@@ -120,17 +120,4 @@ int ad_detector_save_stats(const ad_detector *d, const char *path, const char *s
  * it. */
 int ad_detector_load_stats(ad_detector *d, const char *path, char *err, size_t errlen);
 
-/* Exact pixel AUROC over every test pixel (tens of millions of samples):
- * values kept as 32-bit order-preserving keys split by label, radix-sorted
- * once at the end, ties counted half. Same number as ad_auroc_f (calib.h)
- * at a quarter of the memory. Image AUROC uses ad_auroc from calib.h. */
-typedef struct ad_auroc_acc {
-    uint32_t *pos, *neg;
-    size_t npos, nneg, cap_pos, cap_neg;
-} ad_auroc_acc;
-void ad_auroc_acc_add(ad_auroc_acc *a, const float *values, const uint8_t *labels, size_t n);
-/* NaN when either class is empty. Sorts in place; adding after it is fine. */
-double ad_auroc_acc_compute(ad_auroc_acc *a);
-void ad_auroc_acc_free(ad_auroc_acc *a);
-
 #endif
