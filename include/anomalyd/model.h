@@ -34,6 +34,17 @@ int ad_safetensors_parse(const char *name, const uint8_t *buf, size_t len,
                          ad_safetensors *st, char *err, size_t errlen);
 void ad_safetensors_free(ad_safetensors *st);
 const char *ad_safetensors_meta(const ad_safetensors *st, const char *key);
+/* Metadata parsing, one policy for models, checkpoints and map statistics:
+ * the value of `key`, or NULL with err "PATH: metadata 'KEY' is missing
+ * (HINT)" (hint names the kind of file expected; may be NULL). */
+const char *ad_safetensors_meta_need(const ad_safetensors *st, const char *path,
+                                     const char *key, const char *hint, char *err,
+                                     size_t errlen);
+/* The value as a base-10 integer in lo..hi, the whole string: 0, or -1 with
+ * err naming path, key, the range and what the file holds. */
+int ad_safetensors_meta_long(const ad_safetensors *st, const char *path, const char *key,
+                             long lo, long hi, const char *hint, long *out, char *err,
+                             size_t errlen);
 const ad_st_tensor *ad_safetensors_find(const ad_safetensors *st, const char *name);
 
 /* Tensor to write: name, shape, float32 data. */
@@ -65,8 +76,9 @@ int ad_safetensors_write(const char *path, const ad_st_out *tensors, int n,
 /* Architecture from a parsed file's metadata, validated (no allocation). */
 int ad_model_read_hparams(const char *path, const ad_safetensors *st, ad_unet_hparams *hp, int *T,
                           int *schedule, char *err, size_t errlen);
-/* "1,2,2" -> hp->channel_mult / num_levels. */
+/* "1,2,2" -> hp->channel_mult / num_levels, and back. */
 int ad_model_parse_channel_mult(const char *s, ad_unet_hparams *hp, char *err, size_t errlen);
+void ad_model_format_channel_mult(char *out, size_t len, const ad_unet_hparams *hp);
 
 /* A loaded model: UNet with weights plus what the metadata says.
  * provenance is AD_META_PROVENANCE when present, else "k=v; ..." of the

@@ -2,6 +2,7 @@
  * safetensors file (so `safetensors` users can look inside). Doubles and RNG
  * state are written in hex so nothing is lost to decimal rounding. */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,21 +37,13 @@ static void meta_add(meta_list *m, const char *key, const char *fmt, ...)
     m->n++;
 }
 
-static void format_mult(char *out, size_t len, const ad_unet_hparams *hp)
-{
-    size_t off = 0;
-    out[0] = 0;
-    for (int i = 0; i < hp->num_levels && off < len; i++)
-        off += (size_t)snprintf(out + off, len - off, i ? ",%d" : "%d", hp->channel_mult[i]);
-}
-
 int ad_checkpoint_save(const char *path, const ad_config *cfg, const ad_unet_hparams *hp,
                        const ad_dataset *ds, const ad_train_state *st,
                        const ad_train_arrays *a, char *err, size_t errlen)
 {
     meta_list m = {0};
     char mult[64];
-    format_mult(mult, sizeof mult, hp);
+    ad_model_format_channel_mult(mult, sizeof mult, hp);
     uint32_t spare_bits;
     memcpy(&spare_bits, &st->rng.spare, sizeof spare_bits);
     meta_add(&m, "format", "%s", CKPT_FORMAT);
@@ -88,21 +81,12 @@ int ad_checkpoint_save(const char *path, const ad_config *cfg, const ad_unet_hpa
     return ad_safetensors_write(path, t, 4, m.keys, m.vptr, m.n, err, errlen);
 }
 
+#define CKPT_HINT "not a training checkpoint?"
+
 static const char *need_meta(const ad_safetensors *st, const char *path, const char *key,
                              char *err, size_t errlen)
 {
-    const char *v = ad_safetensors_meta(st, key);
-    if (!v) ad_err(err, errlen, "%s: not a training checkpoint: metadata '%s' is missing", path, key);
-    return v;
-}
-
-static int parse_long(const char *s, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end) return -1;
-    *out = v;
-    return 0;
+    return ad_safetensors_meta_need(st, path, key, CKPT_HINT, err, errlen);
 }
 
 static int parse_double(const char *s, double *out)
@@ -118,11 +102,10 @@ static int parse_double(const char *s, double *out)
 static int check_int(const ad_safetensors *st, const char *path, const char *key, long want,
                      int fatal, char *err, size_t errlen)
 {
-    const char *v = need_meta(st, path, key, err, errlen);
     long got;
-    if (!v) return -1;
-    if (parse_long(v, &got) != 0)
-        return ad_err(err, errlen, "%s: checkpoint metadata '%s' is not a number: '%s'", path, key, v);
+    if (ad_safetensors_meta_long(st, path, key, LONG_MIN, LONG_MAX, CKPT_HINT, &got, err,
+                                 errlen) != 0)
+        return -1;
     if (got == want) return 0;
     if (fatal)
         return ad_err(err, errlen,
@@ -173,7 +156,7 @@ int ad_checkpoint_load(const char *path, const ad_config *cfg, const ad_unet_hpa
         check_int(&st, path, "groups", hp->groups, 1, err, errlen))
         goto out;
     char mult[64];
-    format_mult(mult, sizeof mult, hp);
+    ad_model_format_channel_mult(mult, sizeof mult, hp);
     if (!(v = need_meta(&st, path, "channel_mult", err, errlen))) goto out;
     if (strcmp(v, mult) != 0) {
         ad_err(err, errlen, "%s: the checkpoint was made with channel_mult [%s] but the config "
@@ -201,16 +184,11 @@ int ad_checkpoint_load(const char *path, const ad_config *cfg, const ad_unet_hpa
                    "was trained on; continuing on the new ones", path);
     }
 
-    if (!(v = need_meta(&st, path, "step", err, errlen))) goto out;
-    if (parse_long(v, &s.step) != 0 || s.step < 0) {
-        ad_err(err, errlen, "%s: checkpoint step '%s' is not a count", path, v);
+    if (ad_safetensors_meta_long(&st, path, "step", 0, LONG_MAX, CKPT_HINT, &s.step, err,
+                                 errlen) != 0 ||
+        ad_safetensors_meta_long(&st, path, "adam_step", 0, LONG_MAX, CKPT_HINT, &s.adam_step,
+                                 err, errlen) != 0)
         goto out;
-    }
-    if (!(v = need_meta(&st, path, "adam_step", err, errlen))) goto out;
-    if (parse_long(v, &s.adam_step) != 0 || s.adam_step < 0) {
-        ad_err(err, errlen, "%s: checkpoint adam_step '%s' is not a count", path, v);
-        goto out;
-    }
     if (!(v = need_meta(&st, path, "rng", err, errlen))) goto out;
     uint32_t spare_bits;
     if (sscanf(v, "%" SCNx64 ",%" SCNx64 ",%" SCNx64 ",%" SCNx64 ",%d,%" SCNx32, &s.rng.s[0],

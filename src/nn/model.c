@@ -3,7 +3,6 @@
  * training provenance. ad_model_load checks the architecture before it
  * allocates anything and every tensor before the weights are used. */
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,25 +27,13 @@ static int is_arch_key(const char *k)
     return 0;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
+#define MODEL_HINT "not an anomalyd model?"
 
 static int meta_int(const char *path, const ad_safetensors *st, const char *key, long lo, long hi,
                     int *out, char *err, size_t errlen)
 {
-    const char *s = ad_safetensors_meta(st, key);
     long v;
-    if (!s) return ad_err(err, errlen, "%s: metadata key '%s' is missing (not an anomalyd model?)", path, key);
-    if (parse_int(s, lo, hi, &v) < 0)
-        return ad_err(err, errlen, "%s: metadata '%s' must be an integer in %ld..%ld, got '%.40s'", path, key,
-                      lo, hi, s);
+    if (ad_safetensors_meta_long(st, path, key, lo, hi, MODEL_HINT, &v, err, errlen) < 0) return -1;
     *out = (int)v;
     return 0;
 }
@@ -74,15 +61,21 @@ int ad_model_parse_channel_mult(const char *s, ad_unet_hparams *hp, char *err, s
     return 0;
 }
 
+void ad_model_format_channel_mult(char *out, size_t len, const ad_unet_hparams *hp)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (int l = 0; l < hp->num_levels && o < len; l++)
+        o += (size_t)snprintf(out + o, len - o, "%s%d", l ? "," : "", hp->channel_mult[l]);
+}
+
 int ad_model_read_hparams(const char *path, const ad_safetensors *st, ad_unet_hparams *hp, int *T,
                           int *schedule, char *err, size_t errlen)
 {
     char sub[AD_ERRLEN];
     memset(hp, 0, sizeof(*hp));
-    const char *fmt = ad_safetensors_meta(st, AD_META_FORMAT);
-    if (!fmt)
-        return ad_err(err, errlen, "%s: metadata key '%s' is missing (not an anomalyd model?)", path,
-                      AD_META_FORMAT);
+    const char *fmt = ad_safetensors_meta_need(st, path, AD_META_FORMAT, MODEL_HINT, err, errlen);
+    if (!fmt) return -1;
     if (strcmp(fmt, "1"))
         return ad_err(err, errlen, "%s: model format version '%.20s' is not supported (expected 1)", path, fmt);
     if (meta_int(path, st, AD_META_IN_CHANNELS, 1, 3, &hp->in_channels, err, errlen) < 0 ||
@@ -91,12 +84,12 @@ int ad_model_read_hparams(const char *path, const ad_safetensors *st, ad_unet_hp
         meta_int(path, st, AD_META_GROUPS, 1, 4096, &hp->groups, err, errlen) < 0 ||
         meta_int(path, st, AD_META_T, 1, 100000, T, err, errlen) < 0)
         return -1;
-    const char *cm = ad_safetensors_meta(st, AD_META_CHANNEL_MULT);
-    if (!cm) return ad_err(err, errlen, "%s: metadata key '%s' is missing", path, AD_META_CHANNEL_MULT);
+    const char *cm = ad_safetensors_meta_need(st, path, AD_META_CHANNEL_MULT, MODEL_HINT, err, errlen);
+    if (!cm) return -1;
     if (ad_model_parse_channel_mult(cm, hp, sub, sizeof(sub)) < 0)
         return ad_err(err, errlen, "%s: metadata %s", path, sub);
-    const char *sc = ad_safetensors_meta(st, AD_META_SCHEDULE);
-    if (!sc) return ad_err(err, errlen, "%s: metadata key '%s' is missing", path, AD_META_SCHEDULE);
+    const char *sc = ad_safetensors_meta_need(st, path, AD_META_SCHEDULE, MODEL_HINT, err, errlen);
+    if (!sc) return -1;
     if (!strcmp(sc, "linear"))
         *schedule = AD_SCHEDULE_LINEAR;
     else if (!strcmp(sc, "cosine"))
@@ -215,11 +208,9 @@ int ad_model_save(const char *path, const ad_unet *unet, const float *params,
 {
     const ad_unet_hparams *hp = ad_unet_hp(unet);
     char in_c[16], base[16], mult[64], rb[16], groups[16], tstr[16];
-    size_t o = 0;
     snprintf(in_c, sizeof(in_c), "%d", hp->in_channels);
     snprintf(base, sizeof(base), "%d", hp->base_channels);
-    for (int l = 0; l < hp->num_levels; l++)
-        o += (size_t)snprintf(mult + o, sizeof(mult) - o, "%s%d", l ? "," : "", hp->channel_mult[l]);
+    ad_model_format_channel_mult(mult, sizeof mult, hp);
     snprintf(rb, sizeof(rb), "%d", hp->res_blocks);
     snprintf(groups, sizeof(groups), "%d", hp->groups);
     snprintf(tstr, sizeof(tstr), "%d", T);

@@ -8,7 +8,9 @@
  * file, the JSON must parse, every tensor must be F32 with a shape whose size
  * matches its byte range, and the ranges must tile the buffer exactly (no
  * overlap, no gap, nothing past the end). */
+#include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +206,39 @@ const char *ad_safetensors_meta(const ad_safetensors *st, const char *key)
     for (int i = 0; i < st->num_meta; i++)
         if (!strcmp(st->meta_keys[i], key)) return st->meta_values[i];
     return NULL;
+}
+
+const char *ad_safetensors_meta_need(const ad_safetensors *st, const char *path,
+                                     const char *key, const char *hint, char *err,
+                                     size_t errlen)
+{
+    const char *v = ad_safetensors_meta(st, key);
+    if (!v)
+        ad_err(err, errlen, "%s: metadata '%s' is missing%s%s%s", path, key, hint ? " (" : "",
+               hint ? hint : "", hint ? ")" : "");
+    return v;
+}
+
+int ad_safetensors_meta_long(const ad_safetensors *st, const char *path, const char *key,
+                             long lo, long hi, const char *hint, long *out, char *err,
+                             size_t errlen)
+{
+    const char *s = ad_safetensors_meta_need(st, path, key, hint, err, errlen);
+    if (!s) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!errno && end != s && !*end && v >= lo && v <= hi) {
+        *out = v;
+        return 0;
+    }
+    if (lo == LONG_MIN && hi == LONG_MAX)
+        return ad_err(err, errlen, "%s: metadata '%s' must be an integer, got '%.40s'", path, key, s);
+    if (hi == LONG_MAX)
+        return ad_err(err, errlen, "%s: metadata '%s' must be an integer >= %ld, got '%.40s'", path,
+                      key, lo, s);
+    return ad_err(err, errlen, "%s: metadata '%s' must be an integer in %ld..%ld, got '%.40s'", path,
+                  key, lo, hi, s);
 }
 
 const ad_st_tensor *ad_safetensors_find(const ad_safetensors *st, const char *name)
