@@ -92,7 +92,9 @@ typedef struct ad_unet_stats {
 void ad_unet_get_stats(const ad_unet *u, ad_unet_stats *st);
 void ad_unet_reset_stats(ad_unet *u);
 
-/* Threads for the compute kernels (OpenBLAS + OpenMP kept from oversubscribing). */
+/* Threads for the compute kernels (OpenBLAS + OpenMP kept from oversubscribing).
+ * Process-wide and atomic: a reload may set it while another thread's
+ * kernels read it. */
 void ad_nn_set_threads(int threads);
 /* The setting; the first call without a prior set applies OpenMP's default.
  * OpenBLAS always runs single-threaded: kernels split work over OpenMP

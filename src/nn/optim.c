@@ -2,21 +2,31 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 
 #include "anomalyd/unet.h"
 
-static int nn_threads;   /* 0 = never set: OpenMP's default */
+/* 0 = never set: OpenMP's default. Atomic: the daemon's SIGHUP reload sets
+ * it (opening the new detector in the main thread) while the inspection
+ * thread's kernels read it. A kernel that reads the new count during the
+ * reload only splits its work differently: the UNet's scratch is sized for
+ * the threads at reserve and conv_threads() clamps to that. */
+static atomic_int nn_threads;
 
 int ad_nn_get_threads(void)
 {
-    if (nn_threads == 0) ad_nn_set_threads(omp_get_max_threads());   /* OpenBLAS to one thread */
-    return nn_threads;
+    int t = atomic_load_explicit(&nn_threads, memory_order_relaxed);
+    if (t == 0) {
+        ad_nn_set_threads(omp_get_max_threads());   /* OpenBLAS to one thread */
+        t = atomic_load_explicit(&nn_threads, memory_order_relaxed);
+    }
+    return t;
 }
 
 void ad_nn_set_threads(int threads)
 {
     if (threads < 1) threads = 1;
-    nn_threads = threads;
+    atomic_store_explicit(&nn_threads, threads, memory_order_relaxed);
     /* One pool: the kernels split their work over OpenMP threads and call
      * sgemm single-threaded on each share. With OpenBLAS's own pool active
      * too, its spinning workers and OpenMP's fought over the cores (training
