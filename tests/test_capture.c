@@ -210,6 +210,65 @@ static void test_source_from_config(void **state)
     ad_source_destroy(src);
 }
 
+/* The reload's "did the camera change?" compares options field by field:
+ * padding and bytes after a string's end do not count, every field does,
+ * the ROI (applied by inspection) does not, model.color does when the pixel
+ * format is auto (it sets the channels). */
+static void test_capture_options_equal(void **state)
+{
+    (void)state;
+    ad_config cfg;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_config_load(CAPTURE_CONFIG, &cfg, err, sizeof err), 0);
+    ad_capture_options a, b;
+    ad_capture_options_from_config(&a, &cfg);
+    memset(&b, 0xA5, sizeof b); /* padding and string tails differ from a's zeros */
+    b.source = a.source;
+    strcpy(b.device, a.device);
+    strcpy(b.replay_dir, a.replay_dir);
+    b.replay_loop = a.replay_loop;
+    b.width = a.width;
+    b.height = a.height;
+    b.pixel_format = a.pixel_format;
+    b.channels = a.channels;
+    b.fps = a.fps;
+    b.buffers = a.buffers;
+    b.timeout_ms = a.timeout_ms;
+    assert_true(memcmp(&a, &b, sizeof a) != 0);
+    assert_true(ad_capture_options_equal(&a, &b));
+
+    for (int field = 0; field < 11; field++) {
+        ad_capture_options c = a;
+        switch (field) {
+        case 0: c.source = c.source == AD_SOURCE_V4L2 ? AD_SOURCE_REPLAY : AD_SOURCE_V4L2; break;
+        case 1: strcat(c.device, "1"); break;
+        case 2: strcat(c.replay_dir, "/x"); break;
+        case 3: c.replay_loop = !c.replay_loop; break;
+        case 4: c.width++; break;
+        case 5: c.height++; break;
+        case 6: c.pixel_format = c.pixel_format == AD_PIXFMT_AUTO ? AD_PIXFMT_GREY : AD_PIXFMT_AUTO; break;
+        case 7: c.channels = 4 - c.channels; break;
+        case 8: c.fps += 1; break;
+        case 9: c.buffers++; break;
+        case 10: c.timeout_ms++; break;
+        }
+        if (ad_capture_options_equal(&a, &c)) fail_msg("field %d changed but compares equal", field);
+    }
+
+    ad_config roi = cfg, color = cfg;
+    roi.camera.roi_x += 4;
+    roi.camera.roi_width = 16;
+    color.camera.pixel_format = AD_PIXFMT_AUTO;
+    color.model.color = cfg.model.color == AD_COLOR_RGB ? AD_COLOR_GRAY : AD_COLOR_RGB;
+    ad_capture_options_from_config(&b, &roi);
+    assert_true(ad_capture_options_equal(&a, &b));
+    ad_config auto_cfg = cfg;
+    auto_cfg.camera.pixel_format = AD_PIXFMT_AUTO;
+    ad_capture_options_from_config(&a, &auto_cfg);
+    ad_capture_options_from_config(&b, &color);
+    assert_false(ad_capture_options_equal(&a, &b));
+}
+
 static char *capture_cmd(const char *config, const char *args)
 {
     char *bin = ts_bin("anomalyctl");
@@ -406,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_replay_no_burst_after_stall),
         cmocka_unit_test(test_replay_bad_files),
         cmocka_unit_test(test_source_from_config),
+        cmocka_unit_test(test_capture_options_equal),
         cmocka_unit_test(test_anomalyctl_capture),
         cmocka_unit_test(test_anomalyctl_capture_errors),
         cmocka_unit_test(test_real_device_smoke),

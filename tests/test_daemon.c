@@ -289,6 +289,9 @@ static void test_sighup_reload(void **state)
     wait_log(f, "inspection now uses the reloaded config", 1);
     wait_log(f, "reject: frame", g.nabove); /* a full pass of rejects after the reload */
     wait_notify(f, "RELOADING=1");
+    /* only the threshold changed: the camera stays open (options compared
+     * field by field, ad_capture_options_equal) */
+    assert_int_equal(log_count(f, "camera settings changed"), 0);
 
     free(ts_write_text(f->dir, "dtest.yaml", "line:\n  name: dtest\nthreshold: [broken\n"));
     kill(f->pid, SIGHUP);

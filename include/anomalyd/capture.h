@@ -46,7 +46,8 @@ enum ad_capture_status {
 /* "ok", "error", "no device", "timeout", "again", "end". */
 const char *ad_capture_status_name(int status);
 
-/* Everything a source needs, copied out of the config (plain data). */
+/* Everything a source needs, copied out of the config (plain data). A new
+ * field belongs in ad_capture_options_equal too. */
 typedef struct ad_capture_options {
     enum ad_source_kind source;    /* v4l2 | replay */
     char device[AD_PATH_MAX];      /* /dev/videoN */
@@ -62,6 +63,11 @@ typedef struct ad_capture_options {
 
 /* Output channels: GREY -> 1, RGB24 -> 3, auto -> model.color. */
 void ad_capture_options_from_config(ad_capture_options *opt, const ad_config *cfg);
+/* True when a source opened with a would hand out the same frames as one
+ * opened with b: compared field by field (strings as strings), never the
+ * bytes of the struct, whose padding and bytes after a string's end mean
+ * nothing. The daemon's reload reopens the camera only when this is false. */
+bool ad_capture_options_equal(const ad_capture_options *a, const ad_capture_options *b);
 
 typedef struct ad_source ad_source;
 

@@ -41,6 +41,15 @@ void ad_capture_options_from_config(ad_capture_options *opt, const ad_config *cf
     opt->timeout_ms = cfg->camera.timeout_ms;
 }
 
+bool ad_capture_options_equal(const ad_capture_options *a, const ad_capture_options *b)
+{
+    return a->source == b->source && strcmp(a->device, b->device) == 0 &&
+           strcmp(a->replay_dir, b->replay_dir) == 0 && a->replay_loop == b->replay_loop &&
+           a->width == b->width && a->height == b->height &&
+           a->pixel_format == b->pixel_format && a->channels == b->channels &&
+           a->fps == b->fps && a->buffers == b->buffers && a->timeout_ms == b->timeout_ms;
+}
+
 int ad_source_init_options(ad_source **out, const ad_capture_options *opt,
                            char *err, size_t errlen)
 {

@@ -775,7 +775,10 @@ static void reload(dstate *d)
     d->new_det = nd;
     d->new_cfg = nc;
     d->new_pending = true;
-    if (memcmp(&nc.camera, &d->cam_cfg.camera, sizeof nc.camera) != 0) {
+    ad_capture_options now_opt, new_opt;
+    ad_capture_options_from_config(&now_opt, &d->cam_cfg);
+    ad_capture_options_from_config(&new_opt, &nc);
+    if (!ad_capture_options_equal(&new_opt, &now_opt)) {
         d->cam_cfg = nc;
         d->camera_changed = true;
         ad_log(AD_LOG_INFO, "camera settings changed: the camera will be reopened");
