@@ -1,6 +1,7 @@
 /* The documentation cannot drift from the code: README.md carries the
  * config key table exactly as the parser's key table prints it, and the
- * commented example etc/line3.yaml names every key. */
+ * commented example etc/line3.yaml explains every key it sets with a comment
+ * (that it sets every key of the table is test_config's check). */
 #include "test_support.h"
 
 #include <stdio.h>
@@ -30,10 +31,37 @@ static void readme_has_the_key_table(void **state)
     free(table);
 }
 
+/* Each key of the example config has a comment above it or above its group
+ * (ts_yaml_keys): a key added without a word on what it does fails here. */
+static void example_config_explains_every_key(void **state)
+{
+    (void)state;
+    uint8_t *text;
+    size_t len, n;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_read_file(SOURCE_DIR "/etc/line3.yaml", 1 << 20, &text, &len, err, sizeof err), 0);
+    ts_yaml_key *keys = ts_yaml_keys((const char *)text, &n);
+    int undocumented = 0, table_keys = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ad_config_key_find(keys[i].path)) continue; /* sections, camera.roi */
+        table_keys++;
+        if (!keys[i].documented) {
+            print_error("etc/line3.yaml:%d: %s has no comment above it or its group\n", keys[i].line,
+                        keys[i].path);
+            undocumented++;
+        }
+    }
+    assert_int_equal(undocumented, 0);
+    assert_true(table_keys >= 50);
+    free(keys);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(readme_has_the_key_table),
+        cmocka_unit_test(example_config_explains_every_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

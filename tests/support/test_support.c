@@ -1,5 +1,6 @@
 #include "test_support.h"
 
+#include <ctype.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -135,4 +136,62 @@ double ts_golden_grad_err(const ad_safetensors *st, const ad_param_info *pi, con
     char key[160];
     snprintf(key, sizeof key, "grad.%s", pi->name);
     return ts_rel_err(grads + pi->offset, ts_golden_tensor(st, key, pi->count), pi->count);
+}
+
+ts_yaml_key *ts_yaml_keys(const char *text, size_t *n)
+{
+    ts_yaml_key *keys = NULL;
+    size_t count = 0, cap = 0;
+    struct {
+        int indent;
+        char name[64];
+    } stack[8];
+    int depth = 0, line = 0, documented = 0;
+    for (const char *p = text; *p; line++) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        int indent = 0;
+        while ((size_t)indent < len && p[indent] == ' ') indent++;
+        const char *k = p + indent;
+        size_t klen = 0;
+        while (indent + klen < len && (isalnum((unsigned char)k[klen]) || k[klen] == '_')) klen++;
+        int is_key = klen > 0 && klen < 64 && indent + klen < len && k[klen] == ':' &&
+                     (indent + klen + 1 == len || k[klen + 1] == ' ');
+        if ((size_t)indent == len) {
+            documented = 0; /* blank line */
+        } else if (*k == '#') {
+            documented = 1;
+        } else if (!is_key) {
+            documented = 0;
+        } else {
+            while (depth > 0 && stack[depth - 1].indent >= indent) depth--;
+            char path[128] = "";
+            for (int i = 0; i < depth; i++) {
+                strncat(path, stack[i].name, sizeof path - strlen(path) - 1);
+                strncat(path, ".", sizeof path - strlen(path) - 1);
+            }
+            strncat(path, k, klen < sizeof path - strlen(path) - 1 ? klen : sizeof path - strlen(path) - 1);
+            if (depth < 8) {
+                stack[depth].indent = indent;
+                snprintf(stack[depth].name, sizeof stack[depth].name, "%.*s", (int)klen, k);
+                depth++;
+            }
+            const char *v = k + klen + 1;
+            while (v < p + len && *v == ' ') v++;
+            int section = indent == 0 && (v == p + len || *v == '#');
+            if (count == cap) {
+                cap = cap ? 2 * cap : 64;
+                keys = realloc(keys, cap * sizeof *keys);
+                if (!keys) ad_die("out of memory");
+            }
+            snprintf(keys[count].path, sizeof keys[count].path, "%s", path);
+            keys[count].line = line + 1;
+            keys[count].documented = section || documented;
+            count++;
+            if (section) documented = 0; /* a section header explains nothing below it */
+        }
+        p += len + (end ? 1 : 0);
+    }
+    *n = count;
+    return keys;
 }

@@ -26,6 +26,21 @@ char *ts_bin(const char *name);
  * output (malloc'd) and puts the exit code in *rc. */
 char *ts_run_bin(const char *name, const char *args, int *rc);
 
+/* The keys of a block-style YAML file as written (a commented example
+ * config): each key line's dotted path ("camera.roi.width", from the
+ * indentation), its line number, and whether a comment explains it: a
+ * comment line right above it, or right above the sibling key or the nested
+ * mapping it directly follows (one comment for width and height, or for roi
+ * and its x, y, width, height). A top-level section ("camera:") needs no
+ * comment and documents nothing below it. Lines that are not keys break the
+ * chain. Returns a malloc'd array of *n entries. */
+typedef struct ts_yaml_key {
+    char path[128];
+    int line;
+    int documented;
+} ts_yaml_key;
+ts_yaml_key *ts_yaml_keys(const char *text, size_t *n);
+
 /* Golden fixtures written by tests/reference/make_golden.py into
  * FIXTURES_DIR/golden/: the path of NAME's network file and the tensors of
  * NAME.data.safetensors (free with ad_safetensors_free); a missing or
