@@ -31,6 +31,7 @@
 enum { AD_STORE_ERROR = -1, AD_STORE_RETRY = -2 };
 
 typedef struct ad_reject {
+    long long id;             /* row id; filled by ad_store_read_rejects only */
     char ts[32];              /* UTC 'YYYY-MM-DD HH:MM:SS.SSS' */
     char line[64];
     char camera[256];
@@ -99,5 +100,50 @@ int ad_store_retention(ad_store *st, long *files_deleted, char *err, size_t errl
 
 /* Total bytes of image files named by rows (what the size cap counts). */
 int ad_store_image_bytes(ad_store *st, long long *bytes, char *err, size_t errlen);
+
+/* ---- Reading the log (anomalyctl report) ----
+ *
+ * A reader opens the file read-only (never creating, migrating or locking it
+ * for writing, so a running daemon is not disturbed: WAL readers and the
+ * writer never wait for each other) and reads every query of its life from
+ * one snapshot, so totals and rows agree while the daemon adds to the log.
+ * Periods are [from, to) as UTC text 'YYYY-MM-DD HH:MM:SS.SSS'; the queries
+ * use the indexes on rejects.ts and counters.minute.
+ *
+ * ad_store_reader_open refuses, with a sentence naming the file: a path that
+ * does not exist or is not a file, a file that is not an SQLite database, an
+ * SQLite database that is not an anomalyd reject log, and a log from a newer
+ * anomalyd (the daemon's words). Owns its connection; close with
+ * ad_store_reader_close (NULL is fine). Not thread-safe. */
+typedef struct ad_store_reader ad_store_reader;
+int ad_store_reader_open(ad_store_reader **out, const char *db_path, char *err, size_t errlen);
+void ad_store_reader_close(ad_store_reader *r);
+
+/* Calls each() for every counters row with minute in the period, in minute
+ * order (a period boundary inside a minute includes that minute). Quantile
+ * columns that are NULL (nothing inspected) read as NaN. A nonzero return
+ * from each() stops the walk and is returned. */
+int ad_store_read_minutes(ad_store_reader *r, const char *from, const char *to,
+                          int (*each)(const ad_minute_counts *c, void *ctx), void *ctx,
+                          char *err, size_t errlen);
+
+/* Calls each() with the score, threshold, model and time of every reject in
+ * the period, in time order: one pass, few columns, for totals and
+ * histograms over any number of rows. */
+typedef struct ad_reject_brief {
+    double score, threshold;
+    const char *model_sha256; /* valid during the call only */
+    const char *ts;           /* valid during the call only */
+} ad_reject_brief;
+int ad_store_read_briefs(ad_store_reader *r, const char *from, const char *to,
+                         int (*each)(const ad_reject_brief *b, void *ctx), void *ctx,
+                         char *err, size_t errlen);
+
+/* At most `limit` rejects of the period, newest first (by_score false) or
+ * highest score first, into a malloc'd array (*rows, *n; free(*rows)). The
+ * frame and heatmap pointers are NULL; paths are empty where the row has
+ * NULL; text longer than a field is cut. */
+int ad_store_read_rejects(ad_store_reader *r, const char *from, const char *to, bool by_score,
+                          size_t limit, ad_reject **rows, size_t *n, char *err, size_t errlen);
 
 #endif

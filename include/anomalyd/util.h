@@ -69,6 +69,9 @@ int ad_fsync_parent(const char *path, char *err, size_t errlen);
 /* Reads a whole regular file (refuses directories); caller frees *data. */
 int ad_read_file(const char *path, size_t max_len, uint8_t **data, size_t *len,
                  char *err, size_t errlen);
+/* A whole decimal number in [lo, hi], nothing else in s: 0 and *out, or -1
+ * (*out untouched). For command-line options. */
+int ad_parse_long(const char *s, long lo, long hi, long *out);
 /* mkdir -p; 0 or -1 with err. */
 int ad_mkdirs(const char *path, unsigned mode, char *err, size_t errlen);
 
@@ -87,8 +90,15 @@ float ad_rng_normal(ad_rng *rng);            /* N(0, 1), Box-Muller */
 uint64_t ad_hash64(const void *data, size_t len, uint64_t seed);
 
 double ad_now_sec(void);       /* CLOCK_MONOTONIC seconds */
-/* UTC time as 'YYYY-MM-DD HH:MM:SS.SSS' (24 bytes incl. NUL). */
+/* UTC time as 'YYYY-MM-DD HH:MM:SS.SSS' (24 bytes incl. NUL): now, or the
+ * given second and millisecond. The reject log's time text. */
 void ad_utc_timestamp(char out[32]);
+void ad_utc_format(int64_t sec, int msec, char out[32]);
+/* Parses UTC 'YYYY-MM-DD', 'YYYY-MM-DD HH:MM' or 'YYYY-MM-DD HH:MM:SS'
+ * (optionally '.fff' and a 'Z'; 'T' may stand for the space) into seconds
+ * since 1970 (fractions dropped). -1 for anything else, or a date that does
+ * not exist (2026-02-30). */
+int ad_utc_parse(const char *text, int64_t *sec);
 
 /* SHA-256 of a file as 64 hex chars + NUL. */
 int ad_sha256_file(const char *path, char out_hex[65], char *err, size_t errlen);

@@ -1,6 +1,5 @@
 /* anomalyctl capture: grab N frames from the configured camera (or replay
  * folder), apply the daemon's ROI and colour preprocessing, write PNGs. */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,16 +47,6 @@ static void usage(FILE *out)
             "                 offers (to choose camera.width/height/fps), then exit\n"
             "\n"
             "exit codes: 0 ok, 1 camera or disk failure, 2 usage or config error\n");
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
 }
 
 /* Index after the highest DIR/frame_NNNNNN.png, so a second run appends. */
@@ -134,14 +123,14 @@ int ad_cmd_capture(int argc, char **argv)
         case 'c': config_path = optarg; break;
         case 'o': out_dir = optarg; break;
         case 'n':
-            if (parse_long(optarg, 1, 10000000, &count) < 0) {
+            if (ad_parse_long(optarg, 1, 10000000, &count) < 0) {
                 fprintf(stderr, "anomalyctl capture: --count must be a whole number from 1 to "
                         "10000000, got '%s'\n", optarg);
                 return 2;
             }
             break;
         case 'e':
-            if (parse_long(optarg, 0, 86400000, &every_ms) < 0) {
+            if (ad_parse_long(optarg, 0, 86400000, &every_ms) < 0) {
                 fprintf(stderr, "anomalyctl capture: --every must be milliseconds from 0 to "
                         "86400000, got '%s'\n", optarg);
                 return 2;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "anomalyd/util.h"
+#include "store_internal.h"
 
 #define DEFAULT_BUSY_MS 2000
 
@@ -147,19 +148,23 @@ static void db_close(ad_store *st)
     st->db = NULL;
 }
 
+int ad_store_newer_schema_error(const char *db_path, long long version, char *err, size_t errlen)
+{
+    ad_err(err, errlen,
+           "%s: the reject log has schema version %lld, written by a newer anomalyd; "
+           "this build knows up to version %d. Upgrade anomalyd or point "
+           "reject_log.database at another file",
+           db_path, version, AD_STORE_SCHEMA_VERSION);
+    return AD_STORE_ERROR;
+}
+
 static int migrate(ad_store *st, char *err, size_t errlen)
 {
     long long version = 0;
     int rc = query_int(st->db, "PRAGMA user_version", &version);
     if (rc != SQLITE_OK) return fail(st, rc, err, errlen, "cannot read the schema version");
-    if (version > AD_STORE_SCHEMA_VERSION) {
-        ad_err(err, errlen,
-               "%s: the reject log has schema version %lld, written by a newer anomalyd; "
-               "this build knows up to version %d. Upgrade anomalyd or point "
-               "reject_log.database at another file",
-               st->db_path, version, AD_STORE_SCHEMA_VERSION);
-        return AD_STORE_ERROR;
-    }
+    if (version > AD_STORE_SCHEMA_VERSION)
+        return ad_store_newer_schema_error(st->db_path, version, err, errlen);
     if (version == AD_STORE_SCHEMA_VERSION) return 0;
 
     rc = exec1(st->db, "BEGIN IMMEDIATE");

@@ -431,14 +431,65 @@ double ad_now_sec(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+int ad_parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+void ad_utc_format(int64_t sec, int msec, char out[32])
+{
+    time_t t = (time_t)sec;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03d", msec % 1000);
+}
+
 void ad_utc_timestamp(char out[32])
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03d", (int)(ts.tv_nsec / 1000000L) % 1000);
+    ad_utc_format(ts.tv_sec, (int)(ts.tv_nsec / 1000000L), out);
+}
+
+int ad_utc_parse(const char *text, int64_t *sec)
+{
+    struct tm tm = {0};
+    int used = 0, y, mo, d, h = 0, mi = 0, s = 0;
+    if (sscanf(text, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3 || used != 10) return -1;
+    const char *p = text + used;
+    if (*p == ' ' || *p == 'T') {
+        int n = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &n) != 2 || n != 5) return -1;
+        p += 1 + n;
+        if (*p == ':') {
+            if (sscanf(p + 1, "%2d%n", &s, &n) != 1 || n != 2) return -1;
+            p += 3;
+            if (*p == '.')
+                for (p++; *p >= '0' && *p <= '9'; p++) {
+                }
+        }
+    }
+    if (*p == 'Z') p++;
+    if (*p) return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s;
+    time_t t = timegm(&tm);
+    /* timegm normalizes 2026-02-30 to March: such a date does not exist */
+    if (tm.tm_year != y - 1900 || tm.tm_mon != mo - 1 || tm.tm_mday != d || tm.tm_hour != h ||
+        tm.tm_min != mi || tm.tm_sec != s)
+        return -1;
+    *sec = (int64_t)t;
+    return 0;
 }
 
 void ad_reexec_with_passive_openmp(char **argv)
