@@ -139,6 +139,12 @@ int ad_calib_plot(ad_image *out, int w, int h, const double *good, size_t ngood,
                   const double *bad, size_t nbad, double threshold, const char *title,
                   char *err, size_t errlen);
 
+/* Axis ticks shared by the PNG plot and the report's SVG charts: a step of
+ * about `want` ticks over span (span > 0, want >= 1), 1, 2 or 5 times a
+ * power of ten; and the decimals that print every multiple of it (0..12). */
+double ad_axis_step(double span, int want);
+int ad_axis_decimals(double step);
+
 /* Bitmap font used by the plot: draws text with its top-left corner at (x, y),
  * each font pixel a scale x scale square; lowercase letters are drawn as
  * capitals. Returns the advance width in pixels. Clips at the image border. */

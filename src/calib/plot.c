@@ -33,14 +33,13 @@ static void fill_rect(ad_image *im, int x0, int y0, int x1, int y1, const uint8_
         }
 }
 
-/* Step of about `want` ticks over span: 1, 2 or 5 times a power of ten. */
-static double nice_step(double span, int want)
+double ad_axis_step(double span, int want)
 {
     double raw = span / want, mag = pow(10, floor(log10(raw))), f = raw / mag;
     return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
 }
 
-static int step_decimals(double step)
+int ad_axis_decimals(double step)
 {
     int d = (int)ceil(-log10(step) - 1e-9);
     return d < 0 ? 0 : d > 12 ? 12 : d;
@@ -72,14 +71,14 @@ int ad_calib_plot(ad_image *out, int w, int h, const double *good, size_t ngood,
     for (int i = 0; i < bins; i++) ymax = fmax(ymax, fmax(fg[i], fb[i]));
 
     double pad = (hi - lo) * 0.04, xlo = lo - pad, xhi = hi + pad;
-    double ystep = nice_step(ymax * 1.1, 5);
+    double ystep = ad_axis_step(ymax * 1.1, 5);
     double ytop = ceil(ymax * 1.1 / ystep) * ystep;
 #define XPIX(v) (left + (int)lround(((v) - xlo) / (xhi - xlo) * (right - left)))
 #define YPIX(v) (bottom - (int)lround((v) / ytop * (bottom - top)))
 
     /* Grid and y ticks. */
     char label[96];
-    int yd = step_decimals(ystep);
+    int yd = ad_axis_decimals(ystep);
     for (double v = 0; v <= ytop + ystep * 0.01; v += ystep) {
         int y = YPIX(v);
         fill_rect(out, left, y, right, y + 1, GRID, 1);
@@ -89,8 +88,8 @@ int ad_calib_plot(ad_image *out, int w, int h, const double *good, size_t ngood,
                      AXIS_TEXT);
     }
     /* x ticks. */
-    double xstep = nice_step(xhi - xlo, (right - left) / 130 > 2 ? (right - left) / 130 : 2);
-    int xd = step_decimals(xstep);
+    double xstep = ad_axis_step(xhi - xlo, (right - left) / 130 > 2 ? (right - left) / 130 : 2);
+    int xd = ad_axis_decimals(xstep);
     for (double v = ceil(xlo / xstep) * xstep; v <= xhi; v += xstep) {
         int x = XPIX(v);
         fill_rect(out, x, top, x + 1, bottom, GRID, 1);

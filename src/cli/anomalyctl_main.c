@@ -19,6 +19,7 @@ static const struct command commands[] = {
     {"score", ad_cmd_score, "score images: score, verdict, defect box, heat maps"},
     {"eval", ad_cmd_eval, "evaluate on an MVTec AD layout dataset (AUROC, speed)"},
     {"synth", ad_cmd_synth, "write examples of the synthetic defects the learned head trains on"},
+    {"report", ad_cmd_report, "write one HTML page of a line's rejects and trends from its log"},
 };
 
 static void usage(FILE *out)

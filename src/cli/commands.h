@@ -11,5 +11,6 @@ int ad_cmd_score(int argc, char **argv);
 int ad_cmd_eval(int argc, char **argv);
 int ad_cmd_synth(int argc, char **argv);
 int ad_cmd_init(int argc, char **argv);
+int ad_cmd_report(int argc, char **argv);
 
 #endif

@@ -73,6 +73,13 @@ int ts_run(const char *cmdline, char **output)
     return -1;
 }
 
+size_t ts_count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
+    return n;
+}
+
 char *ts_bin(const char *name)
 {
     char *path = ad_xmalloc(strlen(BIN_DIR) + strlen(name) + 2);

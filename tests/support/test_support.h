@@ -20,6 +20,8 @@ char *ts_write_text(const char *dir, const char *name, const char *text);
 /* Runs a shell command line, captures stdout+stderr (malloc'd into *output
  * if non-NULL) and returns the exit code (or 128+signal). */
 int ts_run(const char *cmdline, char **output);
+/* Occurrences of needle in hay (not overlapping). */
+size_t ts_count(const char *hay, const char *needle);
 /* Path of a built program (BIN_DIR/name), malloc'd. */
 char *ts_bin(const char *name);
 /* Runs the built program with args (shell words) like ts_run; returns its
