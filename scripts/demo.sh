@@ -2,9 +2,11 @@
 # The main job in one command, on a fresh Debian 12 machine:
 #   installs the build dependencies, builds anomalyd, runs the daemon on the
 #   bundled replay of parts (a few with defects) with the bundled model,
-#   then shows the rejects it logged to SQLite and where the heat maps are.
+#   then shows the rejects it logged to SQLite and where the heat maps are,
+#   and ends by writing the HTML report of those rejects (anomalyctl report).
 # Usage: scripts/demo.sh            (as root or a user with sudo)
 #        SKIP_DEPS=1 scripts/demo.sh   (dependencies already installed)
+#        SKIP_BUILD=1 BUILD=DIR scripts/demo.sh   (programs already built in DIR)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -13,8 +15,10 @@ if [ "${SKIP_DEPS:-0}" != 1 ]; then
 fi
 
 build=${BUILD:-build/release}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)" --target anomalyd
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$build" -j"$(nproc)" --target anomalyd anomalyctl
+fi
 
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # as the systemd unit
 config=fixtures/configs/demo.yaml
@@ -55,3 +59,8 @@ sqlite3 "$out/demo.db" "SELECT image_path || '  ' || heatmap_path FROM rejects O
 echo
 echo "Heat maps are under $(pwd)/$out/images/<day>/*-heatmap.png"
 echo "Query more: sqlite3 $out/demo.db 'SELECT * FROM rejects'   (see docs/service.md)"
+
+echo
+echo "== The report: one HTML page of the rejects and trends (docs/report.md)"
+"$build/anomalyctl" report --config "$config" --since 24h --out "$out/report.html"
+echo "Report: $(pwd)/$out/report.html"

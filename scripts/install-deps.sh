@@ -7,6 +7,8 @@
 # for the root of the systemd VM test (tests/vm/systemd-vm-test.sh), valgrind for
 # the memcheck stage of scripts/test.sh, python3 for the sd_notify listener
 # of bench/soak.sh (its short CHECK run is a ctest).
+# chromium renders the HTML report in its integration test (test_report_cli:
+# headless, --no-sandbox as root; the screenshot is docs/report-demo.png).
 # clang, libclang-rt-14-dev (libFuzzer and the sanitizer runtimes, which
 # clang only recommends) and libomp-14-dev (clang's OpenMP, which the
 # detector links) are for the fuzz stage (tests/fuzz/, label fuzz).
@@ -21,5 +23,5 @@ $SUDO apt-get install -y --no-install-recommends \
     libopenblas-dev libjansson-dev sqlite3 procps python3 \
     qemu-system-x86 busybox-static cpio kmod v4l-utils xz-utils \
     clang libclang-rt-14-dev libomp-14-dev \
-    man-db lintian adduser dpkg-dev file systemd debootstrap valgrind \
+    man-db lintian adduser dpkg-dev file systemd debootstrap valgrind chromium \
     ${ANOMALYD_EXTRA_PACKAGES:-}
