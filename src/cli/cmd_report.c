@@ -80,7 +80,7 @@ int ad_cmd_report(int argc, char **argv)
     const char *config_path = NULL, *since = NULL, *from = NULL, *to = NULL, *db = NULL;
     const char *out_path = NULL, *sort = "time";
     long limit = AD_REPORT_DEFAULT_LIMIT, thumb = AD_REPORT_DEFAULT_THUMB;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option but --help takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
@@ -103,7 +103,6 @@ int ad_cmd_report(int argc, char **argv)
         } else {
             return usage_error("unknown option '%s'", a);
         }
-        i++;
     }
     if (!config_path) return usage_error("%s", "--config FILE is required");
     if (!out_path) return usage_error("%s", "--out FILE.html is required");
