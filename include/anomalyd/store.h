@@ -108,7 +108,9 @@ int ad_store_image_bytes(ad_store *st, long long *bytes, char *err, size_t errle
  * writer never wait for each other) and reads every query of its life from
  * one snapshot, so totals and rows agree while the daemon adds to the log.
  * Periods are [from, to) as UTC text 'YYYY-MM-DD HH:MM:SS.SSS'; the queries
- * use the indexes on rejects.ts and counters.minute.
+ * use the indexes on rejects.ts and counters.minute. A log in a folder that
+ * cannot be written, with no -wal beside it (a copy on read-only media), is
+ * opened as immutable: SQLite could not create the -shm it reads WAL with.
  *
  * ad_store_reader_open refuses, with a sentence naming the file: a path that
  * does not exist or is not a file, a file that is not an SQLite database, an

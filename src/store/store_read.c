@@ -3,12 +3,14 @@
 #include "anomalyd/store.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "anomalyd/util.h"
 #include "store_internal.h"
@@ -67,6 +69,31 @@ static int check_schema(ad_store_reader *r, char *err, size_t errlen)
     return 0;
 }
 
+/* A log in WAL mode is read through its -shm file, which SQLite creates
+ * beside it: in a folder nobody can write (a copy on a read-only stick, a
+ * read-only mount) that fails. There, with no -wal file, nothing can be
+ * writing the log, so it is opened as immutable instead: the URI for that,
+ * or NULL where the plain open works. */
+static char *frozen_uri(const char *db_path)
+{
+    char *copy = ad_xstrdup(db_path), *wal = ad_xmalloc(strlen(db_path) + 5);
+    sprintf(wal, "%s-wal", db_path);
+    bool frozen = access(dirname(copy), W_OK) != 0 && access(wal, F_OK) != 0;
+    free(copy);
+    free(wal);
+    if (!frozen) return NULL;
+    /* file:PATH?immutable=1 with %, ? and # (and bytes outside ASCII
+     * printables) percent-encoded */
+    char *uri = ad_xmalloc(3 * strlen(db_path) + 32), *o = uri;
+    o += sprintf(o, "file:");
+    for (const unsigned char *p = (const unsigned char *)db_path; *p; p++)
+        o += (*p == '%' || *p == '?' || *p == '#' || *p <= ' ' || *p >= 0x7F)
+                 ? sprintf(o, "%%%02X", *p)
+                 : sprintf(o, "%c", *p);
+    sprintf(o, "?immutable=1");
+    return uri;
+}
+
 int ad_store_reader_open(ad_store_reader **out, const char *db_path, char *err, size_t errlen)
 {
     *out = NULL;
@@ -82,7 +109,10 @@ int ad_store_reader_open(ad_store_reader **out, const char *db_path, char *err, 
 
     ad_store_reader *r = ad_xcalloc(1, sizeof *r);
     r->db_path = ad_xstrdup(db_path);
-    int rc = sqlite3_open_v2(db_path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    char *uri = frozen_uri(db_path);
+    int rc = sqlite3_open_v2(uri ? uri : db_path, &r->db,
+                             SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, NULL);
+    free(uri);
     if (rc != SQLITE_OK) {
         read_fail(r, rc, "cannot open the database read-only", err, errlen);
         goto fail;
