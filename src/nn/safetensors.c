@@ -8,7 +8,6 @@
  * file, the JSON must parse, every tensor must be F32 with a shape whose size
  * matches its byte range, and the ranges must tile the buffer exactly (no
  * overlap, no gap, nothing past the end). */
-#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -225,13 +224,7 @@ int ad_safetensors_meta_long(const ad_safetensors *st, const char *path, const c
 {
     const char *s = ad_safetensors_meta_need(st, path, key, hint, err, errlen);
     if (!s) return -1;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!errno && end != s && !*end && v >= lo && v <= hi) {
-        *out = v;
-        return 0;
-    }
+    if (ad_parse_long(s, lo, hi, out) == 0) return 0;
     if (lo == LONG_MIN && hi == LONG_MAX)
         return ad_err(err, errlen, "%s: metadata '%s' must be an integer, got '%.40s'", path, key, s);
     if (hi == LONG_MAX)
