@@ -334,8 +334,8 @@ static void test_invalid_inputs(void **state)
     expect(e, 2, "--confidence '30%'", "%s --good empty --confidence 30%%", cfg);
     expect(e, 2, "--pick youden needs --bad", "%s --good empty --pick youden", cfg);
     expect(e, 2, "--pick 'best'", "%s --good empty --pick best", cfg);
-    expect(e, 2, "unknown or incomplete option '--frobnicate'", "%s --good empty --frobnicate", cfg);
-    expect(e, 2, "incomplete option '--bad'", "%s --good empty --bad --write", cfg);
+    expect(e, 2, "unknown option '--frobnicate'", "%s --good empty --frobnicate", cfg);
+    expect(e, 2, "option '--bad' needs a value", "%s --good empty --bad --write", cfg);
     expect(e, 0, "usage: anomalyctl calibrate", "--help");
     /* a plot that cannot be written is a runtime failure, and nothing was
      * written to the config on the way */

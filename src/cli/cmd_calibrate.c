@@ -14,6 +14,7 @@
 #include "anomalyd/detect.h"
 #include "anomalyd/image.h"
 #include "anomalyd/util.h"
+#include "cli.h"
 #include "commands.h"
 
 #define MAX_BAD_DIRS 64
@@ -185,73 +186,66 @@ static int parse_fraction(const char *text, double lo, double hi, double *out)
 
 int ad_cmd_calibrate(int argc, char **argv)
 {
+    static const ad_cli cli = {"calibrate", usage};
     const char *config_path = NULL, *good_dir = NULL, *plot_path = NULL, *pick = NULL;
     const char *bad_dirs[MAX_BAD_DIRS];
     int nbad_dirs = 0, do_write = 0, rate_given = 0;
     double rate = DEFAULT_TARGET_FRR, confidence = 0;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--config") && i + 1 < argc) {
-            config_path = argv[++i];
-        } else if (!strcmp(a, "--good") && i + 1 < argc) {
-            if (good_dir) {
-                fprintf(stderr, "anomalyctl calibrate: --good given twice; pass one folder of good images\n");
-                return 2;
-            }
-            good_dir = argv[++i];
-        } else if (!strcmp(a, "--bad") && i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
-            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
-                if (nbad_dirs == MAX_BAD_DIRS) {
-                    fprintf(stderr, "anomalyctl calibrate: at most %d --bad folders\n", MAX_BAD_DIRS);
-                    return 2;
-                }
-                bad_dirs[nbad_dirs++] = argv[++i];
-            }
-        } else if (!strcmp(a, "--target-frr") && i + 1 < argc) {
-            if (parse_fraction(argv[++i], 0, 0.5, &rate) < 0) {
-                fprintf(stderr, "anomalyctl calibrate: --target-frr '%s': expected a rate above 0 "
-                        "and below 0.5, as a fraction (0.01) or a percentage (1%%)\n", argv[i]);
-                return 2;
-            }
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},     {"good", required_argument, NULL, 'g'},
+        {"bad", required_argument, NULL, 'b'},        {"target-frr", required_argument, NULL, 'r'},
+        {"confidence", required_argument, NULL, 'C'}, {"pick", required_argument, NULL, 'p'},
+        {"plot", required_argument, NULL, 'P'},       {"write", no_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
+    int opt, after_bad = 0;
+    ad_cli_begin();
+    /* '-': operands come back in order (1), so "--bad A B C" takes all three */
+    while ((opt = ad_cli_getopt(argc, argv, "-h", longopts)) != -1) {
+        if (opt == 'b' || (opt == 1 && after_bad)) {
+            if (nbad_dirs == MAX_BAD_DIRS)
+                return ad_cli_usage_error(&cli, "at most %d --bad folders", MAX_BAD_DIRS);
+            bad_dirs[nbad_dirs++] = optarg;
+            after_bad = 1;
+            continue;
+        }
+        after_bad = 0;
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'g':
+            if (good_dir)
+                return ad_cli_usage_error(&cli, "--good given twice; pass one folder of good images");
+            good_dir = optarg;
+            break;
+        case 'r':
+            if (parse_fraction(optarg, 0, 0.5, &rate) < 0)
+                return ad_cli_usage_error(&cli, "--target-frr '%s': expected a rate above 0 and "
+                                          "below 0.5, as a fraction (0.01) or a percentage (1%%)",
+                                          optarg);
             rate_given = 1;
-        } else if (!strcmp(a, "--confidence") && i + 1 < argc) {
-            if (parse_fraction(argv[++i], 0.4999, 1, &confidence) < 0) {
-                fprintf(stderr, "anomalyctl calibrate: --confidence '%s': expected a level from "
-                        "0.5 up to (not including) 1, as a fraction (0.9) or a percentage "
-                        "(90%%)\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(a, "--pick") && i + 1 < argc) {
-            pick = argv[++i];
-            if (strcmp(pick, "frr") && strcmp(pick, "youden")) {
-                fprintf(stderr, "anomalyctl calibrate: --pick '%s': expected frr or youden\n", pick);
-                return 2;
-            }
-        } else if (!strcmp(a, "--plot") && i + 1 < argc) {
-            plot_path = argv[++i];
-        } else if (!strcmp(a, "--write")) {
-            do_write = 1;
-        } else {
-            fprintf(stderr, "anomalyctl calibrate: unknown or incomplete option '%s'\n", a);
-            usage(stderr);
-            return 2;
+            break;
+        case 'C':
+            if (parse_fraction(optarg, 0.4999, 1, &confidence) < 0)
+                return ad_cli_usage_error(&cli, "--confidence '%s': expected a level from 0.5 up "
+                                          "to (not including) 1, as a fraction (0.9) or a "
+                                          "percentage (90%%)", optarg);
+            break;
+        case 'p':
+            pick = optarg;
+            if (strcmp(pick, "frr") && strcmp(pick, "youden"))
+                return ad_cli_usage_error(&cli, "--pick '%s': expected frr or youden", pick);
+            break;
+        case 'P': plot_path = optarg; break;
+        case 'w': do_write = 1; break;
+        case 'h': return ad_cli_help(&cli);
+        default: return ad_cli_bad_option(&cli, opt, argv);
         }
     }
-    if (!config_path || !good_dir) {
-        fprintf(stderr, "anomalyctl calibrate: %s is required\n",
-                !config_path ? "--config FILE" : "--good DIR");
-        usage(stderr);
-        return 2;
-    }
+    if (!config_path || !good_dir)
+        return ad_cli_usage_error(&cli, "%s is required", !config_path ? "--config FILE" : "--good DIR");
     if (!pick) pick = nbad_dirs > 0 && !rate_given ? "youden" : "frr";
-    if (!strcmp(pick, "youden") && nbad_dirs == 0) {
-        fprintf(stderr, "anomalyctl calibrate: --pick youden needs --bad folders of known defects\n");
-        return 2;
-    }
+    if (!strcmp(pick, "youden") && nbad_dirs == 0)
+        return ad_cli_usage_error(&cli, "--pick youden needs --bad folders of known defects");
 
     int rc = 1;
     char err[AD_ERRLEN];

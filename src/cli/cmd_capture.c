@@ -1,6 +1,5 @@
 /* anomalyctl capture: grab N frames from the configured camera (or replay
  * folder), apply the daemon's ROI and colour preprocessing, write PNGs. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include "anomalyd/detect.h"
 #include "anomalyd/image.h"
 #include "anomalyd/util.h"
+#include "cli.h"
 #include "commands.h"
 
 #define MAX_CONSECUTIVE_TIMEOUTS 3
@@ -116,47 +116,32 @@ int ad_cmd_capture(int argc, char **argv)
     const char *config_path = NULL, *out_dir = NULL;
     long count = -1, every_ms = 0;
     int quiet = 0, list = 0, opt;
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "c:n:o:e:qh", longopts, NULL)) != -1) {
+    static const ad_cli cli = {"capture", usage};
+    ad_cli_begin();
+    while ((opt = ad_cli_getopt(argc, argv, "c:n:o:e:qh", longopts)) != -1) {
         switch (opt) {
         case 'c': config_path = optarg; break;
         case 'o': out_dir = optarg; break;
         case 'n':
-            if (ad_parse_long(optarg, 1, 10000000, &count) < 0) {
-                fprintf(stderr, "anomalyctl capture: --count must be a whole number from 1 to "
-                        "10000000, got '%s'\n", optarg);
-                return 2;
-            }
+            if (ad_parse_long(optarg, 1, 10000000, &count) < 0)
+                return ad_cli_usage_error(&cli, "--count must be a whole number from 1 to "
+                                          "10000000, got '%s'", optarg);
             break;
         case 'e':
-            if (ad_parse_long(optarg, 0, 86400000, &every_ms) < 0) {
-                fprintf(stderr, "anomalyctl capture: --every must be milliseconds from 0 to "
-                        "86400000, got '%s'\n", optarg);
-                return 2;
-            }
+            if (ad_parse_long(optarg, 0, 86400000, &every_ms) < 0)
+                return ad_cli_usage_error(&cli, "--every must be milliseconds from 0 to "
+                                          "86400000, got '%s'", optarg);
             break;
         case 'q': quiet = 1; break;
         case 'l': list = 1; break;
-        case 'h': usage(stdout); return 0;
-        default:
-            fprintf(stderr, "anomalyctl capture: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
-            usage(stderr);
-            return 2;
+        case 'h': return ad_cli_help(&cli);
+        default: return ad_cli_bad_option(&cli, opt, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "anomalyctl capture: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
+    if (optind < argc) return ad_cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
     if (list && config_path) return list_formats(config_path);
-    if (!config_path || !out_dir || count < 0) {
-        fprintf(stderr, "anomalyctl capture: --config, --count and --out are required\n");
-        usage(stderr);
-        return 2;
-    }
+    if (!config_path || !out_dir || count < 0)
+        return ad_cli_usage_error(&cli, "--config, --count and --out are required");
 
     char err[AD_ERRLEN], granted[256];
     ad_config *cfg = ad_xcalloc(1, sizeof *cfg);

@@ -3,6 +3,7 @@
  * through ad_detector_inspect, the daemon's path. */
 #include <dirent.h>
 #include <stdbool.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "anomalyd/detect.h"
 #include "anomalyd/image.h"
 #include "anomalyd/util.h"
+#include "cli.h"
 #include "commands.h"
 
 #define WORST_MISSES 5
@@ -176,46 +178,38 @@ int ad_cmd_eval(int argc, char **argv)
     long limit = 0;
     ad_detector_tuning tune = {0};
     char err[AD_ERRLEN];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc || a[0] != '-') {
-            fprintf(stderr, "anomalyctl eval: unexpected argument '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--config")) config_path = v;
-        else if (!strcmp(a, "--dataset")) dataset = v;
-        else if (!strcmp(a, "--csv")) csv_path = v;
-        else if (!strcmp(a, "--heatmaps")) heatmap_dir = v;
-        else if (!strcmp(a, "--fit-stats")) stats_dir = v;
-        else if (!strcmp(a, "--limit")) {
-            char *end;
-            limit = strtol(v, &end, 10);
-            if (end == v || *end || limit < 1) {
-                fprintf(stderr, "anomalyctl eval: --limit must be a positive integer, got '%s'\n", v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--tune")) {
-            if (ad_detector_tuning_parse(&tune, v, err, sizeof err) < 0) {
-                fprintf(stderr, "anomalyctl eval: --tune: %s\n", err);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "anomalyctl eval: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
+    static const ad_cli cli = {"eval", usage};
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},    {"dataset", required_argument, NULL, 'd'},
+        {"csv", required_argument, NULL, 'v'},       {"heatmaps", required_argument, NULL, 'm'},
+        {"fit-stats", required_argument, NULL, 'f'}, {"limit", required_argument, NULL, 'l'},
+        {"tune", required_argument, NULL, 't'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int opt;
+    ad_cli_begin();
+    while ((opt = ad_cli_getopt(argc, argv, "h", longopts)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'd': dataset = optarg; break;
+        case 'v': csv_path = optarg; break;
+        case 'm': heatmap_dir = optarg; break;
+        case 'f': stats_dir = optarg; break;
+        case 'l':
+            if (ad_parse_long(optarg, 1, LONG_MAX, &limit) < 0)
+                return ad_cli_usage_error(&cli, "--limit must be a positive integer, got '%s'",
+                                          optarg);
+            break;
+        case 't':
+            if (ad_detector_tuning_parse(&tune, optarg, err, sizeof err) < 0)
+                return ad_cli_usage_error(&cli, "--tune: %s", err);
+            break;
+        case 'h': return ad_cli_help(&cli);
+        default: return ad_cli_bad_option(&cli, opt, argv);
         }
     }
-    if (!config_path || !dataset) {
-        fprintf(stderr, "anomalyctl eval: --config FILE and --dataset DIR are required\n");
-        usage(stderr);
-        return 2;
-    }
+    if (optind < argc) return ad_cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
+    if (!config_path || !dataset)
+        return ad_cli_usage_error(&cli, "--config FILE and --dataset DIR are required");
     ad_config cfg;
     if (ad_config_load(config_path, &cfg, err, sizeof err) < 0) {
         fprintf(stderr, "anomalyctl eval: %s\n", err);

@@ -8,7 +8,6 @@
  * the whole walkthrough can be tried without a camera. The file is the
  * effective config (every key, defaults filled in) under a comment block
  * that says what to do next; `man anomalyd.yaml` documents each key. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "anomalyd/config.h"
 #include "anomalyd/image.h"
 #include "anomalyd/util.h"
+#include "cli.h"
 #include "commands.h"
 
 static void usage(FILE *out)
@@ -100,9 +100,10 @@ int ad_cmd_init(int argc, char **argv)
         {"replay", required_argument, NULL, 'r'}, {"out", required_argument, NULL, 'o'},
         {"state", required_argument, NULL, 's'}, {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+    static const ad_cli cli = {"init", usage};
     int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "l:d:r:o:s:fh", longopts, NULL)) != -1) {
+    ad_cli_begin();
+    while ((opt = ad_cli_getopt(argc, argv, "l:d:r:o:s:fh", longopts)) != -1) {
         switch (opt) {
         case 'l': line = optarg; break;
         case 'd': device = optarg; break;
@@ -110,18 +111,17 @@ int ad_cmd_init(int argc, char **argv)
         case 'o': out = optarg; break;
         case 's': state = optarg; break;
         case 'f': force = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h': return ad_cli_help(&cli);
+        default: return ad_cli_bad_option(&cli, opt, argv);
         }
     }
-    if (!line || (!device == !replay) || optind != argc) {
-        usage(stderr);
-        return 2;
-    }
-    if (!valid_name(line)) {
-        fprintf(stderr, "anomalyctl init: --line '%s': use 1..63 characters from A-Z a-z 0-9 _ . -\n", line);
-        return 2;
-    }
+    if (optind < argc) return ad_cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
+    if (!line) return ad_cli_usage_error(&cli, "--line NAME is required");
+    if (!device == !replay)
+        return ad_cli_usage_error(&cli, "give one of --device DEV and --replay DIR");
+    if (!valid_name(line))
+        return ad_cli_usage_error(&cli, "--line '%s': use 1..63 characters from A-Z a-z 0-9 _ . -",
+                                  line);
     char out_path[AD_PATH_MAX], err[AD_ERRLEN], granted[256];
     if (out)
         snprintf(out_path, sizeof out_path, "%s", out);

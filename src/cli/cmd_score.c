@@ -9,6 +9,7 @@
 #include "anomalyd/detect.h"
 #include "anomalyd/image.h"
 #include "anomalyd/util.h"
+#include "cli.h"
 #include "commands.h"
 
 static void usage(FILE *out)
@@ -52,34 +53,24 @@ static int write_heatmap(const ad_detector *d, const ad_image *roi, const char *
 
 int ad_cmd_score(int argc, char **argv)
 {
+    static const ad_cli cli = {"score", usage};
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"heatmap", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *config_path = NULL, *heatmap_dir = NULL;
-    int first_image = argc;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
-            config_path = argv[++i];
-        } else if (!strcmp(argv[i], "--heatmap") && i + 1 < argc) {
-            heatmap_dir = argv[++i];
-        } else if (!strcmp(argv[i], "--")) {
-            first_image = i + 1;
-            break;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "anomalyctl score: unknown or incomplete option '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        } else {
-            first_image = i;
-            break;
+    int opt;
+    ad_cli_begin();
+    while ((opt = ad_cli_getopt(argc, argv, "h", longopts)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'm': heatmap_dir = optarg; break;
+        case 'h': return ad_cli_help(&cli);
+        default: return ad_cli_bad_option(&cli, opt, argv);
         }
     }
-    if (!config_path || first_image >= argc) {
-        fprintf(stderr, "anomalyctl score: %s\n",
-                !config_path ? "--config FILE is required" : "no IMAGE given");
-        usage(stderr);
-        return 2;
-    }
+    int first_image = optind;
+    if (!config_path) return ad_cli_usage_error(&cli, "--config FILE is required");
+    if (first_image >= argc) return ad_cli_usage_error(&cli, "no IMAGE given");
     char err[AD_ERRLEN];
     ad_config cfg;
     if (ad_config_load(config_path, &cfg, err, sizeof err) < 0) {

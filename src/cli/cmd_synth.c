@@ -1,7 +1,7 @@
 /* anomalyctl synth: writes examples of the synthetic defects the learned
  * head is trained on, so a person can see what it learns from. Each example
  * is one PNG: the good crop, the same crop with the defect, and the mask. */
-#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include "anomalyd/image.h"
 #include "anomalyd/synth.h"
 #include "anomalyd/util.h"
+#include "cli.h"
 #include "commands.h"
 
 static const char *shape_names[] = {"blob", "scratch", "crack"};
@@ -53,36 +54,32 @@ int ad_cmd_synth(int argc, char **argv)
         {"out", required_argument, NULL, 'o'},    {"count", required_argument, NULL, 'n'},
         {"seed", required_argument, NULL, 's'},   {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
+    static const ad_cli cli = {"synth", usage};
     int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:i:o:n:s:h", longopts, NULL)) != -1) {
-        char *end;
+    ad_cli_begin();
+    while ((opt = ad_cli_getopt(argc, argv, "c:i:o:n:s:h", longopts)) != -1) {
+        long v;
         switch (opt) {
         case 'c': config = optarg; break;
         case 'i': images = optarg; break;
         case 'o': out_dir = optarg; break;
         case 'n':
-            count = strtol(optarg, &end, 10);
-            if (*end || count < 1 || count > 100000) {
-                fprintf(stderr, "anomalyctl synth: --count must be 1..100000, got '%s'\n", optarg);
-                return 2;
-            }
+            if (ad_parse_long(optarg, 1, 100000, &count) < 0)
+                return ad_cli_usage_error(&cli, "--count must be 1..100000, got '%s'", optarg);
             break;
         case 's':
-            seed = strtoll(optarg, &end, 10);
-            if (*end || seed < 0) {
-                fprintf(stderr, "anomalyctl synth: --seed must be a non-negative integer, got '%s'\n", optarg);
-                return 2;
-            }
+            if (ad_parse_long(optarg, 0, LONG_MAX, &v) < 0)
+                return ad_cli_usage_error(&cli, "--seed must be a non-negative integer, got '%s'",
+                                          optarg);
+            seed = v;
             break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h': return ad_cli_help(&cli);
+        default: return ad_cli_bad_option(&cli, opt, argv);
         }
     }
-    if (!config || !images || !out_dir || optind != argc) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind < argc) return ad_cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
+    if (!config || !images || !out_dir)
+        return ad_cli_usage_error(&cli, "--config, --images and --out are required");
     char err[AD_ERRLEN];
     ad_config cfg;
     if (ad_config_load(config, &cfg, err, sizeof err)) {

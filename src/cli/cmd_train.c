@@ -11,7 +11,6 @@
  * a checkpoint saved (the message says how to resume); 1 runtime failure
  * (images unreadable, training diverged, a file not writable); 2 usage or
  * config error. */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include "anomalyd/diffusion.h"
 #include "anomalyd/head.h"
 #include "anomalyd/util.h"
+#include "cli.h"
 #include "commands.h"
 
 static volatile int stop_requested;
@@ -226,67 +226,43 @@ static int fit_stats_if_used(const ad_config *cfg, const char *images)
 
 int ad_cmd_train(int argc, char **argv)
 {
+    static const ad_cli cli = {"train", usage};
     const char *config_path = NULL, *images = NULL, *resume = NULL;
     long steps = 0, head_steps = -1;
     int head_only = 0, resume_head = 0, stats_only = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--head-only")) {
-            head_only = 1;
-            continue;
-        }
-        if (!strcmp(a, "--resume-head")) {
-            resume_head = 1;
-            continue;
-        }
-        if (!strcmp(a, "--stats-only")) {
-            stats_only = 1;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "anomalyctl train: %s needs a value\n", a);
-            usage(stderr);
-            return 2;
-        }
-        if (!strcmp(a, "--config")) {
-            config_path = argv[++i];
-        } else if (!strcmp(a, "--images")) {
-            images = argv[++i];
-        } else if (!strcmp(a, "--resume")) {
-            resume = argv[++i];
-        } else if (!strcmp(a, "--steps")) {
-            char *end;
-            errno = 0;
-            steps = strtol(argv[++i], &end, 10);
-            if (errno || end == argv[i] || *end || steps < 1 || steps > 10000000) {
-                fprintf(stderr, "anomalyctl train: --steps must be a whole number from 1 to "
-                                "10000000, got '%s'\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(a, "--head-steps")) {
-            char *end;
-            errno = 0;
-            head_steps = strtol(argv[++i], &end, 10);
-            if (errno || end == argv[i] || *end || head_steps < 0 || head_steps > 10000000) {
-                fprintf(stderr, "anomalyctl train: --head-steps must be a whole number from 0 to "
-                                "10000000, got '%s'\n", argv[i]);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "anomalyctl train: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},   {"images", required_argument, NULL, 'i'},
+        {"resume", required_argument, NULL, 'r'},   {"steps", required_argument, NULL, 's'},
+        {"head-steps", required_argument, NULL, 'H'}, {"head-only", no_argument, NULL, 'o'},
+        {"resume-head", no_argument, NULL, 'R'},    {"stats-only", no_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    int opt;
+    ad_cli_begin();
+    while ((opt = ad_cli_getopt(argc, argv, "h", longopts)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'i': images = optarg; break;
+        case 'r': resume = optarg; break;
+        case 's':
+            if (ad_parse_long(optarg, 1, 10000000, &steps) < 0)
+                return ad_cli_usage_error(&cli, "--steps must be a whole number from 1 to "
+                                          "10000000, got '%s'", optarg);
+            break;
+        case 'H':
+            if (ad_parse_long(optarg, 0, 10000000, &head_steps) < 0)
+                return ad_cli_usage_error(&cli, "--head-steps must be a whole number from 0 to "
+                                          "10000000, got '%s'", optarg);
+            break;
+        case 'o': head_only = 1; break;
+        case 'R': resume_head = 1; break;
+        case 'S': stats_only = 1; break;
+        case 'h': return ad_cli_help(&cli);
+        default: return ad_cli_bad_option(&cli, opt, argv);
         }
     }
-    if (!config_path || !images) {
-        fprintf(stderr, "anomalyctl train: --config and --images are required\n");
-        usage(stderr);
-        return 2;
-    }
+    if (optind < argc) return ad_cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
+    if (!config_path || !images)
+        return ad_cli_usage_error(&cli, "--config and --images are required");
 
     static ad_config cfg; /* large; keep it off the stack */
     char err[AD_ERRLEN];
