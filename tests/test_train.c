@@ -22,6 +22,8 @@
 /* A config for a tiny, fast run writing into dir. One compute thread keeps
  * the tests quick on a busy machine; same_seed_same_model uses two. */
 static int threads = 1;
+/* train.defect_share of the configs made next */
+static double defect_share = 0;
 
 static void make_config(ad_config *cfg, const char *dir, const char *model_name,
                         const char *color, int crop, int steps, int ckpt_every)
@@ -51,8 +53,9 @@ static void make_config(ad_config *cfg, const char *dir, const char *model_name,
              "  flip_h: true\n"
              "  flip_v: true\n"
              "  seed: 7\n"
-             "  checkpoint_every: %d\n",
-             dir, model_name, color, threads, steps, crop, ckpt_every);
+             "  checkpoint_every: %d\n"
+             "  defect_share: %g\n",
+             dir, model_name, color, threads, steps, crop, ckpt_every, defect_share);
     char name[64];
     snprintf(name, sizeof name, "%s.yaml", model_name);
     char *path = ts_write_text(dir, name, text);
@@ -242,6 +245,45 @@ static void resume_continues_exactly(void **state)
     free(ck_split);
     free(ck_straight);
     free(ck_stopped);
+    ts_rmtree(dir);
+    free(dir);
+}
+
+/* Defect removal: every crop gets a synthetic defect to remove; the run
+ * learns something else than plain denoising, keeps finite losses, and
+ * resumes exactly (the defect draws come from the same stream). */
+static void defect_removal_trains_and_resumes(void **state)
+{
+    (void)state;
+    char *dir = ts_tmpdir("train");
+    static ad_config plain, straight, split;
+    char err[AD_ERRLEN];
+    const int N = 12, K = 5;
+    make_config(&plain, dir, "plain.safetensors", "gray", 32, N, 0);
+    defect_share = 1;
+    make_config(&straight, dir, "straight.safetensors", "gray", 32, N, 0);
+    make_config(&split, dir, "split.safetensors", "gray", 32, N, 0);
+    defect_share = 0;
+    assert_true(straight.train.defect_share == 1.0);
+    loss_log losses = {0};
+    if (train(&plain, GOOD, NULL, 0, NULL, err, sizeof err) != 0) fail_msg("%s", err);
+    if (train(&straight, GOOD, NULL, 0, &losses, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_int_equal(losses.n, N);
+    for (long i = 0; i < losses.n; i++) assert_true(isfinite(losses.loss[i]));
+    if (train(&split, GOOD, NULL, K, NULL, err, sizeof err) != 0) fail_msg("%s", err);
+    char *ck = join(dir, "split.safetensors.ckpt");
+    if (train(&split, GOOD, ck, 0, NULL, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_same_tensors(straight.model.path, split.model.path);
+
+    /* not the plain model: the defects changed what it learned */
+    ad_safetensors a = {0}, b = {0};
+    assert_int_equal(ad_safetensors_read(plain.model.path, &a, err, sizeof err), 0);
+    assert_int_equal(ad_safetensors_read(straight.model.path, &b, err, sizeof err), 0);
+    assert_int_equal(a.data_len, b.data_len);
+    assert_true(memcmp(a.data, b.data, a.data_len) != 0);
+    ad_safetensors_free(&a);
+    ad_safetensors_free(&b);
+    free(ck);
     ts_rmtree(dir);
     free(dir);
 }
@@ -495,6 +537,7 @@ int main(void)
         cmocka_unit_test(loss_falls_and_model_loads),
         cmocka_unit_test(same_seed_same_model),
         cmocka_unit_test(resume_continues_exactly),
+        cmocka_unit_test(defect_removal_trains_and_resumes),
         cmocka_unit_test(rgb_model_trains),
         cmocka_unit_test(bad_training_data_is_refused),
         cmocka_unit_test(hostile_checkpoints_are_refused),

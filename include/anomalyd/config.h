@@ -92,6 +92,7 @@ typedef struct ad_config {
         uint64_t seed;
         int checkpoint_every;
         char checkpoint[AD_PATH_MAX];  /* "" = model.path + ".ckpt" */
+        double defect_share;           /* share of diffusion crops with a defect to remove */
         int head_steps;                /* learned head training steps (0 = none) */
         int head_crop;                 /* side of the head's training crops */
     } train;

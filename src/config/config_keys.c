@@ -155,6 +155,8 @@ static const ad_config_key keys[] = {
            "Write a checkpoint every N steps; 0 = only at the end and on Ctrl-C"),
     PATHK("train.checkpoint", train.checkpoint, "", NULL, 0,
           "Checkpoint file for --resume; empty = model.path + \".ckpt\""),
+    FLT("train.defect_share", train.defect_share, 0, 0, 1,
+        "Share of diffusion training crops given a synthetic defect that the model learns to remove"),
     INT_GE("train.head_steps", train.head_steps, 3000, 0,
            "Steps training the learned anomaly-map head on synthetic defects; 0 = no head"),
     INT("train.head_crop", train.head_crop, 128, 16, 4096,

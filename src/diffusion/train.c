@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "anomalyd/model.h"
+#include "anomalyd/synth.h"
 #include "train_internal.h"
 
 typedef struct trainer {
@@ -25,6 +26,11 @@ typedef struct trainer {
     size_t per;             /* floats per crop: c * crop * crop */
     float *x0, *noise, *xt, *eps, *deps, *t;
     float *sqrt_abar, *sqrt_1m_abar; /* T entries */
+    /* defect removal (train.defect_share > 0): a second crop as the fill
+     * source, the defect mask and synth scratch */
+    float *other, *mask, *scratch;
+    ad_synth_opts synth;
+    int t_lo, t_hi;         /* t band of defect samples */
 } trainer;
 
 void ad_train_checkpoint_path(const ad_config *cfg, char *out, size_t len)
@@ -47,6 +53,38 @@ static void hparams_from_config(ad_unet_hparams *hp, const ad_config *cfg)
     hp->groups = cfg->model.groups;
 }
 
+/* Sample b with a synthetic defect pasted on its clean crop x0, noised at
+ * a t near the detector's noise level, and as target the noise that leads
+ * back to the clean crop: eps* = (x_t - sqrt(abar) x0) / sqrt(1 - abar),
+ * i.e. the defect counted as part of the noise. The model so learns to
+ * remove what does not belong to a good part instead of copying it into its
+ * reconstruction (DRAEM's reconstructive subnet, DiffusionAD's
+ * noise-to-norm). The band keeps sqrt(abar)/sqrt(1-abar) small, so the
+ * targets stay bounded. */
+static void defect_sample(trainer *tr, int b, int idx)
+{
+    ad_rng *rng = &tr->st.rng;
+    const ad_dataset *ds = &tr->ds;
+    int k = tr->crop, C = tr->hp.in_channels;
+    size_t per = tr->per;
+    int other = (int)ad_rng_below(rng, (uint32_t)ds->n);
+    if (other == idx && ds->n > 1) other = (other + 1) % ds->n;
+    int ox = (int)ad_rng_below(rng, (uint32_t)(ds->w - k + 1));
+    int oy = (int)ad_rng_below(rng, (uint32_t)(ds->h - k + 1));
+    ad_dataset_crop(ds, tr->other, other, ox, oy, k, 0, 0);
+    int t = tr->t_lo + (int)ad_rng_below(rng, (uint32_t)(tr->t_hi - tr->t_lo + 1));
+    tr->t[b] = (float)t;
+    float *x0 = tr->x0 + per * b, *n = tr->noise + per * b, *xt = tr->xt + per * b;
+    /* xt holds the defective crop until it is noised in place */
+    ad_synth_sample(xt, tr->mask, x0, tr->other, C, k, k, &tr->synth, rng, tr->scratch, NULL);
+    float sa = tr->sqrt_abar[t], s1a = tr->sqrt_1m_abar[t], ratio = sa / s1a;
+    for (size_t j = 0; j < per; j++) {
+        float e = ad_rng_normal(rng), d = xt[j] - x0[j];
+        xt[j] = sa * xt[j] + s1a * e;
+        n[j] = e + ratio * d;
+    }
+}
+
 /* One optimizer step; returns the batch loss. The RNG is consumed in a
  * fixed order (per sample: image, offsets, flips, t, noise) so a resumed
  * run draws exactly what an uninterrupted one would. */
@@ -67,6 +105,10 @@ static double train_step(trainer *tr)
         tr->t[b] = (float)t;
         float *x0 = tr->x0 + per * b, *n = tr->noise + per * b, *xt = tr->xt + per * b;
         ad_dataset_crop(&tr->ds, x0, idx, ox, oy, tr->crop, fh, fv);
+        if (cfg->train.defect_share > 0 && ad_rng_uniform(rng) < cfg->train.defect_share) {
+            defect_sample(tr, b, idx);
+            continue;
+        }
         float sa = tr->sqrt_abar[t], s1a = tr->sqrt_1m_abar[t];
         for (size_t j = 0; j < per; j++) {
             n[j] = ad_rng_normal(rng);
@@ -146,6 +188,9 @@ static void trainer_free(trainer *tr)
     free(tr->t);
     free(tr->sqrt_abar);
     free(tr->sqrt_1m_abar);
+    free(tr->other);
+    free(tr->mask);
+    free(tr->scratch);
 }
 
 int ad_train_check_config(const ad_config *cfg, char *err, size_t errlen)
@@ -203,6 +248,20 @@ static int trainer_setup(trainer *tr, const ad_train_opts *opts, char *err, size
     for (int i = 0; i < tr->sched.T; i++) {
         tr->sqrt_abar[i] = (float)sqrt(tr->sched.alphas_cumprod[i]);
         tr->sqrt_1m_abar[i] = (float)sqrt(1.0 - tr->sched.alphas_cumprod[i]);
+    }
+    if (cfg->train.defect_share > 0) {
+        int k = tr->crop, C = tr->hp.in_channels;
+        tr->other = ad_xalloc_aligned(tr->per * sizeof(float));
+        tr->mask = ad_xalloc_aligned((size_t)k * k * sizeof(float));
+        tr->scratch = ad_xalloc_aligned(ad_synth_scratch_floats(C, k, k) * sizeof(float));
+        ad_synth_default_opts(&tr->synth);
+        tr->synth.p_clean = 0;
+        /* half to one and a half times the detector's t0, never so close
+         * to 0 that the defect dwarfs the noise */
+        int t0 = ad_recon_t0(tr->sched.T, cfg->detector.noise_level);
+        tr->t_lo = t0 / 2 > 20 ? t0 / 2 : 20;
+        tr->t_hi = t0 + t0 / 2 < tr->sched.T - 1 ? t0 + t0 / 2 : tr->sched.T - 1;
+        if (tr->t_hi < tr->t_lo) tr->t_hi = tr->t_lo;
     }
     tr->opt = (ad_adamw){.lr = (float)cfg->train.lr, .beta1 = 0.9f, .beta2 = 0.999f,
                          .eps = 1e-8f, .weight_decay = (float)cfg->train.weight_decay};
