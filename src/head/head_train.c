@@ -4,7 +4,14 @@
  * synthetic defect pasted on it (synth.h) with another good crop as the
  * paste source, the frozen model's reconstruction of the defective crop
  * with the detector's own settings (noise level, steps, guidance, draws), so
- * the head learns on exactly the reconstructions it will see. Loss: mean BCE
+ * the head learns on exactly the reconstructions it will see.
+ *
+ * The reconstruction costs about as much as the head's own step, so samples
+ * are kept in a pool of POOL_SIZE: each step makes POOL_FRESH new ones
+ * (replacing the oldest) and draws its batch from the pool, each under one
+ * of the 8 rotations/reflections of the square, applied alike to the frame,
+ * its reconstruction and the mask. Sample g is made from the seed and g
+ * alone, so a resumed run rebuilds the pool it had. Loss: mean BCE
  * + FOCAL_WEIGHT x mean focal loss (gamma FOCAL_GAMMA); AdamW with the
  * train section's learning rate, warm-up, weight decay and clipping. The
  * saved head is the exponential moving average of the weights (train.ema),
@@ -33,6 +40,8 @@
 #define HEAD_GROUPS 8
 #define HEAD_LEVELS 4
 #define HEAD_CKPT_FORMAT "anomalyd-head-checkpoint-1"
+#define POOL_SIZE 64
+#define POOL_FRESH 2
 
 typedef struct head_trainer {
     const ad_config *cfg;
@@ -45,35 +54,77 @@ typedef struct head_trainer {
     size_t per;                      /* floats per crop */
     float *x, *x_hat, *mask, *logits, *dlogits, *clean, *other, *scratch;
     float *m, *v, *ema;
+    float *pool_x, *pool_x_hat, *pool_mask;   /* POOL_SIZE samples */
     ad_rng rng;
     ad_synth_opts synth;
 } head_trainer;
 
-static void random_crop(head_trainer *tr, float *dst, int avoid)
+static void random_crop(head_trainer *tr, ad_rng *rng, float *dst)
 {
     const ad_dataset *ds = &tr->ds;
-    int idx = (int)ad_rng_below(&tr->rng, (uint32_t)ds->n);
-    if (idx == avoid && ds->n > 1) idx = (idx + 1) % ds->n;
-    int ox = (int)ad_rng_below(&tr->rng, (uint32_t)(ds->w - tr->crop + 1));
-    int oy = (int)ad_rng_below(&tr->rng, (uint32_t)(ds->h - tr->crop + 1));
-    int fh = tr->cfg->train.flip_h ? (int)ad_rng_below(&tr->rng, 2) : 0;
-    int fv = tr->cfg->train.flip_v ? (int)ad_rng_below(&tr->rng, 2) : 0;
+    int idx = (int)ad_rng_below(rng, (uint32_t)ds->n);
+    int ox = (int)ad_rng_below(rng, (uint32_t)(ds->w - tr->crop + 1));
+    int oy = (int)ad_rng_below(rng, (uint32_t)(ds->h - tr->crop + 1));
+    int fh = tr->cfg->train.flip_h ? (int)ad_rng_below(rng, 2) : 0;
+    int fv = tr->cfg->train.flip_v ? (int)ad_rng_below(rng, 2) : 0;
     ad_dataset_crop(ds, dst, idx, ox, oy, tr->crop, fh, fv);
+}
+
+/* Makes pool sample g (defective crop, its reconstruction, mask) into slot
+ * g % POOL_SIZE, from the seed and g alone. */
+static void make_sample(head_trainer *tr, long g)
+{
+    const ad_config *cfg = tr->cfg;
+    int k = tr->crop, C = tr->ds.c;
+    size_t slot = (size_t)(g % POOL_SIZE);
+    ad_recon_opts ro = {cfg->detector.noise_level, cfg->detector.steps, cfg->detector.guidance,
+                        cfg->detector.draws};
+    ad_rng rng;
+    ad_rng_seed(&rng, (cfg->train.seed ^ 0x73796e7468ULL) + 0x9e3779b97f4a7c15ULL * (uint64_t)g);
+    random_crop(tr, &rng, tr->clean);
+    random_crop(tr, &rng, tr->other);
+    float *x = tr->pool_x + tr->per * slot;
+    ad_synth_sample(x, tr->pool_mask + (size_t)k * k * slot, tr->clean, tr->other, C, k, k, &tr->synth,
+                    &rng, tr->scratch, NULL);
+    ad_sampler_reconstruct(tr->sampler, tr->pool_x_hat + tr->per * slot, x, &ro, ad_rng_u64(&rng));
+}
+
+/* Fills the pool as it stood before step `step`: the newest sample of each
+ * slot among 0 .. POOL_SIZE + step * POOL_FRESH - 1. */
+static void fill_pool(head_trainer *tr, long step)
+{
+    long newest = POOL_SIZE + step * POOL_FRESH - 1;
+    for (long p = 0; p < POOL_SIZE; p++) make_sample(tr, newest - (newest - p) % POOL_SIZE);
+}
+
+/* dst (c planes of k x k) = src under dihedral transform d (bit 0 mirror x,
+ * bit 1 mirror y, bit 2 transpose). */
+static void dihedral(float *dst, const float *src, int c, int k, int d)
+{
+    for (int ch = 0; ch < c; ch++) {
+        const float *s = src + (size_t)ch * k * k;
+        float *o = dst + (size_t)ch * k * k;
+        for (int y = 0; y < k; y++)
+            for (int x = 0; x < k; x++) {
+                int sx = d & 4 ? y : x, sy = d & 4 ? x : y;
+                if (d & 1) sx = k - 1 - sx;
+                if (d & 2) sy = k - 1 - sy;
+                o[y * k + x] = s[sy * k + sx];
+            }
+    }
 }
 
 static double head_step(head_trainer *tr, long step)
 {
     const ad_config *cfg = tr->cfg;
     int k = tr->crop, C = tr->ds.c;
-    ad_recon_opts ro = {cfg->detector.noise_level, cfg->detector.steps, cfg->detector.guidance,
-                        cfg->detector.draws};
+    for (int j = 0; j < POOL_FRESH; j++) make_sample(tr, POOL_SIZE + step * POOL_FRESH + j);
     for (int b = 0; b < tr->batch; b++) {
-        random_crop(tr, tr->clean, -1);
-        random_crop(tr, tr->other, -1);
-        float *xb = tr->x + tr->per * b;
-        ad_synth_sample(xb, tr->mask + (size_t)k * k * b, tr->clean, tr->other, C, k, k, &tr->synth,
-                        &tr->rng, tr->scratch, NULL);
-        ad_sampler_reconstruct(tr->sampler, tr->x_hat + tr->per * b, xb, &ro, ad_rng_u64(&tr->rng));
+        size_t slot = ad_rng_below(&tr->rng, POOL_SIZE);
+        int d = (int)ad_rng_below(&tr->rng, 8);
+        dihedral(tr->x + tr->per * b, tr->pool_x + tr->per * slot, C, k, d);
+        dihedral(tr->x_hat + tr->per * b, tr->pool_x_hat + tr->per * slot, C, k, d);
+        dihedral(tr->mask + (size_t)k * k * b, tr->pool_mask + (size_t)k * k * slot, 1, k, d);
     }
     size_t n = (size_t)tr->batch * k * k;
     ad_head_forward(tr->head, tr->logits, tr->x, tr->x_hat, tr->batch, k, k);
@@ -114,6 +165,9 @@ static void trainer_free(head_trainer *tr)
     free(tr->m);
     free(tr->v);
     free(tr->ema);
+    free(tr->pool_x);
+    free(tr->pool_x_hat);
+    free(tr->pool_mask);
 }
 
 static void ckpt_path(char *out, size_t outlen, const ad_config *cfg)
@@ -312,6 +366,10 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
         }
     }
     ad_synth_default_opts(&tr.synth);
+    tr.pool_x = ad_xcalloc(tr.per * POOL_SIZE, sizeof(float));
+    tr.pool_x_hat = ad_xcalloc(tr.per * POOL_SIZE, sizeof(float));
+    tr.pool_mask = ad_xcalloc(plane * POOL_SIZE, sizeof(float));
+    fill_pool(&tr, step);
 
     ad_log(AD_LOG_INFO, "head: %ld steps of batch %d, %dx%d crops of %d images, %zu parameters%s",
            steps, tr.batch, tr.crop, tr.crop, tr.ds.n, np, step ? " (resumed)" : "");
@@ -319,9 +377,10 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
     long first = step;
     for (; step < steps; step++) {
         if (opts->stop_flag && *opts->stop_flag) break;
-        /* each step's samples come from the seed and the step number alone, so
-         * a resumed run gives the same head as one that ran through */
-        ad_rng_seed(&tr.rng, (cfg->train.seed ^ 0x73796e7468ULL) + 0x9e3779b97f4a7c15ULL * (uint64_t)step);
+        /* each step's draws from the pool come from the seed and the step
+         * number alone, so a resumed run gives the same head as one that ran
+         * through */
+        ad_rng_seed(&tr.rng, (cfg->train.seed ^ 0x64726177ULL) + 0x9e3779b97f4a7c15ULL * (uint64_t)step);
         loss = head_step(&tr, step);
         smoothed = step == first ? loss : 0.98 * smoothed + 0.02 * loss;
         if (opts->progress) {
