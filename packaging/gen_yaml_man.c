@@ -1,7 +1,8 @@
-/* Writes the anomalyd.yaml(5) man page from the parser's own key table, so
- * the page cannot drift from what the parser accepts.
- *   gen_yaml_man [OUT.5]          the man page
- *   gen_yaml_man --markdown       the key table for README.md */
+/* Writes the anomalyd.yaml(5) man page and docs/configuration.md from the
+ * parser's own key table, so neither can drift from what the parser accepts.
+ *   gen_yaml_man [OUT.5]                 the man page
+ *   gen_yaml_man --markdown [OUT.md]     docs/configuration.md (the CMake
+ *                                        target configuration-md writes it) */
 #include <stdio.h>
 #include <string.h>
 
@@ -24,8 +25,20 @@ static void roff(FILE *out, const char *s)
 int main(int argc, char **argv)
 {
     FILE *out = stdout;
-    if (argc == 2 && !strcmp(argv[1], "--markdown")) {
-        ad_config_write_markdown(stdout);
+    if (argc > 3 || (argc == 3 && strcmp(argv[1], "--markdown"))) {
+        fputs("usage: gen_yaml_man [OUT.5] | gen_yaml_man --markdown [OUT.md]\n", stderr);
+        return 2;
+    }
+    if (argc >= 2 && !strcmp(argv[1], "--markdown")) {
+        if (argc == 3 && !(out = fopen(argv[2], "w"))) {
+            perror(argv[2]);
+            return 1;
+        }
+        ad_config_write_markdown_page(out);
+        if (fflush(out) != 0 || ferror(out) || (out != stdout && fclose(out) != 0)) {
+            perror(argc == 3 ? argv[2] : "stdout");
+            return 1;
+        }
         return 0;
     }
     if (argc == 2 && !(out = fopen(argv[1], "w"))) {

@@ -487,6 +487,17 @@ static void markdown_table_has_a_row_per_key(void **state)
     assert_non_null(strstr(buf, "\n| `camera.width` | integer | `640` | 16..8192 | Requested capture width, pixels |\n"));
     assert_non_null(strstr(buf, "\n| `threshold` | number | **required** | >= 0 |"));
     assert_non_null(strstr(buf, "\n| `camera.source` | choice | `v4l2` | one of v4l2, replay |"));
+
+    /* the page docs/configuration.md is made of (test_docs compares the file) */
+    char *page = NULL;
+    size_t plen = 0;
+    f = open_memstream(&page, &plen);
+    assert_non_null(f);
+    ad_config_write_markdown_page(f);
+    fclose(f);
+    assert_true(strncmp(page, "# Configuration reference\n", 26) == 0);
+    assert_true(plen > len && strcmp(page + plen - len, buf) == 0); /* ends with the whole table */
+    free(page);
     free(buf);
 }
 

@@ -1,7 +1,7 @@
-/* The documentation cannot drift from the code: README.md carries the
- * config key table exactly as the parser's key table prints it, and the
- * commented example etc/line3.yaml explains every key it sets with a comment
- * (that it sets every key of the table is test_config's check). */
+/* The documentation cannot drift from the code: docs/configuration.md is
+ * exactly what the parser's key table generates, and the commented example
+ * etc/line3.yaml explains every key it sets with a comment (that it sets
+ * every key of the table is test_config's check). */
 #include "test_support.h"
 
 #include <stdio.h>
@@ -11,24 +11,43 @@
 #include "anomalyd/config.h"
 #include "anomalyd/util.h"
 
-static void readme_has_the_key_table(void **state)
+static char *read_text(const char *path)
+{
+    uint8_t *data;
+    size_t len;
+    char err[AD_ERRLEN];
+    if (ad_read_file(path, 1 << 22, &data, &len, err, sizeof err)) fail_msg("%s", err);
+    return (char *)data;
+}
+
+static int line_of(const char *text, const char *at)
+{
+    int line = 1;
+    for (const char *p = text; p < at; p++) line += *p == '\n';
+    return line;
+}
+
+static void configuration_reference_is_current(void **state)
 {
     (void)state;
-    char *table = NULL;
+    char *page = NULL;
     size_t len = 0;
-    FILE *mem = open_memstream(&table, &len);
+    FILE *mem = open_memstream(&page, &len);
     assert_non_null(mem);
-    ad_config_write_markdown(mem);
+    ad_config_write_markdown_page(mem);
     fclose(mem);
-    uint8_t *readme;
-    size_t rlen;
-    char err[AD_ERRLEN];
-    assert_int_equal(ad_read_file(SOURCE_DIR "/README.md", 1 << 22, &readme, &rlen, err, sizeof err), 0);
-    if (!strstr((char *)readme, table))
-        fail_msg("README.md does not contain the current key table; regenerate it with "
-                 "build/release/packaging/gen_yaml_man --markdown");
-    free(readme);
-    free(table);
+    char *file = read_text(SOURCE_DIR "/docs/configuration.md");
+    if (strcmp(file, page)) {
+        const char *a = file, *b = page;
+        while (*a && *a == *b) a++, b++;
+        while (a > file && a[-1] != '\n') a--, b--;
+        fail_msg("docs/configuration.md is not what the key table in src/config/config_keys.c generates; "
+                 "regenerate it: cmake --build build/release --target configuration-md\n"
+                 "first difference, line %d:\n  file:      %.*s\n  generated: %.*s",
+                 line_of(file, a), (int)strcspn(a, "\n"), a, (int)strcspn(b, "\n"), b);
+    }
+    free(file);
+    free(page);
 }
 
 /* Each key of the example config has a comment above it or above its group
@@ -60,7 +79,7 @@ static void example_config_explains_every_key(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(readme_has_the_key_table),
+        cmocka_unit_test(configuration_reference_is_current),
         cmocka_unit_test(example_config_explains_every_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -151,9 +151,11 @@ void ad_config_print_commented(FILE *out, const ad_config *cfg);
 /* Writes a documented YAML of every key with its default (example values for
  * required keys), one comment per key; it parses as a valid config. */
 void ad_config_write_reference(FILE *out);
-/* Writes a Markdown table (key, type, default, range, meaning) of every key,
- * for the README and the man page. */
+/* Writes a Markdown table (key, type, default, range, meaning) of every key. */
 void ad_config_write_markdown(FILE *out);
+/* Writes the whole configuration reference page, docs/configuration.md: a
+ * short introduction and the table above. */
+void ad_config_write_markdown_page(FILE *out);
 
 /* Fills cfg with every default (required keys stay empty/zero). */
 void ad_config_defaults(ad_config *cfg);

@@ -222,3 +222,29 @@ void ad_config_write_markdown(FILE *out)
         fputs(" |\n", out);
     }
 }
+
+void ad_config_write_markdown_page(FILE *out)
+{
+    fputs("# Configuration reference\n"
+          "\n"
+          "*Generated from the key table in `src/config/config_keys.c`; do not edit by\n"
+          "hand. After changing a key, regenerate it with\n"
+          "`cmake --build build/release --target configuration-md` (test_docs fails\n"
+          "while this page is stale).*\n"
+          "\n"
+          "Every key of a station's YAML file (`/etc/anomalyd/NAME.yaml`, one per line\n"
+          "or camera). The file is validated strictly: an unknown key, a wrong type, a\n"
+          "value out of range, a duplicate key, a tab, an empty file or a folder is an\n"
+          "error `FILE:LINE:COL: what is wrong, what was expected`, and the programs\n"
+          "exit with status 2. Absent keys take the defaults below; relative paths are\n"
+          "resolved against the folder of the config file.\n"
+          "\n"
+          "- `anomalyd --check-config --config FILE` validates a file and prints the\n"
+          "  effective config, every default filled in.\n"
+          "- [etc/line3.yaml](../etc/line3.yaml) sets every key, each with a comment;\n"
+          "  `anomalyctl init` writes such a file for a camera.\n"
+          "- `man anomalyd.yaml` is this reference as a man page.\n"
+          "\n",
+          out);
+    ad_config_write_markdown(out);
+}
