@@ -58,7 +58,7 @@ echo "== Images of each reject (ROI and heat map)"
 sqlite3 "$out/demo.db" "SELECT image_path || '  ' || heatmap_path FROM rejects ORDER BY id;"
 echo
 echo "Heat maps are under $(pwd)/$out/images/<day>/*-heatmap.png"
-echo "Query more: sqlite3 $out/demo.db 'SELECT * FROM rejects'   (see docs/service.md)"
+echo "Query more: sqlite3 $out/demo.db 'SELECT * FROM rejects'   (see docs/reject-log.md)"
 
 echo
 echo "== The report: one HTML page of the rejects and trends (docs/report.md)"
