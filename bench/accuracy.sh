@@ -1,7 +1,7 @@
 #!/bin/sh
-# Accuracy benchmark on real images (issue 14): for each set, the two
-# no-learning baselines of FINDINGS.md (per-pixel z-score against the good
-# training images, local contrast), the detector recipe (the config defaults:
+# Accuracy benchmark on real images: for each set, the two no-learning
+# baselines (per-pixel z-score against the good training images, local
+# contrast), the detector recipe (the config defaults:
 # diffusion model + learned head on [frame, one-step reconstruction]), and
 # the ablations that justify each part of it, all measured with
 # `anomalyctl eval` on the whole test set: image AUROC, pixel AUROC,
@@ -130,5 +130,5 @@ for s in $sets; do
     fi
 done
 echo
-echo "targets (issue 14): MTD image AUROC >= 0.90 (aim 0.97), pixel >= 0.85; bottle image >= 0.99, pixel >= 0.95;"
+echo "targets: MTD image AUROC >= 0.90 (aim 0.97), pixel >= 0.85; bottle image >= 0.99, pixel >= 0.95;"
 echo "above both baselines on every set; >= 4 inspections/s at 256x256 on 2 threads"

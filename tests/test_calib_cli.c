@@ -359,8 +359,8 @@ static int wait_for_text(const char *path, const char *text)
     return rc;
 }
 
-/* The issue's last step: a running daemon picks up the written threshold on
- * SIGHUP and judges frames with it. */
+/* The last step of calibrating a running station: the daemon picks up the
+ * written threshold on SIGHUP and judges frames with it. */
 static void test_running_daemon_picks_up_written_threshold(void **state)
 {
     env *e = *state;

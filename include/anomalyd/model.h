@@ -89,7 +89,7 @@ typedef struct ad_model {
     int schedule;                    /* enum ad_schedule */
     char sha256[65];                 /* of the file */
     char provenance[512];            /* one line: dataset size, steps, seed, loss, date */
-    /* learned head (issue 10); NULL when the file has none */
+    /* learned head (src/head); NULL when the file has none */
     void *head;
 } ad_model;
 

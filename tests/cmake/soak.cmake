@@ -1,4 +1,4 @@
-# A short soak in CI (issue 7): bench/soak.sh runs the real daemon on the
+# A short soak in CI: bench/soak.sh runs the real daemon on the
 # replay source at 30 fps for 40 s and, with CHECK=1, fails when open
 # descriptors or threads grow, resident memory grows by 4 MiB or more after
 # the first sample, a reject has no row, or the daemon does not stop cleanly.

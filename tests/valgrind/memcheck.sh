@@ -1,5 +1,5 @@
 #!/bin/sh
-# valgrind memcheck on the integration run (issue 7): the real programs, on
+# valgrind memcheck on the integration run: the real programs, on
 # the project's fixtures, each under memcheck; any error or leaked block
 # fails the run.
 #   1. anomalyd on the demo replay (24 frames, --no-drop, learned head),
