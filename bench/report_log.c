@@ -59,8 +59,11 @@ int main(int argc, char **argv)
     long rows = atol(argv[3]), days = atol(argv[4]), images = atol(argv[5]);
     int side = atoi(argv[6]);
     char err[AD_ERRLEN];
+    ad_store_options opt = {.save_images = true};
+    snprintf(opt.database, sizeof opt.database, "%s", db);
+    snprintf(opt.image_dir, sizeof opt.image_dir, "%s", image_dir);
     ad_store *st = NULL;
-    die_if(ad_store_open(&st, db, image_dir, true, 0, 0, err, sizeof err), err);
+    die_if(ad_store_open(&st, &opt, err, sizeof err), err);
 
     int nparts = argc - 7;
     ad_image *parts = ad_xcalloc((size_t)nparts, sizeof *parts);

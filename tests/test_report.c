@@ -282,11 +282,14 @@ static void reject_row_shows_removed_unsaved_and_unreadable_images(void **state)
 /* An empty reject log as the daemon creates it, in dir. */
 static char *new_log(const char *dir, ad_store **keep)
 {
-    char *db = ad_xmalloc(strlen(dir) + 16), img[1100], err[AD_ERRLEN];
+    char *db = ad_xmalloc(strlen(dir) + 16), img[AD_PATH_MAX], err[AD_ERRLEN];
     sprintf(db, "%s/line3.db", dir);
     snprintf(img, sizeof img, "%s/images", dir);
+    ad_store_options opt = {.save_images = true};
+    snprintf(opt.database, sizeof opt.database, "%s", db);
+    snprintf(opt.image_dir, sizeof opt.image_dir, "%s", img);
     ad_store *st = NULL;
-    if (ad_store_open(&st, db, img, true, 0, 0, err, sizeof err) != 0) fail_msg("%s", err);
+    if (ad_store_open(&st, &opt, err, sizeof err) != 0) fail_msg("%s", err);
     if (keep)
         *keep = st;
     else
@@ -479,7 +482,9 @@ static void reader_refuses_what_is_not_a_reject_log(void **state)
     sqlite3_close(db);
     assert_int_equal(ad_store_reader_open(&r, log, err, sizeof err), -1);
     ad_store *st = NULL;
-    assert_int_equal(ad_store_open(&st, log, NULL, false, 0, 0, werr, sizeof werr), -1);
+    ad_store_options opt = {.save_images = false};
+    snprintf(opt.database, sizeof opt.database, "%s", log);
+    assert_int_equal(ad_store_open(&st, &opt, werr, sizeof werr), -1);
     assert_string_equal(err, werr);
     assert_non_null(strstr(err, "schema version 99, written by a newer anomalyd"));
 

@@ -16,8 +16,9 @@
 
 typedef struct fx {
     char *dir;
-    char db[1200];
-    char images[1200];
+    char db[AD_PATH_MAX];
+    char images[AD_PATH_MAX];
+    ad_store_options opt;      /* db and images; images on, no retention, no cap */
 } fx;
 
 static int setup(void **state)
@@ -26,6 +27,9 @@ static int setup(void **state)
     f->dir = ts_tmpdir("store");
     snprintf(f->db, sizeof f->db, "%s/sub/line3.db", f->dir);
     snprintf(f->images, sizeof f->images, "%s/images", f->dir);
+    snprintf(f->opt.database, sizeof f->opt.database, "%s", f->db);
+    snprintf(f->opt.image_dir, sizeof f->opt.image_dir, "%s", f->images);
+    f->opt.save_images = true;
     *state = f;
     return 0;
 }
@@ -104,7 +108,9 @@ static void test_schema_created(void **state)
     fx *f = *state;
     ad_store *st = NULL;
     char err[AD_ERRLEN];
-    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 30, 100, err, sizeof err), 0);
+    f->opt.retention_days = 30;
+    f->opt.max_megabytes = 100;
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     ad_store_close(st);
     sqlite3 *db = open_raw(f->db);
     assert_int_equal(q_int(db, "PRAGMA user_version"), AD_STORE_SCHEMA_VERSION);
@@ -116,7 +122,7 @@ static void test_schema_created(void **state)
                      4);
     sqlite3_close(db);
     /* Reopening an existing v1 database is a no-op migration. */
-    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 30, 100, err, sizeof err), 0);
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     ad_store_close(st);
 }
 
@@ -125,12 +131,12 @@ static void test_newer_schema_refused(void **state)
     fx *f = *state;
     ad_store *st = NULL;
     char err[AD_ERRLEN];
-    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 0, 0, err, sizeof err), 0);
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     ad_store_close(st);
     sqlite3 *db = open_raw(f->db);
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 7", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    assert_int_not_equal(ad_store_open(&st, f->db, f->images, true, 0, 0, err, sizeof err), 0);
+    assert_int_not_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     assert_null(st);
     assert_non_null(strstr(err, "newer anomalyd"));
     assert_non_null(strstr(err, "version 7"));
@@ -141,7 +147,7 @@ static void test_reject_with_images(void **state)
     fx *f = *state;
     ad_store *st = NULL;
     char err[AD_ERRLEN];
-    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 0, 0, err, sizeof err), 0);
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     ad_image frame = {0}, heat = {0};
     noise_image(&frame, 32, 24, 1, 1);
     noise_image(&heat, 32, 24, 3, 2);
@@ -190,7 +196,9 @@ static void test_images_disabled(void **state)
     fx *f = *state;
     ad_store *st = NULL;
     char err[AD_ERRLEN];
-    assert_int_equal(ad_store_open(&st, f->db, "", false, 0, 0, err, sizeof err), 0);
+    f->opt.image_dir[0] = 0;
+    f->opt.save_images = false;
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     ad_image frame = {0};
     noise_image(&frame, 8, 8, 1, 3);
     ad_reject r;
@@ -213,7 +221,7 @@ static void test_images_skipped_row_kept(void **state)
     fx *f = *state;
     ad_store *st = NULL;
     char err[AD_ERRLEN];
-    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 0, 0, err, sizeof err), 0);
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     free(ts_write_text(f->images, "2026-01-02", "not a folder"));
     ad_image frame = {0};
     noise_image(&frame, 8, 8, 1, 3);
@@ -240,7 +248,7 @@ static void test_locked_database_retry(void **state)
     fx *f = *state;
     ad_store *st = NULL;
     char err[AD_ERRLEN];
-    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 0, 0, err, sizeof err), 0);
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     ad_store_set_busy_timeout(st, 50);
     sqlite3 *other = open_raw(f->db);
     assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
@@ -279,7 +287,7 @@ static void test_open_while_locked(void **state)
     assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE; CREATE TABLE other_app(a);", NULL,
                                   NULL, NULL), SQLITE_OK);
     ad_store *st = NULL;
-    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 0, 0, err, sizeof err), 0);
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     assert_non_null(st);
     ad_store_set_busy_timeout(st, 50);
     ad_reject r;
@@ -299,7 +307,7 @@ static void test_minute_counters(void **state)
     fx *f = *state;
     ad_store *st = NULL;
     char err[AD_ERRLEN];
-    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 0, 0, err, sizeof err), 0);
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     ad_minute_counts idle = {.minute = "2026-11-25 10:00", .line = "line3", .seconds = 60,
                              .captured = 5, .dropped = 5};
     ad_minute_counts busy = {.minute = "2026-11-25 10:01", .line = "line3", .seconds = 60,
@@ -322,7 +330,8 @@ static void test_retention_by_age(void **state)
     fx *f = *state;
     ad_store *st = NULL;
     char err[AD_ERRLEN];
-    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 30, 0, err, sizeof err), 0);
+    f->opt.retention_days = 30;
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     ad_image frame = {0};
     noise_image(&frame, 16, 16, 1, 5);
     ad_reject old_r, new_r;
@@ -362,7 +371,8 @@ static void test_retention_by_size(void **state)
     fx *f = *state;
     ad_store *st = NULL;
     char err[AD_ERRLEN];
-    assert_int_equal(ad_store_open(&st, f->db, f->images, true, 0, 1, err, sizeof err), 0);
+    f->opt.max_megabytes = 1;
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     ad_reject r[3];
     ad_image im[3];
     for (int i = 0; i < 3; i++) {
@@ -417,7 +427,8 @@ static void test_damaged_database_moved_aside(void **state)
     fx *f = *state;
     ad_store *st = NULL;
     char err[AD_ERRLEN];
-    assert_int_equal(ad_store_open(&st, f->db, f->images, false, 0, 0, err, sizeof err), 0);
+    f->opt.save_images = false;
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     ad_reject r[3];
     const ad_reject *rows[3];
     for (int i = 0; i < 3; i++) {
@@ -433,7 +444,7 @@ static void test_damaged_database_moved_aside(void **state)
     struct stat damaged;
     assert_int_equal(stat(f->db, &damaged), 0);
 
-    assert_int_equal(ad_store_open(&st, f->db, f->images, false, 0, 0, err, sizeof err), 0);
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     ad_reject later;
     make_reject(&later, "2026-11-25 10:00:05.000", 9, 0.9);
     const ad_reject *one[1] = {&later};
@@ -497,7 +508,8 @@ static void test_moved_database_starts_new(void **state)
     char err[AD_ERRLEN], archive[1300], archive2[1300], wal[1400];
     snprintf(archive, sizeof archive, "%s/sub/archive.db", f->dir);
     snprintf(archive2, sizeof archive2, "%s/sub/archive2.db", f->dir);
-    assert_int_equal(ad_store_open(&st, f->db, f->images, false, 0, 0, err, sizeof err), 0);
+    f->opt.save_images = false;
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     insert_one(st, 1);
     insert_one(st, 2);
 
@@ -541,7 +553,8 @@ static void test_foreign_file_refused(void **state)
     text[8192] = 0;
     free(ts_write_text(folder, "line3.db", text));
     ad_store *st = NULL;
-    assert_int_not_equal(ad_store_open(&st, f->db, f->images, false, 0, 0, err, sizeof err), 0);
+    f->opt.save_images = false;
+    assert_int_not_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     assert_null(st);
     assert_non_null(strstr(err, f->db));
     assert_non_null(strstr(err, "not a database"));
@@ -560,13 +573,13 @@ static void test_bad_paths(void **state)
     fx *f = *state;
     ad_store *st = NULL;
     char err[AD_ERRLEN];
-    assert_int_not_equal(ad_store_open(&st, "", f->images, true, 0, 0, err, sizeof err), 0);
+    f->opt.database[0] = 0;
+    assert_int_not_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     assert_non_null(strstr(err, "reject_log.database"));
     /* The database's folder is a file. */
     char *file = ts_write_text(f->dir, "plainfile", "x");
-    char db[1300];
-    snprintf(db, sizeof db, "%s/x.db", file);
-    assert_int_not_equal(ad_store_open(&st, db, f->images, true, 0, 0, err, sizeof err), 0);
+    snprintf(f->opt.database, sizeof f->opt.database, "%s/x.db", file);
+    assert_int_not_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     assert_non_null(strstr(err, "plainfile"));
     assert_null(st);
     free(file);

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "anomalyd/config.h"
 #include "anomalyd/image.h"
 
 #define AD_STORE_SCHEMA_VERSION 1
@@ -60,15 +61,29 @@ typedef struct ad_minute_counts {
 
 typedef struct ad_store ad_store;
 
+/* Where and how the log is kept, copied out of the config (plain data:
+ * copy by assignment). A new field belongs in ad_store_options_equal too. */
+typedef struct ad_store_options {
+    char database[AD_PATH_MAX];   /* the SQLite file */
+    char image_dir[AD_PATH_MAX];  /* PNG folder; may be empty when save_images is off */
+    bool save_images;
+    int retention_days;           /* 0 = keep forever */
+    long max_megabytes;           /* image size cap, 0 = no cap */
+} ad_store_options;
+
+/* The reject_log section of cfg. */
+void ad_store_options_from_config(ad_store_options *opt, const ad_config *cfg);
+/* True when both name the same log kept the same way (field by field; the
+ * daemon's reload reopens the log only when this is false). */
+bool ad_store_options_equal(const ad_store_options *a, const ad_store_options *b);
+
 /* Opens/creates the database (WAL, synchronous=FULL, busy timeout 2 s),
  * migrates it to AD_STORE_SCHEMA_VERSION (refusing a newer one), creates the
- * image folder. max_megabytes 0 = no size cap, retention_days 0 = forever.
+ * image folder. The store keeps its own copy of opt.
  * A database that is only unavailable for now (locked, read-only, I/O
  * error) does not fail the open: a warning is logged and every write retries
  * the open (returning AD_STORE_RETRY until it works). */
-int ad_store_open(ad_store **out, const char *db_path, const char *image_dir,
-                  bool save_images, int retention_days, long max_megabytes,
-                  char *err, size_t errlen);
+int ad_store_open(ad_store **out, const ad_store_options *opt, char *err, size_t errlen);
 void ad_store_close(ad_store *st);
 void ad_store_set_busy_timeout(ad_store *st, int ms);
 

@@ -486,9 +486,9 @@ static void writer_reopen_store(dstate *d, const ad_config *c)
 {
     ad_store *ns = NULL;
     char err[AD_ERRLEN];
-    if (ad_store_open(&ns, c->reject_log.database, c->reject_log.image_dir,
-                      c->reject_log.save_images, c->reject_log.retention_days,
-                      c->reject_log.max_megabytes, err, sizeof err) != 0) {
+    ad_store_options opt;
+    ad_store_options_from_config(&opt, c);
+    if (ad_store_open(&ns, &opt, err, sizeof err) != 0) {
         ad_log(AD_LOG_ERR, "reload: cannot open the new reject log, keeping the old one: %s",
                err);
         return;
@@ -745,15 +745,6 @@ static void send_status(dstate *d, rate_hist *h)
     ad_sd_notify(msg);
 }
 
-static bool same_store(const ad_config *a, const ad_config *b)
-{
-    return strcmp(a->reject_log.database, b->reject_log.database) == 0 &&
-           strcmp(a->reject_log.image_dir, b->reject_log.image_dir) == 0 &&
-           a->reject_log.save_images == b->reject_log.save_images &&
-           a->reject_log.retention_days == b->reject_log.retention_days &&
-           a->reject_log.max_megabytes == b->reject_log.max_megabytes;
-}
-
 static void reload(dstate *d)
 {
     char err[AD_ERRLEN];
@@ -785,7 +776,10 @@ static void reload(dstate *d)
     }
     pthread_mutex_unlock(&d->lock);
     if (stale) ad_detector_close(stale);
-    if (!same_store(&nc, &d->cfg)) {
+    ad_store_options now_store, new_store;
+    ad_store_options_from_config(&now_store, &d->cfg);
+    ad_store_options_from_config(&new_store, &nc);
+    if (!ad_store_options_equal(&new_store, &now_store)) {
         pthread_mutex_lock(&d->wlock);
         d->store_cfg = nc;
         d->store_changed = true;
@@ -859,9 +853,9 @@ static int run(dstate *d)
     ad_log(AD_LOG_INFO, "model %s loaded (sha256 %s), threshold %g", d->cfg.model.path,
            ad_detector_model_sha256(d->det), d->cfg.threshold);
     const ad_config *c = &d->cfg;
-    if (ad_store_open(&d->store, c->reject_log.database, c->reject_log.image_dir,
-                      c->reject_log.save_images, c->reject_log.retention_days,
-                      c->reject_log.max_megabytes, err, sizeof err) != 0) {
+    ad_store_options store_opt;
+    ad_store_options_from_config(&store_opt, c);
+    if (ad_store_open(&d->store, &store_opt, err, sizeof err) != 0) {
         ad_log(AD_LOG_ERR, "cannot open the reject log: %s", err);
         ad_detector_close(d->det);
         return 1;

@@ -373,28 +373,43 @@ static int ensure_open(ad_store *st, char *err, size_t errlen)
     return db_open(st, err, errlen);
 }
 
-int ad_store_open(ad_store **out, const char *db_path, const char *image_dir,
-                  bool save_images, int retention_days, long max_megabytes,
-                  char *err, size_t errlen)
+void ad_store_options_from_config(ad_store_options *opt, const ad_config *cfg)
+{
+    memset(opt, 0, sizeof *opt);
+    snprintf(opt->database, sizeof opt->database, "%s", cfg->reject_log.database);
+    snprintf(opt->image_dir, sizeof opt->image_dir, "%s", cfg->reject_log.image_dir);
+    opt->save_images = cfg->reject_log.save_images;
+    opt->retention_days = cfg->reject_log.retention_days;
+    opt->max_megabytes = cfg->reject_log.max_megabytes;
+}
+
+bool ad_store_options_equal(const ad_store_options *a, const ad_store_options *b)
+{
+    return strcmp(a->database, b->database) == 0 && strcmp(a->image_dir, b->image_dir) == 0 &&
+           a->save_images == b->save_images && a->retention_days == b->retention_days &&
+           a->max_megabytes == b->max_megabytes;
+}
+
+int ad_store_open(ad_store **out, const ad_store_options *opt, char *err, size_t errlen)
 {
     *out = NULL;
-    if (!db_path || !*db_path) return ad_err(err, errlen, "reject_log.database is empty");
-    if (save_images && (!image_dir || !*image_dir))
+    if (!opt->database[0]) return ad_err(err, errlen, "reject_log.database is empty");
+    if (opt->save_images && !opt->image_dir[0])
         return ad_err(err, errlen, "reject_log.image_dir is empty but save_images is on");
 
     ad_store *st = ad_xcalloc(1, sizeof *st);
-    st->db_path = ad_xstrdup(db_path);
-    st->image_dir = ad_xstrdup(image_dir ? image_dir : "");
-    st->save_images = save_images;
-    st->retention_days = retention_days;
-    st->max_megabytes = max_megabytes;
+    st->db_path = ad_xstrdup(opt->database);
+    st->image_dir = ad_xstrdup(opt->image_dir);
+    st->save_images = opt->save_images;
+    st->retention_days = opt->retention_days;
+    st->max_megabytes = opt->max_megabytes;
     st->busy_ms = DEFAULT_BUSY_MS;
 
-    char *copy = ad_xstrdup(db_path);
+    char *copy = ad_xstrdup(opt->database);
     int rc = ad_mkdirs(dirname(copy), 0755, err, errlen);
     free(copy);
     if (rc != 0) goto fail;
-    if (save_images) {
+    if (opt->save_images) {
         if (ad_mkdirs(st->image_dir, 0755, err, errlen) != 0) goto fail;
         /* Rows name files by canonical path ("a/../b" from config-relative
          * paths would work but reads badly in queries). */
