@@ -45,6 +45,9 @@ const char *ad_safetensors_meta_need(const ad_safetensors *st, const char *path,
 int ad_safetensors_meta_long(const ad_safetensors *st, const char *path, const char *key,
                              long lo, long hi, const char *hint, long *out, char *err,
                              size_t errlen);
+/* The same for an int (lo..hi within int's range). */
+int ad_safetensors_meta_int(const ad_safetensors *st, const char *path, const char *key, int lo,
+                            int hi, const char *hint, int *out, char *err, size_t errlen);
 const ad_st_tensor *ad_safetensors_find(const ad_safetensors *st, const char *name);
 
 /* Tensor to write: name, shape, float32 data. */

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "anomalyd/config.h"
+#include "anomalyd/param_table.h"
 
 typedef struct ad_unet_hparams {
     int in_channels;                  /* 1 or 3; output has the same count */
@@ -27,15 +28,6 @@ typedef struct ad_unet_hparams {
     int res_blocks;                   /* per level */
     int groups;                       /* GroupNorm groups */
 } ad_unet_hparams;
-
-/* One named parameter tensor inside the flat parameter array. */
-typedef struct ad_param_info {
-    char name[96];                    /* PyTorch state_dict name */
-    int ndim;
-    int shape[4];
-    size_t offset;                    /* in floats, into params/grads/moments */
-    size_t count;
-} ad_param_info;
 
 typedef struct ad_unet ad_unet;
 
@@ -63,6 +55,8 @@ float *ad_unet_adam_m(ad_unet *u);
 float *ad_unet_adam_v(ad_unet *u);
 int ad_unet_num_tensors(const ad_unet *u);
 const ad_param_info *ad_unet_tensor(const ad_unet *u, int i);
+/* The whole table (what ad_model_save writes and ad_model_load checks). */
+const ad_param_table *ad_unet_table(const ad_unet *u);
 const ad_param_info *ad_unet_find_tensor(const ad_unet *u, const char *name);
 
 /* Multiple of 2^(num_levels-1) required of H and W. */

@@ -3,7 +3,6 @@
  * training provenance. ad_model_load checks the architecture before it
  * allocates anything and every tensor before the weights are used. */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +28,10 @@ static int is_arch_key(const char *k)
 
 #define MODEL_HINT "not an anomalyd model?"
 
-static int meta_int(const char *path, const ad_safetensors *st, const char *key, long lo, long hi,
+static int meta_int(const char *path, const ad_safetensors *st, const char *key, int lo, int hi,
                     int *out, char *err, size_t errlen)
 {
-    long v;
-    if (ad_safetensors_meta_long(st, path, key, lo, hi, MODEL_HINT, &v, err, errlen) < 0) return -1;
-    *out = (int)v;
-    return 0;
+    return ad_safetensors_meta_int(st, path, key, lo, hi, MODEL_HINT, out, err, errlen);
 }
 
 int ad_model_parse_channel_mult(const char *s, ad_unet_hparams *hp, char *err, size_t errlen)
@@ -102,15 +98,6 @@ int ad_model_read_hparams(const char *path, const ad_safetensors *st, ad_unet_hp
     return 0;
 }
 
-static void shape_str(char *out, size_t len, int ndim, const int64_t *shape)
-{
-    size_t o = 0;
-    o += (size_t)snprintf(out + o, len - o, "[");
-    for (int i = 0; i < ndim && o < len; i++)
-        o += (size_t)snprintf(out + o, len - o, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (o < len) snprintf(out + o, len - o, "]");
-}
-
 int ad_model_load(const char *path, ad_model **out, char *err, size_t errlen)
 {
     ad_safetensors st;
@@ -135,45 +122,10 @@ int ad_model_load(const char *path, ad_model **out, char *err, size_t errlen)
     }
     /* names and shapes first: nothing sized by the metadata is allocated
      * until the file is known to hold exactly those tensors */
-    for (int i = 0; i < ad_unet_num_tensors(m->unet); i++) {
-        const ad_param_info *pi = ad_unet_tensor(m->unet, i);
-        const ad_st_tensor *t = ad_safetensors_find(&st, pi->name);
-        if (!t) {
-            ad_err(err, errlen, "%s: tensor '%s' is missing", path, pi->name);
-            goto fail;
-        }
-        int same = t->ndim == pi->ndim;
-        for (int d = 0; same && d < pi->ndim; d++) same = t->shape[d] == pi->shape[d];
-        if (!same) {
-            char have[128], want[128];
-            int64_t ws[4];
-            for (int d = 0; d < pi->ndim; d++) ws[d] = pi->shape[d];
-            shape_str(have, sizeof(have), t->ndim, t->shape);
-            shape_str(want, sizeof(want), pi->ndim, ws);
-            ad_err(err, errlen, "%s: tensor '%s' has shape %s but the architecture needs %s", path,
-                   pi->name, have, want);
-            goto fail;
-        }
-    }
-    for (int i = 0; i < st.num_tensors; i++)
-        if (!ad_unet_find_tensor(m->unet, st.tensors[i].name)) {
-            ad_err(err, errlen, "%s: unexpected tensor '%s' (not part of this architecture)", path,
-                   st.tensors[i].name);
-            goto fail;
-        }
-    float *params = ad_unet_params(m->unet);
-    for (int i = 0; i < ad_unet_num_tensors(m->unet); i++) {
-        const ad_param_info *pi = ad_unet_tensor(m->unet, i);
-        const ad_st_tensor *t = ad_safetensors_find(&st, pi->name);
-        float *dst = params + pi->offset;
-        memcpy(dst, st.data + t->offset, t->nbytes);
-        for (size_t k = 0; k < pi->count; k++)
-            if (!isfinite(dst[k])) {
-                ad_err(err, errlen, "%s: tensor '%s' holds a non-finite value (NaN or Inf) at index %zu",
-                       path, pi->name, k);
-                goto fail;
-            }
-    }
+    if (ad_param_table_check(ad_unet_table(m->unet), path, &st, err, errlen) < 0 ||
+        ad_param_table_copy(ad_unet_table(m->unet), path, &st, ad_unet_params(m->unet), err,
+                            errlen) < 0)
+        goto fail;
     if (ad_sha256_file(path, m->sha256, err, errlen) < 0) goto fail;
     const char *prov = ad_safetensors_meta(&st, AD_META_PROVENANCE);
     if (prov) {
@@ -216,31 +168,8 @@ int ad_model_save(const char *path, const ad_unet *unet, const float *params,
     snprintf(tstr, sizeof(tstr), "%d", T);
     if (schedule != AD_SCHEDULE_LINEAR && schedule != AD_SCHEDULE_COSINE)
         return ad_err(err, errlen, "%s: unknown noise schedule %d", path, schedule);
-    const char *mk[NUM_ARCH_KEYS + 64], *mv[NUM_ARCH_KEYS + 64];
     const char *vals[NUM_ARCH_KEYS] = {"1", in_c, base, mult, rb, groups, tstr,
                                        schedule == AD_SCHEDULE_COSINE ? "cosine" : "linear"};
-    if (n < 0 || n > 64) return ad_err(err, errlen, "%s: at most 64 extra metadata pairs", path);
-    int nm = 0;
-    for (int i = 0; i < NUM_ARCH_KEYS; i++, nm++) {
-        mk[nm] = arch_keys[i];
-        mv[nm] = vals[i];
-    }
-    for (int i = 0; i < n; i++, nm++) {
-        if (is_arch_key(keys[i]))
-            return ad_err(err, errlen, "%s: metadata key '%s' is reserved for the architecture", path, keys[i]);
-        mk[nm] = keys[i];
-        mv[nm] = values[i];
-    }
-    int nt = ad_unet_num_tensors(unet);
-    ad_st_out *ts = ad_xcalloc((size_t)nt, sizeof(ad_st_out));
-    for (int i = 0; i < nt; i++) {
-        const ad_param_info *pi = ad_unet_tensor(unet, i);
-        ts[i].name = pi->name;
-        ts[i].ndim = pi->ndim;
-        for (int d = 0; d < pi->ndim; d++) ts[i].shape[d] = pi->shape[d];
-        ts[i].data = params + pi->offset;
-    }
-    int rc = ad_safetensors_write(path, ts, nt, mk, mv, nm, err, errlen);
-    free(ts);
-    return rc;
+    return ad_param_table_save(path, ad_unet_table(unet), params, arch_keys, vals, NUM_ARCH_KEYS,
+                               keys, values, n, err, errlen);
 }

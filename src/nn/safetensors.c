@@ -234,6 +234,15 @@ int ad_safetensors_meta_long(const ad_safetensors *st, const char *path, const c
                   key, lo, hi, s);
 }
 
+int ad_safetensors_meta_int(const ad_safetensors *st, const char *path, const char *key, int lo,
+                            int hi, const char *hint, int *out, char *err, size_t errlen)
+{
+    long v;
+    if (ad_safetensors_meta_long(st, path, key, lo, hi, hint, &v, err, errlen) < 0) return -1;
+    *out = (int)v;
+    return 0;
+}
+
 const ad_st_tensor *ad_safetensors_find(const ad_safetensors *st, const char *name)
 {
     for (int i = 0; i < st->num_tensors; i++)

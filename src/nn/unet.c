@@ -45,9 +45,7 @@ struct ad_unet {
     ad_unet_hparams hp;
     int tdim;
     int ch[AD_MAX_LEVELS];
-    ad_param_info *tensors;
-    int num_tensors, cap_tensors;
-    size_t num_params;
+    ad_param_table table;
     float *params, *grads, *adam_m, *adam_v;
 
     size_t mlp0_w, mlp0_b, mlp2_w, mlp2_b, nout_g, nout_b;
@@ -77,50 +75,14 @@ struct ad_unet {
 
 /* ---------------------------------------------------------------- params */
 
-static size_t add_tensor(ad_unet *u, const char *name, int ndim, const int *shape)
-{
-    if (u->num_tensors == u->cap_tensors) {
-        u->cap_tensors = u->cap_tensors ? 2 * u->cap_tensors : 64;
-        u->tensors = ad_xrealloc(u->tensors, sizeof(ad_param_info) * u->cap_tensors);
-    }
-    ad_param_info *t = &u->tensors[u->num_tensors++];
-    memset(t, 0, sizeof(*t));
-    size_t len = strlen(name);
-    AD_ASSERT(len < sizeof(t->name));   /* names are at most ~30 bytes */
-    memcpy(t->name, name, len + 1);
-    t->ndim = ndim;
-    t->count = 1;
-    for (int i = 0; i < ndim; i++) {
-        t->shape[i] = shape[i];
-        t->count *= (size_t)shape[i];
-    }
-    t->offset = u->num_params;
-    u->num_params += t->count;
-    return t->offset;
-}
-
 static void add_conv(ad_unet *u, conv_op *c, const char *prefix, int cin, int cout, int k, int stride)
 {
-    char name[128];
-    int ws[4] = {cout, cin, k, k}, bs[1] = {cout};
-    snprintf(name, sizeof(name), "%s.weight", prefix);
-    c->w = add_tensor(u, name, 4, ws);
-    snprintf(name, sizeof(name), "%s.bias", prefix);
-    c->b = add_tensor(u, name, 1, bs);
+    int ws[4] = {cout, cin, k, k};
+    ad_param_table_add_pair(&u->table, prefix, 4, ws, cout, &c->w, &c->b);
     c->cin = cin;
     c->cout = cout;
     c->k = k;
     c->stride = stride;
-}
-
-static void add_pair(ad_unet *u, size_t *w, size_t *b, const char *prefix, int ndim, const int *wshape, int bcount)
-{
-    char name[128];
-    snprintf(name, sizeof(name), "%s.weight", prefix);
-    *w = add_tensor(u, name, ndim, wshape);
-    snprintf(name, sizeof(name), "%s.bias", prefix);
-    int bs[1] = {bcount};
-    *b = add_tensor(u, name, 1, bs);
 }
 
 static void add_resblock(ad_unet *u, resblock *rb, const char *prefix, int cin, int cout)
@@ -132,15 +94,15 @@ static void add_resblock(ad_unet *u, resblock *rb, const char *prefix, int cin, 
     rb->cout = cout;
     int gs_in[1] = {cin}, gs_out[1] = {cout}, ts[2] = {cout, u->tdim};
     snprintf(p, sizeof(p), "%s.norm1", prefix);
-    add_pair(u, &rb->n1g, &rb->n1b, p, 1, gs_in, cin);
+    ad_param_table_add_pair(&u->table, p, 1, gs_in, cin, &rb->n1g, &rb->n1b);
     snprintf(p, sizeof(p), "%s.conv1", prefix);
     add_conv(u, &c, p, cin, cout, 3, 1);
     rb->c1w = c.w;
     rb->c1b = c.b;
     snprintf(p, sizeof(p), "%s.temb", prefix);
-    add_pair(u, &rb->tw, &rb->tb, p, 2, ts, cout);
+    ad_param_table_add_pair(&u->table, p, 2, ts, cout, &rb->tw, &rb->tb);
     snprintf(p, sizeof(p), "%s.norm2", prefix);
-    add_pair(u, &rb->n2g, &rb->n2b, p, 1, gs_out, cout);
+    ad_param_table_add_pair(&u->table, p, 1, gs_out, cout, &rb->n2g, &rb->n2b);
     snprintf(p, sizeof(p), "%s.conv2", prefix);
     add_conv(u, &c, p, cout, cout, 3, 1);
     rb->c2w = c.w;
@@ -164,8 +126,8 @@ static void build_table(ad_unet *u)
     for (int l = 0; l < L; l++) u->ch[l] = base * hp->channel_mult[l];
 
     int s0[2] = {u->tdim, base}, s1[2] = {u->tdim, u->tdim};
-    add_pair(u, &u->mlp0_w, &u->mlp0_b, "time_mlp.0", 2, s0, u->tdim);
-    add_pair(u, &u->mlp2_w, &u->mlp2_b, "time_mlp.2", 2, s1, u->tdim);
+    ad_param_table_add_pair(&u->table, "time_mlp.0", 2, s0, u->tdim, &u->mlp0_w, &u->mlp0_b);
+    ad_param_table_add_pair(&u->table, "time_mlp.2", 2, s1, u->tdim, &u->mlp2_w, &u->mlp2_b);
     add_conv(u, &u->conv_in, "conv_in", hp->in_channels, base, 3, 1);
     int cur = base;
     for (int l = 0; l < L; l++) {
@@ -195,7 +157,7 @@ static void build_table(ad_unet *u)
         }
     }
     int gs[1] = {cur};
-    add_pair(u, &u->nout_g, &u->nout_b, "norm_out", 1, gs, cur);
+    ad_param_table_add_pair(&u->table, "norm_out", 1, gs, cur, &u->nout_g, &u->nout_b);
     add_conv(u, &u->conv_out, "conv_out", cur, hp->in_channels, 3, 1);
 }
 
@@ -234,8 +196,7 @@ static void unet_free_table(ad_unet *u)
         free(u->up_rb[l]);
         u->down_rb[l] = u->up_rb[l] = NULL;
     }
-    free(u->tensors);
-    u->tensors = NULL;
+    ad_param_table_free(&u->table);
 }
 
 int ad_unet_count_params(const ad_unet_hparams *hp, size_t *count, char *err, size_t errlen)
@@ -245,7 +206,7 @@ int ad_unet_count_params(const ad_unet_hparams *hp, size_t *count, char *err, si
     memset(&tmp, 0, sizeof(tmp));
     tmp.hp = *hp;
     build_table(&tmp);
-    *count = tmp.num_params;
+    *count = tmp.table.num_params;
     unet_free_table(&tmp);
     if (*count > MAX_PARAMS)
         return ad_err(err, errlen, "architecture has %zu parameters, more than the limit of %zu",
@@ -279,44 +240,40 @@ void ad_unet_free(ad_unet *u)
 }
 
 const ad_unet_hparams *ad_unet_hp(const ad_unet *u) { return &u->hp; }
-size_t ad_unet_num_params(const ad_unet *u) { return u->num_params; }
+size_t ad_unet_num_params(const ad_unet *u) { return u->table.num_params; }
 float *ad_unet_params(ad_unet *u)
 {
-    if (!u->params) u->params = ad_xalloc_aligned(sizeof(float) * u->num_params);
+    if (!u->params) u->params = ad_xalloc_aligned(sizeof(float) * u->table.num_params);
     return u->params;
 }
 
 float *ad_unet_grads(ad_unet *u)
 {
-    if (!u->grads) u->grads = ad_xalloc_aligned(sizeof(float) * u->num_params);
+    if (!u->grads) u->grads = ad_xalloc_aligned(sizeof(float) * u->table.num_params);
     return u->grads;
 }
 
 float *ad_unet_adam_m(ad_unet *u)
 {
-    if (!u->adam_m) u->adam_m = ad_xalloc_aligned(sizeof(float) * u->num_params);
+    if (!u->adam_m) u->adam_m = ad_xalloc_aligned(sizeof(float) * u->table.num_params);
     return u->adam_m;
 }
 
 float *ad_unet_adam_v(ad_unet *u)
 {
-    if (!u->adam_v) u->adam_v = ad_xalloc_aligned(sizeof(float) * u->num_params);
+    if (!u->adam_v) u->adam_v = ad_xalloc_aligned(sizeof(float) * u->table.num_params);
     return u->adam_v;
 }
 
-void ad_unet_zero_grad(ad_unet *u) { memset(ad_unet_grads(u), 0, sizeof(float) * u->num_params); }
+void ad_unet_zero_grad(ad_unet *u) { memset(ad_unet_grads(u), 0, sizeof(float) * u->table.num_params); }
 
-int ad_unet_num_tensors(const ad_unet *u) { return u->num_tensors; }
-const ad_param_info *ad_unet_tensor(const ad_unet *u, int i)
-{
-    return (i >= 0 && i < u->num_tensors) ? &u->tensors[i] : NULL;
-}
+int ad_unet_num_tensors(const ad_unet *u) { return u->table.count; }
+const ad_param_table *ad_unet_table(const ad_unet *u) { return &u->table; }
+const ad_param_info *ad_unet_tensor(const ad_unet *u, int i) { return ad_param_table_get(&u->table, i); }
 
 const ad_param_info *ad_unet_find_tensor(const ad_unet *u, const char *name)
 {
-    for (int i = 0; i < u->num_tensors; i++)
-        if (!strcmp(u->tensors[i].name, name)) return &u->tensors[i];
-    return NULL;
+    return ad_param_table_find(&u->table, name);
 }
 
 int ad_unet_size_multiple(const ad_unet *u) { return 1 << (u->hp.num_levels - 1); }
@@ -326,8 +283,8 @@ void ad_unet_init(ad_unet *u, uint64_t seed)
     ad_unet_params(u);
     ad_rng rng;
     ad_rng_seed(&rng, seed);
-    for (int i = 0; i < u->num_tensors; i++) {
-        const ad_param_info *t = &u->tensors[i];
+    for (int i = 0; i < u->table.count; i++) {
+        const ad_param_info *t = &u->table.entries[i];
         float *p = u->params + t->offset;
         const char *leaf = strrchr(t->name, '.');
         bool is_norm = strstr(t->name, "norm") != NULL;
@@ -338,7 +295,7 @@ void ad_unet_init(ad_unet *u, uint64_t seed)
         }
         /* weight and its bias share the weight's fan-in: U(-1/sqrt(fan_in), +) */
         const ad_param_info *w = t;
-        if (!strcmp(leaf, ".bias")) w = &u->tensors[i - 1];
+        if (!strcmp(leaf, ".bias")) w = &u->table.entries[i - 1];
         size_t fan_in = w->count / (size_t)w->shape[0];
         float bound = 1.0f / sqrtf((float)fan_in);
         for (size_t k = 0; k < t->count; k++) p[k] = (2.0f * ad_rng_uniform(&rng) - 1.0f) * bound;
