@@ -170,6 +170,93 @@ static void forward_is_deterministic_and_file_round_trips(void **state)
     ad_head_free(hd);
 }
 
+/* An edited copy of the head file `good` at `bad`: tensor `drop` left out,
+ * an extra tensor when `extra`, tensor `reshape` with its first two
+ * dimensions swapped, metadata `key` set to `value` (NULL: removed). */
+static void write_edited(const char *good, const char *bad, const char *drop, bool extra,
+                         const char *reshape, const char *key, const char *value)
+{
+    char err[AD_ERRLEN];
+    ad_safetensors st;
+    if (ad_safetensors_read(good, &st, err, sizeof err) < 0) fail_msg("%s", err);
+    ad_st_out ts[64];
+    const char *mk[32], *mv[32];
+    static const float zeros[4];
+    int n = 0, m = 0;
+    for (int i = 0; i < st.num_tensors; i++) {
+        const ad_st_tensor *t = &st.tensors[i];
+        if (drop && !strcmp(t->name, drop)) continue;
+        ts[n] = (ad_st_out){.name = t->name, .ndim = t->ndim, .data = (const float *)(st.data + t->offset)};
+        memcpy(ts[n].shape, t->shape, sizeof ts[n].shape);
+        if (reshape && !strcmp(t->name, reshape)) {
+            ts[n].shape[0] = t->shape[1];
+            ts[n].shape[1] = t->shape[0];
+        }
+        n++;
+    }
+    if (extra) ts[n++] = (ad_st_out){.name = "head.bogus.weight", .ndim = 1, .shape = {4}, .data = zeros};
+    for (int i = 0; i < st.num_meta; i++) {
+        bool edited = key && !strcmp(st.meta_keys[i], key);
+        if (edited && !value) continue;
+        mk[m] = st.meta_keys[i];
+        mv[m++] = edited ? value : st.meta_values[i];
+    }
+    assert_int_equal(ad_safetensors_write(bad, ts, n, mk, mv, m, err, sizeof err), 0);
+    ad_safetensors_free(&st);
+}
+
+static void expect_load_error(const char *path, const char *needle)
+{
+    char err[AD_ERRLEN] = "";
+    ad_head *hd = NULL;
+    assert_int_equal(ad_head_load(path, &hd, err, sizeof err), -1);
+    assert_null(hd);
+    printf("  refused: %s\n", err);
+    if (!strstr(err, needle)) fail_msg("error '%s' does not mention '%s'", err, needle);
+    assert_non_null(strstr(err, path));
+}
+
+/* Head files are checked by the same code as model files (param_table.c):
+ * each refusal names the tensor or metadata key at fault. */
+static void hostile_head_files_are_refused_by_name(void **state)
+{
+    (void)state;
+    ad_head *hd = tiny_head();
+    char *dir = ts_tmpdir("head_hostile");
+    char good[1024], bad[1024], err[AD_ERRLEN];
+    snprintf(good, sizeof good, "%s/good.head.safetensors", dir);
+    snprintf(bad, sizeof bad, "%s/bad.head.safetensors", dir);
+    assert_int_equal(ad_head_save(good, hd, ad_head_params(hd), NULL, NULL, 0, err, sizeof err), 0);
+    const char *first = ad_head_tensor(hd, 0)->name;   /* head.enc1a.conv.weight, 4-D */
+
+    write_edited(good, bad, NULL, false, NULL, NULL, NULL);
+    ad_head *back = NULL;
+    if (ad_head_load(bad, &back, err, sizeof err) < 0) fail_msg("unedited copy refused: %s", err);
+    ad_head_free(back);
+
+    write_edited(good, bad, "head.out.conv.bias", false, NULL, NULL, NULL);
+    expect_load_error(bad, "tensor 'head.out.conv.bias' is missing");
+    write_edited(good, bad, NULL, true, NULL, NULL, NULL);
+    expect_load_error(bad, "unexpected tensor 'head.bogus.weight'");
+    write_edited(good, bad, NULL, false, first, NULL, NULL);
+    expect_load_error(bad, "has shape [3, 4, 3, 3] but the architecture needs [4, 3, 3, 3]");
+    write_edited(good, bad, NULL, false, NULL, "anomalyd.head.levels", "9");
+    expect_load_error(bad, "metadata 'anomalyd.head.levels' must be an integer in 2..5, got '9'");
+    write_edited(good, bad, NULL, false, NULL, "anomalyd.head.groups", NULL);
+    expect_load_error(bad, "metadata 'anomalyd.head.groups' is missing (not an anomalyd head file?)");
+    write_edited(good, bad, NULL, false, NULL, "anomalyd.head.groups", "3");
+    expect_load_error(bad, "groups (3) must divide the base channels (4)");
+
+    /* extra metadata cannot overwrite the architecture the file declares */
+    const char *k[] = {"anomalyd.head.levels"}, *v[] = {"4"};
+    assert_int_equal(ad_head_save(bad, hd, ad_head_params(hd), k, v, 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "'anomalyd.head.levels' is reserved for the architecture"));
+
+    ts_rmtree(dir);
+    free(dir);
+    ad_head_free(hd);
+}
+
 /* The reference's head file loads; logits within 1e-5 and every gradient of
  * the training loss within 1e-4 of the reference's largest value (the UNet
  * golden test's tolerances), the loss within 1e-5 relative. */
@@ -231,6 +318,7 @@ int main(void)
         cmocka_unit_test(golden_gray_four_levels),
         cmocka_unit_test(golden_rgb_three_levels),
         cmocka_unit_test(forward_is_deterministic_and_file_round_trips),
+        cmocka_unit_test(hostile_head_files_are_refused_by_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "anomalyd/config.h"
-#include "anomalyd/unet.h"
+#include "anomalyd/param_table.h"
 
 typedef struct ad_head_hparams {
     int image_channels;   /* C of x and x_hat: 1 or 3 */

@@ -14,7 +14,9 @@
 /* Units per level: enc a, enc b, dec a, dec b (the deepest level has no
  * decoder pair, the top level has the output conv in its place). */
 #define MAX_UNITS (AD_HEAD_MAX_LEVELS * 4)
-#define MAX_TENSORS (MAX_UNITS * 4)
+
+#define HEAD_FORMAT "anomaly-head-1"
+#define HEAD_HINT "not an anomalyd head file?"
 
 /* One 3x3 conv, followed by GroupNorm+SiLU unless it is the output conv. */
 typedef struct conv_unit {
@@ -33,9 +35,7 @@ struct ad_head {
     /* indices into u per level */
     int enc_a[AD_HEAD_MAX_LEVELS], enc_b[AD_HEAD_MAX_LEVELS];
     int dec_a[AD_HEAD_MAX_LEVELS], dec_b[AD_HEAD_MAX_LEVELS], out;
-    ad_param_info tensors[MAX_TENSORS];
-    int num_tensors;
-    size_t num_params;
+    ad_param_table table;
     float *params, *grads;
     /* scratch */
     float *arena;
@@ -49,22 +49,6 @@ struct ad_head {
     float *work;
 };
 
-static size_t add_tensor(ad_head *hd, const char *name, int ndim, const int *shape)
-{
-    AD_ASSERT(hd->num_tensors < MAX_TENSORS);
-    ad_param_info *t = &hd->tensors[hd->num_tensors++];
-    snprintf(t->name, sizeof t->name, "head.%s", name);
-    t->ndim = ndim;
-    t->count = 1;
-    for (int d = 0; d < ndim; d++) {
-        t->shape[d] = shape[d];
-        t->count *= (size_t)shape[d];
-    }
-    t->offset = hd->num_params;
-    hd->num_params += t->count;
-    return t->offset;
-}
-
 static int add_unit(ad_head *hd, const char *name, int cin, int cout, int stride, int norm, int level)
 {
     AD_ASSERT(hd->num_units < MAX_UNITS);
@@ -76,17 +60,14 @@ static int add_unit(ad_head *hd, const char *name, int cin, int cout, int stride
     u->stride = stride;
     u->norm = norm;
     u->level = level;
-    char tname[64];
-    int wshape[4] = {u->cout, u->cin, 3, 3}, cshape[1] = {u->cout};
-    snprintf(tname, sizeof tname, "%s.conv.weight", u->name);
-    u->w = add_tensor(hd, tname, 4, wshape);
-    snprintf(tname, sizeof tname, "%s.conv.bias", u->name);
-    u->b = add_tensor(hd, tname, 1, cshape);
+    char prefix[64];
+    int wshape[4] = {u->cout, u->cin, 3, 3};
+    snprintf(prefix, sizeof prefix, "head.%s.conv", u->name);
+    ad_param_table_add_pair(&hd->table, prefix, 4, wshape, u->cout, &u->w, &u->b);
     if (u->norm) {
-        snprintf(tname, sizeof tname, "%s.norm.weight", u->name);
-        u->gamma = add_tensor(hd, tname, 1, cshape);
-        snprintf(tname, sizeof tname, "%s.norm.bias", u->name);
-        u->beta = add_tensor(hd, tname, 1, cshape);
+        int cshape[1] = {u->cout};
+        snprintf(prefix, sizeof prefix, "head.%s.norm", u->name);
+        ad_param_table_add_pair(&hd->table, prefix, 1, cshape, u->cout, &u->gamma, &u->beta);
     }
     return i;
 }
@@ -130,8 +111,8 @@ int ad_head_create(ad_head **out, const ad_head_hparams *hp, char *err, size_t e
     ad_head *hd = ad_xcalloc(1, sizeof *hd);
     hd->hp = *hp;
     build(hd);
-    hd->params = ad_xalloc_aligned(sizeof(float) * hd->num_params);
-    hd->grads = ad_xalloc_aligned(sizeof(float) * hd->num_params);
+    hd->params = ad_xalloc_aligned(sizeof(float) * hd->table.num_params);
+    hd->grads = ad_xalloc_aligned(sizeof(float) * hd->table.num_params);
     *out = hd;
     return 0;
 }
@@ -139,6 +120,7 @@ int ad_head_create(ad_head **out, const ad_head_hparams *hp, char *err, size_t e
 void ad_head_free(ad_head *hd)
 {
     if (!hd) return;
+    ad_param_table_free(&hd->table);
     free(hd->params);
     free(hd->grads);
     free(hd->arena);
@@ -146,16 +128,13 @@ void ad_head_free(ad_head *hd)
 }
 
 const ad_head_hparams *ad_head_hp(const ad_head *hd) { return &hd->hp; }
-size_t ad_head_num_params(const ad_head *hd) { return hd->num_params; }
+size_t ad_head_num_params(const ad_head *hd) { return hd->table.num_params; }
 int ad_head_size_multiple(const ad_head *hd) { return 1 << (hd->hp.levels - 1) < 4 ? 4 : 1 << (hd->hp.levels - 1); }
 float *ad_head_params(ad_head *hd) { return hd->params; }
 float *ad_head_grads(ad_head *hd) { return hd->grads; }
-int ad_head_num_tensors(const ad_head *hd) { return hd->num_tensors; }
-const ad_param_info *ad_head_tensor(const ad_head *hd, int i)
-{
-    return i >= 0 && i < hd->num_tensors ? &hd->tensors[i] : NULL;
-}
-void ad_head_zero_grad(ad_head *hd) { memset(hd->grads, 0, sizeof(float) * hd->num_params); }
+int ad_head_num_tensors(const ad_head *hd) { return hd->table.count; }
+const ad_param_info *ad_head_tensor(const ad_head *hd, int i) { return ad_param_table_get(&hd->table, i); }
+void ad_head_zero_grad(ad_head *hd) { memset(hd->grads, 0, sizeof(float) * hd->table.num_params); }
 
 void ad_head_init(ad_head *hd, uint64_t seed)
 {
@@ -423,43 +402,39 @@ int ad_head_save(const char *path, const ad_head *hd, const float *params,
                  const char *const *keys, const char *const *values, int n,
                  char *err, size_t errlen)
 {
-    enum { ARCH = 5, MAX_EXTRA = 32 };
-    if (n < 0 || n > MAX_EXTRA) return ad_err(err, errlen, "%s: at most %d extra metadata pairs", path, MAX_EXTRA);
     char ch[16], base[16], groups[16], levels[16];
     snprintf(ch, sizeof ch, "%d", hd->hp.image_channels);
     snprintf(base, sizeof base, "%d", hd->hp.base_channels);
     snprintf(groups, sizeof groups, "%d", hd->hp.groups);
     snprintf(levels, sizeof levels, "%d", hd->hp.levels);
-    const char *mk[ARCH + MAX_EXTRA] = {"anomalyd.format", "anomalyd.head.image_channels",
-                                         "anomalyd.head.base_channels", "anomalyd.head.groups",
-                                         "anomalyd.head.levels"};
-    const char *mv[ARCH + MAX_EXTRA] = {"anomaly-head-1", ch, base, groups, levels};
-    for (int i = 0; i < n; i++) {
-        mk[ARCH + i] = keys[i];
-        mv[ARCH + i] = values[i];
-    }
-    ad_st_out ts[MAX_TENSORS];
-    for (int i = 0; i < hd->num_tensors; i++) {
-        const ad_param_info *t = &hd->tensors[i];
-        memset(&ts[i], 0, sizeof ts[i]);
-        ts[i].name = t->name;
-        ts[i].ndim = t->ndim;
-        for (int d = 0; d < t->ndim; d++) ts[i].shape[d] = t->shape[d];
-        ts[i].data = params + t->offset;
-    }
-    return ad_safetensors_write(path, ts, hd->num_tensors, mk, mv, ARCH + n, err, errlen);
+    const char *ak[] = {AD_META_FORMAT, "anomalyd.head.image_channels", "anomalyd.head.base_channels",
+                        "anomalyd.head.groups", "anomalyd.head.levels"};
+    const char *av[] = {HEAD_FORMAT, ch, base, groups, levels};
+    return ad_param_table_save(path, &hd->table, params, ak, av, (int)(sizeof ak / sizeof ak[0]), keys,
+                               values, n, err, errlen);
 }
 
-static int meta_int(const ad_safetensors *st, const char *path, const char *key, int lo, int hi,
-                    int *out, char *err, size_t errlen)
+/* The architecture in a head file's metadata; ad_head_create checks the rest. */
+static int read_hparams(const char *path, const ad_safetensors *st, ad_head_hparams *hp, char *err,
+                        size_t errlen)
 {
-    const char *v = ad_safetensors_meta(st, key);
-    if (!v) return ad_err(err, errlen, "%s: metadata key '%s' is missing (not an anomalyd head file?)", path, key);
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*v == 0 || *end || x < lo || x > hi)
-        return ad_err(err, errlen, "%s: metadata '%s' = '%s', expected an integer %d..%d", path, key, v, lo, hi);
-    *out = (int)x;
+    const char *format = ad_safetensors_meta(st, AD_META_FORMAT);
+    if (!format || strcmp(format, HEAD_FORMAT))
+        return ad_err(err, errlen, "%s: not an anomalyd head file (metadata %s is '%s', expected '%s')",
+                      path, AD_META_FORMAT, format ? format : "missing", HEAD_FORMAT);
+    if (ad_safetensors_meta_int(st, path, "anomalyd.head.image_channels", 1, 3, HEAD_HINT,
+                                &hp->image_channels, err, errlen) ||
+        ad_safetensors_meta_int(st, path, "anomalyd.head.base_channels", 1, 1024, HEAD_HINT,
+                                &hp->base_channels, err, errlen) ||
+        ad_safetensors_meta_int(st, path, "anomalyd.head.groups", 1, 1024, HEAD_HINT, &hp->groups,
+                                err, errlen))
+        return -1;
+    /* heads written before the depth was a setting have 3 levels */
+    hp->levels = 3;
+    if (ad_safetensors_meta(st, "anomalyd.head.levels") &&
+        ad_safetensors_meta_int(st, path, "anomalyd.head.levels", 2, AD_HEAD_MAX_LEVELS, HEAD_HINT,
+                                &hp->levels, err, errlen))
+        return -1;
     return 0;
 }
 
@@ -467,61 +442,18 @@ int ad_head_load(const char *path, ad_head **out, char *err, size_t errlen)
 {
     *out = NULL;
     ad_safetensors st;
-    memset(&st, 0, sizeof st);
-    ad_head *hd = NULL;
-    if (ad_safetensors_read(path, &st, err, errlen)) return -1;
-    const char *format = ad_safetensors_meta(&st, "anomalyd.format");
     ad_head_hparams hp;
-    if (!format || strcmp(format, "anomaly-head-1")) {
-        ad_err(err, errlen, "%s: not an anomalyd head file (metadata anomalyd.format is '%s', expected "
-                            "'anomaly-head-1')", path, format ? format : "missing");
+    ad_head *hd = NULL;
+    char sub[AD_ERRLEN];
+    if (ad_safetensors_read(path, &st, err, errlen)) return -1;
+    if (read_hparams(path, &st, &hp, err, errlen)) goto fail;
+    if (ad_head_create(&hd, &hp, sub, sizeof sub)) {
+        ad_err(err, errlen, "%s: %s", path, sub);
         goto fail;
     }
-    if (meta_int(&st, path, "anomalyd.head.image_channels", 1, 3, &hp.image_channels, err, errlen) ||
-        meta_int(&st, path, "anomalyd.head.base_channels", 1, 1024, &hp.base_channels, err, errlen) ||
-        meta_int(&st, path, "anomalyd.head.groups", 1, 1024, &hp.groups, err, errlen))
+    if (ad_param_table_check(&hd->table, path, &st, err, errlen) ||
+        ad_param_table_copy(&hd->table, path, &st, hd->params, err, errlen))
         goto fail;
-    /* heads written before the depth was a setting have 3 levels */
-    hp.levels = 3;
-    if (ad_safetensors_meta(&st, "anomalyd.head.levels") &&
-        meta_int(&st, path, "anomalyd.head.levels", 2, AD_HEAD_MAX_LEVELS, &hp.levels, err, errlen))
-        goto fail;
-    if (ad_head_create(&hd, &hp, err, errlen)) {
-        char inner[AD_ERRLEN];
-        snprintf(inner, sizeof inner, "%s", err);
-        ad_err(err, errlen, "%s: %s", path, inner);
-        goto fail;
-    }
-    if (st.num_tensors != hd->num_tensors) {
-        ad_err(err, errlen, "%s: has %d tensors, the head architecture needs %d", path, st.num_tensors,
-               hd->num_tensors);
-        goto fail;
-    }
-    for (int i = 0; i < hd->num_tensors; i++) {
-        const ad_param_info *t = &hd->tensors[i];
-        const ad_st_tensor *s = ad_safetensors_find(&st, t->name);
-        if (!s) {
-            ad_err(err, errlen, "%s: tensor '%s' is missing", path, t->name);
-            goto fail;
-        }
-        int same = s->ndim == t->ndim;
-        for (int d = 0; same && d < t->ndim; d++) same = s->shape[d] == t->shape[d];
-        if (!same || s->nbytes != t->count * sizeof(float)) {
-            ad_err(err, errlen, "%s: tensor '%s' has the wrong shape for this architecture", path, t->name);
-            goto fail;
-        }
-        const float *src = (const float *)(st.data + s->offset);
-        for (size_t k = 0; k < t->count; k++) {
-            float v;
-            memcpy(&v, (const uint8_t *)src + k * sizeof(float), sizeof v);
-            if (!isfinite(v)) {
-                ad_err(err, errlen, "%s: tensor '%s' holds a NaN or infinite value at index %zu", path,
-                       t->name, k);
-                goto fail;
-            }
-            hd->params[t->offset + k] = v;
-        }
-    }
     ad_safetensors_free(&st);
     *out = hd;
     return 0;
