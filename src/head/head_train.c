@@ -11,7 +11,9 @@
  * (replacing the oldest) and draws its batch from the pool, each under one
  * of the 8 rotations/reflections of the square, applied alike to the frame,
  * its reconstruction and the mask. Sample g is made from the seed and g
- * alone, so a resumed run rebuilds the pool it had. Loss: mean BCE
+ * alone, so a resumed run rebuilds the pool it had. In RECON_DROPOUT of the
+ * batch the reconstruction is replaced by the frame itself, so the head
+ * cannot rely on the reconstruction alone. Loss: mean BCE
  * + FOCAL_WEIGHT x mean focal loss (gamma FOCAL_GAMMA); AdamW with the
  * train section's learning rate, warm-up, weight decay and clipping. The
  * saved head is the exponential moving average of the weights (train.ema),
@@ -42,6 +44,7 @@
 #define HEAD_CKPT_FORMAT "anomalyd-head-checkpoint-1"
 #define POOL_SIZE 64
 #define POOL_FRESH 2
+#define RECON_DROPOUT 0.5f
 
 typedef struct head_trainer {
     const ad_config *cfg;
@@ -123,7 +126,13 @@ static double head_step(head_trainer *tr, long step)
         size_t slot = ad_rng_below(&tr->rng, POOL_SIZE);
         int d = (int)ad_rng_below(&tr->rng, 8);
         dihedral(tr->x + tr->per * b, tr->pool_x + tr->per * slot, C, k, d);
-        dihedral(tr->x_hat + tr->per * b, tr->pool_x_hat + tr->per * slot, C, k, d);
+        /* without its reconstruction now and then, so the head learns what
+         * a good surface looks like, not only where the reconstruction
+         * removed something: real defects are often copied into it */
+        if (ad_rng_uniform(&tr->rng) < RECON_DROPOUT)
+            memcpy(tr->x_hat + tr->per * b, tr->x + tr->per * b, tr->per * sizeof(float));
+        else
+            dihedral(tr->x_hat + tr->per * b, tr->pool_x_hat + tr->per * slot, C, k, d);
         dihedral(tr->mask + (size_t)k * k * b, tr->pool_mask + (size_t)k * k * slot, 1, k, d);
     }
     size_t n = (size_t)tr->batch * k * k;
