@@ -8,7 +8,8 @@
  * counters; SQLite + PNG off the hot path; rows are never dropped, images
  * are skipped and counted when more than AD_DAEMON_MAX_PENDING_IMAGES wait).
  * The main thread waits for signals (sigtimedwait; every thread blocks them),
- * reloads on SIGHUP, talks to systemd and rolls the minute counters.
+ * reloads on SIGHUP, talks to systemd and rolls the minute counters. Each
+ * thread's state and what they hand each other: src/daemon/daemon_internal.h.
  *
  * Exit codes: 0 clean stop (SIGTERM/SIGINT, or the replay source ended),
  * 1 runtime failure (model, database, rows that could not be recorded),
