@@ -12,6 +12,8 @@
 # clang, libclang-rt-14-dev (libFuzzer and the sanitizer runtimes, which
 # clang only recommends) and libomp-14-dev (clang's OpenMP, which the
 # detector links) are for the fuzz stage (tests/fuzz/, label fuzz).
+# gcc's ThreadSanitizer runtime (libtsan2, the TSan stage) comes with
+# build-essential.
 set -eu
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -2,6 +2,7 @@
 # Sets up a fresh Debian 12 machine and runs every test: the normal build
 # (warnings are errors; includes a short soak and the vivid VM), the Debian
 # package (as root) and its unit under a real systemd in a VM, valgrind memcheck on the integration run, the AddressSanitizer+UBSan build,
+# the ThreadSanitizer build on the tests that run the daemon's threads,
 # and every libFuzzer harness for a short bounded time (its ctest summary
 # ends the output).
 # Usage: scripts/test.sh            (as root, or a user with sudo)
@@ -33,6 +34,14 @@ cmake --build build/valgrind -j"$jobs" --target anomalyd anomalyctl
 cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DANOMALYD_WERROR=ON -DANOMALYD_SANITIZE=ON
 cmake --build build/sanitize -j"$jobs"
 (cd build/sanitize && ctest --output-on-failure -j"$jobs")
+
+# ThreadSanitizer on the daemon's threads (capture, inspection, writer, the
+# main thread's reloads): the tests that run anomalyd, label tsan, and only
+# the programs they need. A report from any program they start fails the
+# stage (tests/cmake/tsan.cmake).
+cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANOMALYD_WERROR=ON -DANOMALYD_TSAN=ON
+cmake --build build/tsan -j"$jobs" --target tsan_programs
+(cd build/tsan && ctest --output-on-failure -L tsan)
 
 # libFuzzer harnesses (tests/fuzz/, clang): each runs ANOMALYD_FUZZ_SECONDS
 # (20) over a copy of its seed corpus with ASan+UBSan; a finding fails the

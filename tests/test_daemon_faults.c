@@ -27,15 +27,17 @@
 #include "anomalyd/model.h"
 #include "anomalyd/util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
+/* AddressSanitizer and ThreadSanitizer reserve terabytes of address space
+ * for their shadow memory: no RLIMIT_AS under them. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
 #endif
 #endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
+#ifndef UNDER_SANITIZER
+#define UNDER_SANITIZER 0
 #endif
 
 #define AS_LIMIT (1ULL << 30) /* 1 GiB of address space for the hostile-model runs */
@@ -710,7 +712,7 @@ static void expect_refused_under(fx *f, const char *phrase, unsigned long long l
 
 static void expect_model_refused(fx *f, const char *phrase)
 {
-    expect_refused_under(f, phrase, UNDER_ASAN ? 0 : AS_LIMIT); /* ASan reserves terabytes */
+    expect_refused_under(f, phrase, UNDER_SANITIZER ? 0 : AS_LIMIT);
 }
 
 /* Writes the test config with another model.input_width/height. */
@@ -740,7 +742,7 @@ static void test_hostile_model_shapes(void **state)
     write_config(f, 0.5, true, 30);
 
     /* the limit itself is no obstacle to the real model */
-    unsigned long long limit = UNDER_ASAN ? 0 : AS_LIMIT;
+    unsigned long long limit = UNDER_SANITIZER ? 0 : AS_LIMIT;
     char good[1300];
     snprintf(good, sizeof good, "%s/model/parts.safetensors", FIXTURES_DIR);
     copy_file(good, f->model, SIZE_MAX);
@@ -790,7 +792,7 @@ static void test_hostile_model_shapes(void **state)
     assert_non_null(strstr(log, "UNet scratch for batch 1 at 4096x4096 would need "));
     assert_non_null(strstr(log, " MiB any one model may use"));
     free(log);
-    if (!UNDER_ASAN) {
+    if (!UNDER_SANITIZER) {
         set_input_size(f, 1024, 1024); /* fine on the machine, not in 1 GiB */
         expect_refused_under(f, "model.input_width/height 1024x1024 in ", AS_LIMIT);
         log = read_log(f);
