@@ -7,7 +7,11 @@
  *   otherwise       0 ok, 1 runtime failure, 2 config error (commands.h);
  *                   `score` adds 3 for "an image was rejected".
  *
- * A command declares an ad_cli and loops:
+ * A long command reads as parse, run, report: parse_args fills the
+ * command's args struct from argv and returns AD_CLI_RUN, or the exit code
+ * to stop with (help, usage error); run does the work into a result struct
+ * and returns an exit code; report prints the result. Parsing declares an
+ * ad_cli and loops:
  *
  *     static const ad_cli cli = {"train", usage};
  *     int opt;
@@ -19,6 +23,7 @@
  *         default: return ad_cli_bad_option(&cli, opt, argv);
  *         }
  *     }
+ *     return AD_CLI_RUN;
  *
  * Options and operands may come in any order (GNU getopt_long); a value that
  * starts with "--" counts as missing ("--bad --write" is a forgotten folder,
@@ -30,6 +35,8 @@
 #include <stdio.h>
 
 enum { AD_EXIT_OK = 0, AD_EXIT_FAILURE = 1, AD_EXIT_USAGE = 2 };
+/* What a parse_args returns when the command should go on and run. */
+enum { AD_CLI_RUN = -1 };
 
 typedef struct ad_cli {
     const char *name;            /* "train" */
