@@ -171,13 +171,15 @@ done:
     return rc;
 }
 
-int ad_cmd_eval(int argc, char **argv)
+/* What the command line asks for. */
+typedef struct eval_args {
+    const char *config_path, *dataset, *csv_path, *heatmap_dir, *stats_dir;
+    long limit;                  /* images per type, 0 = all */
+    ad_detector_tuning tune;
+} eval_args;
+
+static int parse_args(eval_args *a, int argc, char **argv)
 {
-    const char *config_path = NULL, *dataset = NULL, *csv_path = NULL, *heatmap_dir = NULL;
-    const char *stats_dir = NULL;
-    long limit = 0;
-    ad_detector_tuning tune = {0};
-    char err[AD_ERRLEN];
     static const ad_cli cli = {"eval", usage};
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},    {"dataset", required_argument, NULL, 'd'},
@@ -185,22 +187,24 @@ int ad_cmd_eval(int argc, char **argv)
         {"fit-stats", required_argument, NULL, 'f'}, {"limit", required_argument, NULL, 'l'},
         {"tune", required_argument, NULL, 't'},      {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
+    memset(a, 0, sizeof *a);
+    char err[AD_ERRLEN];
     int opt;
     ad_cli_begin();
     while ((opt = ad_cli_getopt(argc, argv, "h", longopts)) != -1) {
         switch (opt) {
-        case 'c': config_path = optarg; break;
-        case 'd': dataset = optarg; break;
-        case 'v': csv_path = optarg; break;
-        case 'm': heatmap_dir = optarg; break;
-        case 'f': stats_dir = optarg; break;
+        case 'c': a->config_path = optarg; break;
+        case 'd': a->dataset = optarg; break;
+        case 'v': a->csv_path = optarg; break;
+        case 'm': a->heatmap_dir = optarg; break;
+        case 'f': a->stats_dir = optarg; break;
         case 'l':
-            if (ad_parse_long(optarg, 1, LONG_MAX, &limit) < 0)
+            if (ad_parse_long(optarg, 1, LONG_MAX, &a->limit) < 0)
                 return ad_cli_usage_error(&cli, "--limit must be a positive integer, got '%s'",
                                           optarg);
             break;
         case 't':
-            if (ad_detector_tuning_parse(&tune, optarg, err, sizeof err) < 0)
+            if (ad_detector_tuning_parse(&a->tune, optarg, err, sizeof err) < 0)
                 return ad_cli_usage_error(&cli, "--tune: %s", err);
             break;
         case 'h': return ad_cli_help(&cli);
@@ -208,115 +212,149 @@ int ad_cmd_eval(int argc, char **argv)
         }
     }
     if (optind < argc) return ad_cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
-    if (!config_path || !dataset)
+    if (!a->config_path || !a->dataset)
         return ad_cli_usage_error(&cli, "--config FILE and --dataset DIR are required");
+    return AD_CLI_RUN;
+}
+
+/* The run: the detector, the test types, every image's result, the pixel
+ * AUROC accumulated as the maps come. */
+typedef struct eval_run {
     ad_config cfg;
-    if (ad_config_load(config_path, &cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "anomalyctl eval: %s\n", err);
-        return 2;
-    }
-
-    int status = 1;
-    ad_detector *d = NULL;
-    char **types = NULL;
-    int ntypes = 0, nsamples = 0, cap = 0;
-    sample *samples = NULL;
-    ad_auroc_acc pix = {0};
-    uint8_t *labels = NULL;
-    FILE *csv = NULL;
-    double *scores = NULL;
-    uint8_t *lab = NULL;
+    ad_detector *det;
+    int iw, ih;                  /* the detector's input size */
     char test_dir[AD_PATH_MAX * 2];
-    snprintf(test_dir, sizeof test_dir, "%s/test", dataset);
+    char **types;                /* sub-folders of test/, sorted */
+    int ntypes, good_type;
+    sample *samples;
+    int nsamples, cap;
+    ad_auroc_acc pix;
+    uint8_t *labels;             /* one mask at the input size */
+    FILE *csv;
+    double ms_total;             /* time inside the detector */
+    double wall;                 /* the whole loop, PNG decoding included */
+} eval_run;
 
-    if (ad_detector_open_tuned(&d, &cfg, &tune, err, sizeof err) < 0) goto fail;
-    int iw, ih;
-    ad_detector_input_size(d, &iw, &ih, NULL);
-    labels = ad_xmalloc((size_t)iw * ih);
-
-    if (ad_detector_needs_stats(d)) {
+/* The detector with its tuning, and its per-pixel statistics when the
+ * tuning asks for them. */
+static int open_detector(const eval_args *a, eval_run *e, char *err, size_t errlen)
+{
+    if (ad_detector_open_tuned(&e->det, &e->cfg, &a->tune, err, errlen) < 0) return -1;
+    ad_detector_input_size(e->det, &e->iw, &e->ih, NULL);
+    e->labels = ad_xmalloc((size_t)e->iw * e->ih);
+    if (ad_detector_needs_stats(e->det)) {
         char def[AD_PATH_MAX * 2];
-        snprintf(def, sizeof def, "%s/train/good", dataset);
-        const char *sd = stats_dir ? stats_dir : def;
+        snprintf(def, sizeof def, "%s/train/good", a->dataset);
+        const char *sd = a->stats_dir ? a->stats_dir : def;
         int n;
-        if (ad_detector_fit_stats_dir(d, sd, &n, err, sizeof err) < 0) goto fail;
+        if (ad_detector_fit_stats_dir(e->det, sd, &n, err, errlen) < 0) return -1;
         fprintf(stderr, "eval: per-pixel statistics from %d good images in %s\n", n, sd);
     }
+    return 0;
+}
 
-    if (list_subfolders(test_dir, &types, &ntypes, err, sizeof err) < 0) goto fail;
-    int good_type = -1;
-    for (int t = 0; t < ntypes; t++)
-        if (!strcmp(types[t], "good")) good_type = t;
-    if (good_type < 0 || ntypes < 2) {
-        ad_err(err, sizeof err, "%s must hold good/ and at least one defect folder (MVTec AD layout)",
-               test_dir);
-        goto fail;
+static int list_types(const eval_args *a, eval_run *e, char *err, size_t errlen)
+{
+    snprintf(e->test_dir, sizeof e->test_dir, "%s/test", a->dataset);
+    if (list_subfolders(e->test_dir, &e->types, &e->ntypes, err, errlen) < 0) return -1;
+    e->good_type = -1;
+    for (int t = 0; t < e->ntypes; t++)
+        if (!strcmp(e->types[t], "good")) e->good_type = t;
+    if (e->good_type < 0 || e->ntypes < 2)
+        return ad_err(err, errlen, "%s must hold good/ and at least one defect folder (MVTec AD "
+                      "layout)", e->test_dir);
+    return 0;
+}
+
+/* One test image of type t: inspect, its mask into the pixel AUROC, its
+ * result kept (and written to the CSV). */
+static int inspect_image(const eval_args *a, eval_run *e, int t, const char *dir,
+                         const char *name, char *err, size_t errlen)
+{
+    const ad_config *cfg = &e->cfg;
+    char p[AD_PATH_MAX * 4];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    ad_image roi = {0};
+    ad_result r;
+    if (ad_load_frame_file(cfg, p, &roi, err, errlen) < 0 ||
+        ad_detector_inspect(e->det, &roi, &r, err, errlen) < 0) {
+        ad_image_free(&roi);
+        return -1;
     }
-    if (csv_path) {
-        csv = fopen(csv_path, "w");
-        if (!csv) {
-            ad_err(err, sizeof err, "cannot write %s: %m", csv_path);
-            goto fail;
+    /* masks are in frame pixels: the camera frame when a ROI is set, else the ROI */
+    bool roi_set = cfg->camera.roi_width > 0 && cfg->camera.roi_height > 0;
+    int fw = roi_set ? cfg->camera.width : roi.w, fh = roi_set ? cfg->camera.height : roi.h;
+    ad_image_free(&roi);
+    if (t == e->good_type)
+        memset(e->labels, 0, (size_t)e->iw * e->ih);
+    else if (load_mask(cfg, a->dataset, e->types[t], name, fw, fh, e->iw, e->ih, e->labels, err,
+                       errlen) < 0)
+        return -1;
+    int mw, mh;
+    const float *map = ad_detector_last_map(e->det, &mw, &mh);
+    ad_auroc_acc_add(&e->pix, map, e->labels, (size_t)mw * mh);
+    if (e->nsamples == e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 256;
+        e->samples = ad_xrealloc(e->samples, (size_t)e->cap * sizeof *e->samples);
+    }
+    sample *s = &e->samples[e->nsamples++];
+    s->path = ad_xstrdup(p);
+    s->type = t;
+    s->label = t != e->good_type;
+    s->r = r;
+    e->ms_total += r.ms;
+    if (e->csv)
+        fprintf(e->csv, "%s,%s,%d,%.6f,%s,%d,%d,%d,%d,%ld,%.2f\n", p, e->types[t], s->label,
+                r.score, r.reject ? "reject" : "pass", r.box_x, r.box_y, r.box_w, r.box_h,
+                r.area, r.ms);
+    if (e->nsamples % 50 == 0)
+        fprintf(stderr, "eval: %d images, %.1f ms per inspection\n", e->nsamples,
+                e->ms_total / e->nsamples);
+    return 0;
+}
+
+/* The images of type t, sorted by name, at most --limit. */
+static int inspect_type(const eval_args *a, eval_run *e, int t, char *err, size_t errlen)
+{
+    char dir[AD_PATH_MAX * 3];
+    snprintf(dir, sizeof dir, "%s/%s", e->test_dir, e->types[t]);
+    char **names;
+    int total;
+    if (ad_png_list(dir, &names, &total, err, errlen) < 0) return -1;
+    int n = a->limit && total > a->limit ? (int)a->limit : total;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) rc = inspect_image(a, e, t, dir, names[i], err, errlen);
+    ad_png_list_free(names, total);
+    return rc;
+}
+
+/* Returns 0, AD_EXIT_USAGE (the config) or AD_EXIT_FAILURE, with err. */
+static int run(const eval_args *a, eval_run *e, char *err, size_t errlen)
+{
+    if (ad_config_load(a->config_path, &e->cfg, err, errlen) < 0) return AD_EXIT_USAGE;
+    if (open_detector(a, e, err, errlen) < 0 || list_types(a, e, err, errlen) < 0)
+        return AD_EXIT_FAILURE;
+    if (a->csv_path) {
+        e->csv = fopen(a->csv_path, "w");
+        if (!e->csv) {
+            ad_err(err, errlen, "cannot write %s: %m", a->csv_path);
+            return AD_EXIT_FAILURE;
         }
-        fprintf(csv, "path,type,label,score,verdict,box_x,box_y,box_w,box_h,area,ms\n");
+        fprintf(e->csv, "path,type,label,score,verdict,box_x,box_y,box_w,box_h,area,ms\n");
     }
+    double t_start = ad_now_sec();
+    for (int t = 0; t < e->ntypes; t++)
+        if (inspect_type(a, e, t, err, errlen) < 0) return AD_EXIT_FAILURE;
+    e->wall = ad_now_sec() - t_start;
+    return 0;
+}
 
-    double t_start = ad_now_sec(), ms_total = 0;
-    for (int t = 0; t < ntypes; t++) {
-        char dir[AD_PATH_MAX * 3];
-        snprintf(dir, sizeof dir, "%s/%s", test_dir, types[t]);
-        char **names;
-        int total, n;
-        if (ad_png_list(dir, &names, &total, err, sizeof err) < 0) goto fail;
-        n = limit && total > limit ? (int)limit : total;
-        for (int i = 0; i < n; i++) {
-            char p[AD_PATH_MAX * 4];
-            snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-            ad_image roi = {0};
-            ad_result r;
-            if (ad_load_frame_file(&cfg, p, &roi, err, sizeof err) < 0 ||
-                ad_detector_inspect(d, &roi, &r, err, sizeof err) < 0) {
-                ad_image_free(&roi);
-                ad_png_list_free(names, total);
-                goto fail;
-            }
-            /* masks are in frame pixels: the camera frame when a ROI is set, else the ROI */
-            bool roi_set = cfg.camera.roi_width > 0 && cfg.camera.roi_height > 0;
-            int fw = roi_set ? cfg.camera.width : roi.w, fh = roi_set ? cfg.camera.height : roi.h;
-            ad_image_free(&roi);
-            if (t == good_type) memset(labels, 0, (size_t)iw * ih);
-            else if (load_mask(&cfg, dataset, types[t], names[i], fw, fh, iw, ih, labels, err,
-                               sizeof err) < 0) {
-                ad_png_list_free(names, total);
-                goto fail;
-            }
-            int mw, mh;
-            const float *map = ad_detector_last_map(d, &mw, &mh);
-            ad_auroc_acc_add(&pix, map, labels, (size_t)mw * mh);
-            if (nsamples == cap) {
-                cap = cap ? cap * 2 : 256;
-                samples = ad_xrealloc(samples, (size_t)cap * sizeof *samples);
-            }
-            sample *s = &samples[nsamples++];
-            s->path = ad_xstrdup(p);
-            s->type = t;
-            s->label = t != good_type;
-            s->r = r;
-            ms_total += r.ms;
-            if (csv)
-                fprintf(csv, "%s,%s,%d,%.6f,%s,%d,%d,%d,%d,%ld,%.2f\n", p, types[t], s->label,
-                        r.score, r.reject ? "reject" : "pass", r.box_x, r.box_y, r.box_w, r.box_h,
-                        r.area, r.ms);
-            if (nsamples % 50 == 0)
-                fprintf(stderr, "eval: %d images, %.1f ms per inspection\n", nsamples,
-                        ms_total / nsamples);
-        }
-        ad_png_list_free(names, total);
-    }
-    double wall = ad_now_sec() - t_start;
-
-    scores = ad_xmalloc((size_t)nsamples * sizeof *scores);
-    lab = ad_xmalloc((size_t)nsamples);
+static void report(const eval_args *a, eval_run *e)
+{
+    int nsamples = e->nsamples;
+    const sample *samples = e->samples;
+    double *scores = ad_xmalloc((size_t)nsamples * sizeof *scores);
+    uint8_t *lab = ad_xmalloc((size_t)nsamples);
     size_t ngood = 0;
     for (int i = 0; i < nsamples; i++) {
         scores[i] = samples[i].r.score;
@@ -324,65 +362,88 @@ int ad_cmd_eval(int argc, char **argv)
         ngood += !lab[i];
     }
     double img_auc = ad_auroc(scores, lab, (size_t)nsamples);
-    size_t npix = pix.npos + pix.nneg, ndefpix = pix.npos;
-    double pix_auc = ad_auroc_acc_compute(&pix);
-    double ips = ms_total > 0 ? nsamples / (ms_total / 1000.0) : 0;
-    printf("dataset       %s\n", dataset);
-    printf("config        %s (input %dx%d)\n", config_path, iw, ih);
+    size_t npix = e->pix.npos + e->pix.nneg, ndefpix = e->pix.npos;
+    double pix_auc = ad_auroc_acc_compute(&e->pix);
+    double ips = e->ms_total > 0 ? nsamples / (e->ms_total / 1000.0) : 0;
+    printf("dataset       %s\n", a->dataset);
+    printf("config        %s (input %dx%d)\n", a->config_path, e->iw, e->ih);
     printf("images        %d (good %zu, defect %zu)\n", nsamples, ngood, (size_t)nsamples - ngood);
     printf("image AUROC   %.4f\n", img_auc);
     printf("pixel AUROC   %.4f  (%zu pixels, %zu defect)\n", pix_auc, npix, ndefpix);
     printf("per defect type, image AUROC against the good images:\n");
-    for (int t = 0; t < ntypes; t++) {
-        if (t == good_type) continue;
+    for (int t = 0; t < e->ntypes; t++) {
+        if (t == e->good_type) continue;
         size_t k = 0;
         for (int i = 0; i < nsamples; i++)
-            if (samples[i].type == t || samples[i].type == good_type) {
+            if (samples[i].type == t || samples[i].type == e->good_type) {
                 scores[k] = samples[i].r.score;
                 lab[k++] = samples[i].type == t;
             }
-        printf("  %-16s %.4f  (%zu images)\n", types[t], ad_auroc(scores, lab, k), k - ngood);
+        printf("  %-16s %.4f  (%zu images)\n", e->types[t], ad_auroc(scores, lab, k), k - ngood);
     }
     printf("inspections/s %.2f  (%.1f ms per inspection, %.1f s wall with PNG decoding)\n", ips,
-           nsamples ? ms_total / nsamples : 0.0, wall);
+           nsamples ? e->ms_total / nsamples : 0.0, e->wall);
     printf("RESULT image_auroc=%.4f pixel_auroc=%.4f inspections_per_s=%.3f images=%d\n", img_auc,
            pix_auc, ips, nsamples);
     fflush(stdout);
-
-    if (heatmap_dir && nsamples > 0) {
-        if (ad_mkdirs(heatmap_dir, 0755, err, sizeof err) < 0) goto fail;
-        sample **order = ad_xmalloc((size_t)nsamples * sizeof *order);
-        for (int i = 0; i < nsamples; i++) order[i] = &samples[i];
-        qsort(order, (size_t)nsamples, sizeof *order, cmp_score_asc);
-        int written = 0, rc = 0;
-        for (int i = 0; i < nsamples && written < WORST_MISSES && rc == 0; i++)
-            if (order[i]->label)
-                rc = write_miss(d, &cfg, order[i], heatmap_dir, "missed_defect", ++written,
-                                types[order[i]->type], err, sizeof err);
-        written = 0;
-        for (int i = nsamples - 1; i >= 0 && written < WORST_MISSES && rc == 0; i--)
-            if (!order[i]->label)
-                rc = write_miss(d, &cfg, order[i], heatmap_dir, "false_alarm", ++written, "good",
-                                err, sizeof err);
-        free(order);
-        if (rc < 0) goto fail;
-    }
-    status = 0;
-    goto done;
-fail:
-    fprintf(stderr, "anomalyctl eval: %s\n", err);
-done:
-    if (csv && fclose(csv) != 0 && status == 0) {
-        fprintf(stderr, "anomalyctl eval: cannot write %s\n", csv_path);
-        status = 1;
-    }
-    for (int i = 0; i < nsamples; i++) free(samples[i].path);
-    free(samples);
     free(scores);
     free(lab);
-    free(labels);
-    ad_auroc_acc_free(&pix);
-    free_names(types, ntypes);
-    ad_detector_close(d);
+}
+
+/* --heatmaps: the WORST_MISSES lowest-scored defects and highest-scored
+ * good parts. */
+static int write_misses(const eval_args *a, const eval_run *e, char *err, size_t errlen)
+{
+    int nsamples = e->nsamples;
+    if (!a->heatmap_dir || nsamples == 0) return 0;
+    if (ad_mkdirs(a->heatmap_dir, 0755, err, errlen) < 0) return -1;
+    sample **order = ad_xmalloc((size_t)nsamples * sizeof *order);
+    for (int i = 0; i < nsamples; i++) order[i] = &e->samples[i];
+    qsort(order, (size_t)nsamples, sizeof *order, cmp_score_asc);
+    int written = 0, rc = 0;
+    for (int i = 0; i < nsamples && written < WORST_MISSES && rc == 0; i++)
+        if (order[i]->label)
+            rc = write_miss(e->det, &e->cfg, order[i], a->heatmap_dir, "missed_defect", ++written,
+                            e->types[order[i]->type], err, errlen);
+    written = 0;
+    for (int i = nsamples - 1; i >= 0 && written < WORST_MISSES && rc == 0; i--)
+        if (!order[i]->label)
+            rc = write_miss(e->det, &e->cfg, order[i], a->heatmap_dir, "false_alarm", ++written,
+                            "good", err, errlen);
+    free(order);
+    return rc;
+}
+
+/* Closes the CSV (a failed close fails a run that went well) and frees. */
+static int run_free(const eval_args *a, eval_run *e, int status)
+{
+    if (e->csv && fclose(e->csv) != 0 && status == 0) {
+        fprintf(stderr, "anomalyctl eval: cannot write %s\n", a->csv_path);
+        status = AD_EXIT_FAILURE;
+    }
+    for (int i = 0; i < e->nsamples; i++) free(e->samples[i].path);
+    free(e->samples);
+    free(e->labels);
+    ad_auroc_acc_free(&e->pix);
+    free_names(e->types, e->ntypes);
+    ad_detector_close(e->det);
     return status;
+}
+
+int ad_cmd_eval(int argc, char **argv)
+{
+    eval_args a;
+    int rc = parse_args(&a, argc, argv);
+    if (rc != AD_CLI_RUN) return rc;
+    eval_run *e = ad_xcalloc(1, sizeof *e);
+    char err[AD_ERRLEN];
+    rc = run(&a, e, err, sizeof err);
+    if (rc == 0) {
+        report(&a, e);
+        if (write_misses(&a, e, err, sizeof err) < 0) rc = AD_EXIT_FAILURE;
+    }
+    if (rc != 0) fprintf(stderr, "anomalyctl eval: %s\n", err);
+    rc = run_free(&a, e, rc);
+    free(e);
+    return rc;
 }
