@@ -1,6 +1,7 @@
 /* anomalyctl capture: grab N frames from the configured camera (or replay
  * folder), apply the daemon's ROI and colour preprocessing, write PNGs. */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,15 @@ out:
     return rc;
 }
 
-int ad_cmd_capture(int argc, char **argv)
+/* What the command line asks for. */
+typedef struct capture_args {
+    const char *config_path, *out_dir;
+    long count;                  /* -1 until given */
+    long every_ms;
+    bool quiet, list;
+} capture_args;
+
+static int parse_args(capture_args *a, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"count", required_argument, NULL, 'n'},
@@ -113,67 +122,112 @@ int ad_cmd_capture(int argc, char **argv)
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {"list-formats", no_argument, NULL, 'l'},
         {NULL, 0, NULL, 0}};
-    const char *config_path = NULL, *out_dir = NULL;
-    long count = -1, every_ms = 0;
-    int quiet = 0, list = 0, opt;
     static const ad_cli cli = {"capture", usage};
+    memset(a, 0, sizeof *a);
+    a->count = -1;
+    int opt;
     ad_cli_begin();
     while ((opt = ad_cli_getopt(argc, argv, "c:n:o:e:qh", longopts)) != -1) {
         switch (opt) {
-        case 'c': config_path = optarg; break;
-        case 'o': out_dir = optarg; break;
+        case 'c': a->config_path = optarg; break;
+        case 'o': a->out_dir = optarg; break;
         case 'n':
-            if (ad_parse_long(optarg, 1, 10000000, &count) < 0)
+            if (ad_parse_long(optarg, 1, 10000000, &a->count) < 0)
                 return ad_cli_usage_error(&cli, "--count must be a whole number from 1 to "
                                           "10000000, got '%s'", optarg);
             break;
         case 'e':
-            if (ad_parse_long(optarg, 0, 86400000, &every_ms) < 0)
+            if (ad_parse_long(optarg, 0, 86400000, &a->every_ms) < 0)
                 return ad_cli_usage_error(&cli, "--every must be milliseconds from 0 to "
                                           "86400000, got '%s'", optarg);
             break;
-        case 'q': quiet = 1; break;
-        case 'l': list = 1; break;
+        case 'q': a->quiet = true; break;
+        case 'l': a->list = true; break;
         case 'h': return ad_cli_help(&cli);
         default: return ad_cli_bad_option(&cli, opt, argv);
         }
     }
     if (optind < argc) return ad_cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
-    if (list && config_path) return list_formats(config_path);
-    if (!config_path || !out_dir || count < 0)
+    if (a->list && a->config_path) return AD_CLI_RUN;
+    if (!a->config_path || !a->out_dir || a->count < 0)
         return ad_cli_usage_error(&cli, "--config, --count and --out are required");
+    return AD_CLI_RUN;
+}
 
-    char err[AD_ERRLEN], granted[256];
-    ad_config *cfg = ad_xcalloc(1, sizeof *cfg);
-    ad_source *src = NULL;
-    ad_image frame = {0}, roi = {0};
-    int rc = 1;
-    if (ad_config_load(config_path, cfg, err, sizeof err) < 0) {
+/* The run: the open camera, the frames saved and passed over. */
+typedef struct capture_run {
+    ad_config *cfg;
+    ad_source *src;
+    char granted[256];           /* what the camera gave */
+    long first;                  /* index of the first frame written */
+    long saved, skipped, between;/* written; bad buffers; passed over (--every) */
+    uint64_t dropped;            /* by the driver or the replay pacing */
+    double t_start;
+    ad_image frame, roi;
+    bool tty;                    /* progress on one line */
+} capture_run;
+
+/* The config, the source, the output folder. 0 or the exit code (the
+ * error printed). */
+static int open_camera(const capture_args *a, capture_run *c)
+{
+    char err[AD_ERRLEN];
+    c->cfg = ad_xcalloc(1, sizeof *c->cfg);
+    if (ad_config_load(a->config_path, c->cfg, err, sizeof err) < 0) {
         fprintf(stderr, "anomalyctl capture: %s\n", err);
-        rc = 2;
-        goto out;
+        return AD_EXIT_USAGE;
     }
-    if (ad_source_init(&src, cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "anomalyctl capture: %s: %s\n", config_path, err);
-        rc = 2;
-        goto out;
+    if (ad_source_init(&c->src, c->cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "anomalyctl capture: %s: %s\n", a->config_path, err);
+        return AD_EXIT_USAGE;
     }
-    if (ad_mkdirs(out_dir, 0755, err, sizeof err) < 0) {
+    if (ad_mkdirs(a->out_dir, 0755, err, sizeof err) < 0 ||
+        ad_source_open(c->src, c->granted, sizeof c->granted, err, sizeof err) < 0) {
         fprintf(stderr, "anomalyctl capture: %s\n", err);
-        goto out;
+        return AD_EXIT_FAILURE;
     }
-    if (ad_source_open(src, granted, sizeof granted, err, sizeof err) < 0) {
-        fprintf(stderr, "anomalyctl capture: %s\n", err);
-        goto out;
-    }
-    long first = next_frame_index(out_dir);
-    if (!quiet) {
-        fprintf(stderr, "camera: %s\n", granted);
-        if (first > 0)
+    c->first = next_frame_index(a->out_dir);
+    if (!a->quiet) {
+        fprintf(stderr, "camera: %s\n", c->granted);
+        if (c->first > 0)
             fprintf(stderr, "%s already holds frames up to frame_%06ld.png; appending\n",
-                    out_dir, first - 1);
+                    a->out_dir, c->first - 1);
     }
+    return 0;
+}
 
+/* The frame just grabbed, preprocessed like the daemon's, as the next
+ * PNG. 0 or the exit code (the error printed). */
+static int save_frame(const capture_args *a, capture_run *c)
+{
+    char err[AD_ERRLEN];
+    const char *nl = c->tty ? "\n" : "";
+    ad_image_free(&c->roi);
+    if (ad_preprocess_roi(c->cfg, &c->frame, &c->roi, err, sizeof err) < 0) {
+        fprintf(stderr, "%sanomalyctl capture: %s: %s\n", nl, a->config_path, err);
+        return AD_EXIT_USAGE; /* the ROI does not fit the frames the camera gives: a config error */
+    }
+    char path[AD_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/frame_%06ld.png", a->out_dir, c->first + c->saved);
+    if (ad_png_write(path, &c->roi, err, sizeof err) < 0) {
+        fprintf(stderr, "%sanomalyctl capture: %s\n", nl, err);
+        return AD_EXIT_FAILURE;
+    }
+    c->saved++;
+    if (!a->quiet && c->tty)
+        fprintf(stderr, "\rcaptured %ld/%ld (%dx%d %s), %llu dropped", c->saved, a->count,
+                c->roi.w, c->roi.h, c->roi.c == 1 ? "gray" : "RGB",
+                (unsigned long long)c->dropped);
+    else if (!a->quiet && (c->saved == a->count || c->saved % 100 == 0))
+        fprintf(stderr, "captured %ld/%ld\n", c->saved, a->count);
+    return 0;
+}
+
+/* Grabs until --count frames are saved or SIGINT/SIGTERM; the camera is
+ * kept drained between saves (--every). 0 or the exit code (the error
+ * printed). */
+static int grab_frames(const capture_args *a, capture_run *c)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -181,82 +235,85 @@ int ad_cmd_capture(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     capture_stop = 0;
 
-    int tty = isatty(STDERR_FILENO);
-    long saved = 0, timeouts = 0, skipped = 0, between = 0;
-    uint64_t dropped_total = 0;
+    char err[AD_ERRLEN], last_problem[AD_ERRLEN] = "";
+    const char *nl = c->tty ? "\n" : "";
+    long timeouts = 0;
     double next_due = 0;
-    char last_problem[AD_ERRLEN] = "";
-    double t_start = ad_now_sec();
-    while (saved < count && !capture_stop) {
+    c->t_start = ad_now_sec();
+    while (c->saved < a->count && !capture_stop) {
         uint64_t seq = 0, dropped = 0;
-        int g = ad_source_grab(src, &frame, &seq, &dropped, err, sizeof err);
-        dropped_total += dropped;
+        int g = ad_source_grab(c->src, &c->frame, &seq, &dropped, err, sizeof err);
+        c->dropped += dropped;
         if (g == AD_CAPTURE_TIMEOUT || g == AD_CAPTURE_AGAIN) {
             if (g == AD_CAPTURE_TIMEOUT && ++timeouts >= MAX_CONSECUTIVE_TIMEOUTS) {
-                fprintf(stderr, "%sanomalyctl capture: %s (%d times in a row); giving up\n",
-                        tty ? "\n" : "", err, MAX_CONSECUTIVE_TIMEOUTS);
-                goto out;
+                fprintf(stderr, "%sanomalyctl capture: %s (%d times in a row); giving up\n", nl,
+                        err, MAX_CONSECUTIVE_TIMEOUTS);
+                return AD_EXIT_FAILURE;
             }
-            skipped += g == AD_CAPTURE_AGAIN;
+            c->skipped += g == AD_CAPTURE_AGAIN;
             if (strcmp(err, last_problem)) { /* say each distinct problem once */
-                fprintf(stderr, "%swarning: %s\n", tty ? "\n" : "", err);
+                fprintf(stderr, "%swarning: %s\n", nl, err);
                 snprintf(last_problem, sizeof last_problem, "%s", err);
             }
             continue;
         }
         if (g == AD_CAPTURE_END) {
             fprintf(stderr, "%sanomalyctl capture: the replay folder ran out after %ld of %ld "
-                    "frames (set camera.replay_loop: true to loop)\n", tty ? "\n" : "", saved,
-                    count);
-            goto out;
+                    "frames (set camera.replay_loop: true to loop)\n", nl, c->saved, a->count);
+            return AD_EXIT_FAILURE;
         }
         if (g != AD_CAPTURE_OK) {
-            fprintf(stderr, "%sanomalyctl capture: %s\n", tty ? "\n" : "", err);
-            goto out;
+            fprintf(stderr, "%sanomalyctl capture: %s\n", nl, err);
+            return AD_EXIT_FAILURE;
         }
         timeouts = 0;
         double now = ad_now_sec();
-        if (every_ms > 0 && now < next_due) { /* keep the camera drained */
-            between++;
+        if (a->every_ms > 0 && now < next_due) { /* keep the camera drained */
+            c->between++;
             continue;
         }
-        next_due = (next_due > 0 && now - next_due < every_ms / 1000.0 ? next_due : now) +
-                   every_ms / 1000.0;
-        ad_image_free(&roi);
-        if (ad_preprocess_roi(cfg, &frame, &roi, err, sizeof err) < 0) {
-            fprintf(stderr, "%sanomalyctl capture: %s: %s\n", tty ? "\n" : "", config_path, err);
-            rc = 2; /* the ROI does not fit the frames the camera gives: a config error */
-            goto out;
-        }
-        char path[AD_PATH_MAX + 32];
-        snprintf(path, sizeof path, "%s/frame_%06ld.png", out_dir, first + saved);
-        if (ad_png_write(path, &roi, err, sizeof err) < 0) {
-            fprintf(stderr, "%sanomalyctl capture: %s\n", tty ? "\n" : "", err);
-            goto out;
-        }
-        saved++;
-        if (!quiet && tty)
-            fprintf(stderr, "\rcaptured %ld/%ld (%dx%d %s), %llu dropped", saved, count, roi.w,
-                    roi.h, roi.c == 1 ? "gray" : "RGB", (unsigned long long)dropped_total);
-        else if (!quiet && (saved == count || saved % 100 == 0))
-            fprintf(stderr, "captured %ld/%ld\n", saved, count);
+        next_due = (next_due > 0 && now - next_due < a->every_ms / 1000.0 ? next_due : now) +
+                   a->every_ms / 1000.0;
+        int rc = save_frame(a, c);
+        if (rc != 0) return rc;
     }
-    if (!quiet) {
-        double secs = ad_now_sec() - t_start;
+    return 0;
+}
+
+/* What was written; an interrupted run is a failure. */
+static int report(const capture_args *a, const capture_run *c)
+{
+    if (!a->quiet) {
+        double secs = ad_now_sec() - c->t_start;
         fprintf(stderr, "%s%ld frames written to %s (frame_%06ld.png .. frame_%06ld.png) in "
                 "%.1f s; %ld passed over (--every), %llu dropped, %ld bad\n",
-                tty ? "\n" : "", saved, out_dir, first, first + (saved ? saved - 1 : 0), secs,
-                between, (unsigned long long)dropped_total, skipped);
+                c->tty ? "\n" : "", c->saved, a->out_dir, c->first,
+                c->first + (c->saved ? c->saved - 1 : 0), secs, c->between,
+                (unsigned long long)c->dropped, c->skipped);
     }
-    if (capture_stop && saved < count) {
-        fprintf(stderr, "anomalyctl capture: interrupted after %ld of %ld frames\n", saved, count);
-        goto out;
+    if (capture_stop && c->saved < a->count) {
+        fprintf(stderr, "anomalyctl capture: interrupted after %ld of %ld frames\n", c->saved,
+                a->count);
+        return AD_EXIT_FAILURE;
     }
-    rc = 0;
-out:
-    ad_image_free(&frame);
-    ad_image_free(&roi);
-    ad_source_destroy(src);
-    free(cfg);
+    return 0;
+}
+
+int ad_cmd_capture(int argc, char **argv)
+{
+    capture_args a;
+    int rc = parse_args(&a, argc, argv);
+    if (rc != AD_CLI_RUN) return rc;
+    if (a.list) return list_formats(a.config_path);
+    capture_run c;
+    memset(&c, 0, sizeof c);
+    c.tty = isatty(STDERR_FILENO);
+    rc = open_camera(&a, &c);
+    if (rc == 0) rc = grab_frames(&a, &c);
+    if (rc == 0) rc = report(&a, &c);
+    ad_image_free(&c.frame);
+    ad_image_free(&c.roi);
+    ad_source_destroy(c.src);
+    free(c.cfg);
     return rc;
 }
