@@ -8,6 +8,7 @@
  * the whole walkthrough can be tried without a camera. The file is the
  * effective config (every key, defaults filled in) under a comment block
  * that says what to do next; `man anomalyd.yaml` documents each key. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,114 +92,131 @@ static int first_png(const char *dir, char *out, size_t outlen, char *err, size_
     return 0;
 }
 
-int ad_cmd_init(int argc, char **argv)
+/* What the command line asks for. */
+typedef struct init_args {
+    const char *line, *device, *replay, *state;
+    char out_path[AD_PATH_MAX];  /* --out, or /etc/anomalyd/LINE.yaml */
+    bool force;
+} init_args;
+
+static int parse_args(init_args *a, int argc, char **argv)
 {
-    const char *line = NULL, *device = NULL, *replay = NULL, *out = NULL, *state = "/var/lib/anomalyd";
-    int force = 0;
     static const struct option longopts[] = {
         {"line", required_argument, NULL, 'l'},  {"device", required_argument, NULL, 'd'},
         {"replay", required_argument, NULL, 'r'}, {"out", required_argument, NULL, 'o'},
         {"state", required_argument, NULL, 's'}, {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     static const ad_cli cli = {"init", usage};
+    memset(a, 0, sizeof *a);
+    a->state = "/var/lib/anomalyd";
+    const char *out = NULL;
     int opt;
     ad_cli_begin();
     while ((opt = ad_cli_getopt(argc, argv, "l:d:r:o:s:fh", longopts)) != -1) {
         switch (opt) {
-        case 'l': line = optarg; break;
-        case 'd': device = optarg; break;
-        case 'r': replay = optarg; break;
+        case 'l': a->line = optarg; break;
+        case 'd': a->device = optarg; break;
+        case 'r': a->replay = optarg; break;
         case 'o': out = optarg; break;
-        case 's': state = optarg; break;
-        case 'f': force = 1; break;
+        case 's': a->state = optarg; break;
+        case 'f': a->force = true; break;
         case 'h': return ad_cli_help(&cli);
         default: return ad_cli_bad_option(&cli, opt, argv);
         }
     }
     if (optind < argc) return ad_cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
-    if (!line) return ad_cli_usage_error(&cli, "--line NAME is required");
-    if (!device == !replay)
+    if (!a->line) return ad_cli_usage_error(&cli, "--line NAME is required");
+    if (!a->device == !a->replay)
         return ad_cli_usage_error(&cli, "give one of --device DEV and --replay DIR");
-    if (!valid_name(line))
+    if (!valid_name(a->line))
         return ad_cli_usage_error(&cli, "--line '%s': use 1..63 characters from A-Z a-z 0-9 _ . -",
-                                  line);
-    char out_path[AD_PATH_MAX], err[AD_ERRLEN], granted[256];
+                                  a->line);
     if (out)
-        snprintf(out_path, sizeof out_path, "%s", out);
+        snprintf(a->out_path, sizeof a->out_path, "%s", out);
     else
-        snprintf(out_path, sizeof out_path, "/etc/anomalyd/%s.yaml", line);
-    struct stat sb;
-    if (!force && stat(out_path, &sb) == 0) {
-        fprintf(stderr, "anomalyctl init: %s already exists; use --force to overwrite it\n", out_path);
-        return 1;
-    }
+        snprintf(a->out_path, sizeof a->out_path, "/etc/anomalyd/%s.yaml", a->line);
+    return AD_CLI_RUN;
+}
 
-    ad_config cfg;
-    ad_config_defaults(&cfg);
-    snprintf(cfg.line.name, sizeof cfg.line.name, "%s", line);
-    if (device) {
-        ad_camera_mode *modes = NULL;
-        size_t n = 0;
-        if (ad_v4l2_list_modes(device, &modes, &n, err, sizeof err)) {
-            fprintf(stderr, "anomalyctl init: %s\n", err);
-            return 1;
-        }
-        const ad_camera_mode *m = pick_mode(modes, n);
-        if (!m) {
-            fprintf(stderr, "anomalyctl init: %s offers no GREY or RGB24 mode up to 1280x720 "
-                            "(%zu modes listed); write the camera section by hand\n", device, n);
-            free(modes);
-            return 1;
-        }
-        cfg.camera.source = AD_SOURCE_V4L2;
-        snprintf(cfg.camera.device, sizeof cfg.camera.device, "%s", device);
-        cfg.camera.width = m->width > 1280 ? 1280 : m->width;
-        cfg.camera.height = m->height > 720 ? 720 : m->height;
-        int grey = !strcmp(m->fourcc, "GREY");
-        cfg.camera.pixel_format = grey ? AD_PIXFMT_GREY : AD_PIXFMT_RGB24;
-        cfg.model.color = grey ? AD_COLOR_GRAY : AD_COLOR_RGB;
-        if (m->nfps > 0) cfg.camera.fps = m->fps[0] > 1000 ? 1000 : m->fps[0];
-        snprintf(granted, sizeof granted, "%s offers %dx%d %s%s at %.2f fps", device, cfg.camera.width,
-                 cfg.camera.height, m->fourcc, m->emulated ? " (converted by libv4l2)" : "",
-                 cfg.camera.fps);
+/* The camera section from what the camera offers (pick_mode); granted says
+ * what was found. 0 or -1 with err. */
+static int camera_from_device(const char *device, ad_config *cfg, char *granted,
+                              size_t granted_len, char *err, size_t errlen)
+{
+    ad_camera_mode *modes = NULL;
+    size_t n = 0;
+    if (ad_v4l2_list_modes(device, &modes, &n, err, errlen)) return -1;
+    const ad_camera_mode *m = pick_mode(modes, n);
+    if (!m) {
         free(modes);
-    } else {
-        char first[AD_PATH_MAX + 256];
-        ad_image im = {0, 0, 0, NULL};
-        if (first_png(replay, first, sizeof first, err, sizeof err) ||
-            ad_png_read(first, 0, &im, err, sizeof err)) {
-            fprintf(stderr, "anomalyctl init: %s\n", err);
-            return 1;
-        }
-        char *real = realpath(replay, NULL);
-        cfg.camera.source = AD_SOURCE_REPLAY;
-        snprintf(cfg.camera.replay_dir, sizeof cfg.camera.replay_dir, "%s", real ? real : replay);
-        free(real);
-        cfg.camera.width = im.w;
-        cfg.camera.height = im.h;
-        cfg.camera.pixel_format = im.c == 1 ? AD_PIXFMT_GREY : AD_PIXFMT_RGB24;
-        cfg.model.color = im.c == 1 ? AD_COLOR_GRAY : AD_COLOR_RGB;
-        snprintf(granted, sizeof granted, "%s holds %dx%d %s frames", replay, im.w, im.h,
-                 im.c == 1 ? "gray" : "colour");
-        ad_image_free(&im);
+        return ad_err(err, errlen, "%s offers no GREY or RGB24 mode up to 1280x720 (%zu modes "
+                      "listed); write the camera section by hand", device, n);
     }
-    /* The inspected size: the frame's, rounded down to a multiple of 16 and
-     * capped at 256 on the longer side (the ROI is resized to it). */
-    int w = cfg.camera.width, h = cfg.camera.height, longer = w > h ? w : h;
+    cfg->camera.source = AD_SOURCE_V4L2;
+    snprintf(cfg->camera.device, sizeof cfg->camera.device, "%s", device);
+    cfg->camera.width = m->width > 1280 ? 1280 : m->width;
+    cfg->camera.height = m->height > 720 ? 720 : m->height;
+    int grey = !strcmp(m->fourcc, "GREY");
+    cfg->camera.pixel_format = grey ? AD_PIXFMT_GREY : AD_PIXFMT_RGB24;
+    cfg->model.color = grey ? AD_COLOR_GRAY : AD_COLOR_RGB;
+    if (m->nfps > 0) cfg->camera.fps = m->fps[0] > 1000 ? 1000 : m->fps[0];
+    snprintf(granted, granted_len, "%s offers %dx%d %s%s at %.2f fps", device, cfg->camera.width,
+             cfg->camera.height, m->fourcc, m->emulated ? " (converted by libv4l2)" : "",
+             cfg->camera.fps);
+    free(modes);
+    return 0;
+}
+
+/* The camera section from the replay folder's first frame. */
+static int camera_from_replay(const char *replay, ad_config *cfg, char *granted,
+                              size_t granted_len, char *err, size_t errlen)
+{
+    char first[AD_PATH_MAX + 256];
+    ad_image im = {0, 0, 0, NULL};
+    if (first_png(replay, first, sizeof first, err, errlen) ||
+        ad_png_read(first, 0, &im, err, errlen))
+        return -1;
+    char *real = realpath(replay, NULL);
+    cfg->camera.source = AD_SOURCE_REPLAY;
+    snprintf(cfg->camera.replay_dir, sizeof cfg->camera.replay_dir, "%s", real ? real : replay);
+    free(real);
+    cfg->camera.width = im.w;
+    cfg->camera.height = im.h;
+    cfg->camera.pixel_format = im.c == 1 ? AD_PIXFMT_GREY : AD_PIXFMT_RGB24;
+    cfg->model.color = im.c == 1 ? AD_COLOR_GRAY : AD_COLOR_RGB;
+    snprintf(granted, granted_len, "%s holds %dx%d %s frames", replay, im.w, im.h,
+             im.c == 1 ? "gray" : "colour");
+    ad_image_free(&im);
+    return 0;
+}
+
+/* The inspected size: the frame's, rounded down to a multiple of 16 and
+ * capped at 256 on the longer side (the ROI is resized to it); the model
+ * and the log under the state folder. */
+static void model_and_paths(const init_args *a, ad_config *cfg)
+{
+    int w = cfg->camera.width, h = cfg->camera.height, longer = w > h ? w : h;
     if (longer > 256) {
         w = (int)((long)w * 256 / longer);
         h = (int)((long)h * 256 / longer);
     }
-    cfg.model.input_width = w / 16 * 16 >= 16 ? w / 16 * 16 : 16;
-    cfg.model.input_height = h / 16 * 16 >= 16 ? h / 16 * 16 : 16;
-    snprintf(cfg.model.path, sizeof cfg.model.path, "%s/%s.safetensors", state, line);
-    snprintf(cfg.reject_log.database, sizeof cfg.reject_log.database, "%s/%s.db", state, line);
-    snprintf(cfg.reject_log.image_dir, sizeof cfg.reject_log.image_dir, "%s/%s-images", state, line);
+    cfg->model.input_width = w / 16 * 16 >= 16 ? w / 16 * 16 : 16;
+    cfg->model.input_height = h / 16 * 16 >= 16 ? h / 16 * 16 : 16;
+    snprintf(cfg->model.path, sizeof cfg->model.path, "%s/%s.safetensors", a->state, a->line);
+    snprintf(cfg->reject_log.database, sizeof cfg->reject_log.database, "%s/%s.db", a->state,
+             a->line);
+    snprintf(cfg->reject_log.image_dir, sizeof cfg->reject_log.image_dir, "%s/%s-images",
+             a->state, a->line);
+}
 
+/* The file: the next steps as comments, then every key. Caller frees. */
+static char *starter_text(const init_args *a, const ad_config *cfg, const char *granted,
+                          size_t *len)
+{
     char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
+    FILE *mem = open_memstream(&text, len);
     if (!mem) ad_die("open_memstream failed");
+    const char *line = a->line, *state = a->state, *out_path = a->out_path;
     fprintf(mem,
             "# anomalyd station '%s', written by anomalyctl init: %s.\n"
             "# Every key is listed with its value; `man anomalyd.yaml` explains each one.\n"
@@ -213,25 +231,65 @@ int ad_cmd_init(int argc, char **argv)
             "#   4. systemctl enable --now anomalyd@%s\n"
             "#   5. rejects: sqlite3 %s \"SELECT * FROM rejects ORDER BY id DESC LIMIT 10\"\n",
             line, granted, out_path, state, line, out_path, state, line, out_path, line,
-            cfg.reject_log.database);
-    ad_config_print(mem, &cfg);
+            cfg->reject_log.database);
+    ad_config_print(mem, cfg);
     fclose(mem);
+    return text;
+}
 
+/* Builds the config and writes it (refusing to overwrite without --force).
+ * 0, or AD_EXIT_FAILURE with the error printed. */
+static int run(const init_args *a, ad_config *cfg, char *granted, size_t granted_len)
+{
+    char err[AD_ERRLEN];
+    struct stat sb;
+    if (!a->force && stat(a->out_path, &sb) == 0) {
+        fprintf(stderr, "anomalyctl init: %s already exists; use --force to overwrite it\n",
+                a->out_path);
+        return AD_EXIT_FAILURE;
+    }
+    ad_config_defaults(cfg);
+    snprintf(cfg->line.name, sizeof cfg->line.name, "%s", a->line);
+    int rc = a->device ? camera_from_device(a->device, cfg, granted, granted_len, err, sizeof err)
+                       : camera_from_replay(a->replay, cfg, granted, granted_len, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "anomalyctl init: %s\n", err);
+        return AD_EXIT_FAILURE;
+    }
+    model_and_paths(a, cfg);
+    size_t len = 0;
+    char *text = starter_text(a, cfg, granted, &len);
     /* What we write must load: validate it before it lands. */
     ad_config check;
-    int rc = 0;
-    if (ad_config_parse(out_path, text, len, &check, err, sizeof err)) {
+    rc = 0;
+    if (ad_config_parse(a->out_path, text, len, &check, err, sizeof err)) {
         fprintf(stderr, "anomalyctl init: internal error, the starter config does not parse: %s\n", err);
-        rc = 1;
-    } else if (ad_write_file_durable(out_path, text, len, err, sizeof err)) {
+        rc = AD_EXIT_FAILURE;
+    } else if (ad_write_file_durable(a->out_path, text, len, err, sizeof err)) {
         fprintf(stderr, "anomalyctl init: %s\n", err);
-        rc = 1;
-    } else {
-        printf("%s\nwrote %s (%s %dx%d, inspected at %dx%d)\n", granted, out_path,
-               cfg.model.color == AD_COLOR_GRAY ? "gray" : "colour", cfg.camera.width,
-               cfg.camera.height, cfg.model.input_width, cfg.model.input_height);
-        printf("next: anomalyctl capture --config %s --count 200 --out %s/%s-good\n", out_path, state, line);
+        rc = AD_EXIT_FAILURE;
     }
     free(text);
+    return rc;
+}
+
+static void report(const init_args *a, const ad_config *cfg, const char *granted)
+{
+    printf("%s\nwrote %s (%s %dx%d, inspected at %dx%d)\n", granted, a->out_path,
+           cfg->model.color == AD_COLOR_GRAY ? "gray" : "colour", cfg->camera.width,
+           cfg->camera.height, cfg->model.input_width, cfg->model.input_height);
+    printf("next: anomalyctl capture --config %s --count 200 --out %s/%s-good\n", a->out_path,
+           a->state, a->line);
+}
+
+int ad_cmd_init(int argc, char **argv)
+{
+    init_args a;
+    int rc = parse_args(&a, argc, argv);
+    if (rc != AD_CLI_RUN) return rc;
+    ad_config cfg;
+    char granted[256];
+    rc = run(&a, &cfg, granted, sizeof granted);
+    if (rc == 0) report(&a, &cfg, granted);
     return rc;
 }
