@@ -12,6 +12,7 @@
  * (images unreadable, training diverged, a file not writable); 2 usage or
  * config error. */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,78 +225,94 @@ static int fit_stats_if_used(const ad_config *cfg, const char *images)
     return fit_stats(cfg, images);
 }
 
-int ad_cmd_train(int argc, char **argv)
+/* What the command line asks for. */
+typedef struct train_args {
+    const char *config_path, *images, *resume;
+    long steps;                  /* 0 = train.steps */
+    long head_steps;             /* -1 = train.head_steps */
+    bool head_only, resume_head, stats_only;
+} train_args;
+
+static int parse_args(train_args *a, int argc, char **argv)
 {
     static const ad_cli cli = {"train", usage};
-    const char *config_path = NULL, *images = NULL, *resume = NULL;
-    long steps = 0, head_steps = -1;
-    int head_only = 0, resume_head = 0, stats_only = 0;
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},   {"images", required_argument, NULL, 'i'},
         {"resume", required_argument, NULL, 'r'},   {"steps", required_argument, NULL, 's'},
         {"head-steps", required_argument, NULL, 'H'}, {"head-only", no_argument, NULL, 'o'},
         {"resume-head", no_argument, NULL, 'R'},    {"stats-only", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    memset(a, 0, sizeof *a);
+    a->head_steps = -1;
     int opt;
     ad_cli_begin();
     while ((opt = ad_cli_getopt(argc, argv, "h", longopts)) != -1) {
         switch (opt) {
-        case 'c': config_path = optarg; break;
-        case 'i': images = optarg; break;
-        case 'r': resume = optarg; break;
+        case 'c': a->config_path = optarg; break;
+        case 'i': a->images = optarg; break;
+        case 'r': a->resume = optarg; break;
         case 's':
-            if (ad_parse_long(optarg, 1, 10000000, &steps) < 0)
+            if (ad_parse_long(optarg, 1, 10000000, &a->steps) < 0)
                 return ad_cli_usage_error(&cli, "--steps must be a whole number from 1 to "
                                           "10000000, got '%s'", optarg);
             break;
         case 'H':
-            if (ad_parse_long(optarg, 0, 10000000, &head_steps) < 0)
+            if (ad_parse_long(optarg, 0, 10000000, &a->head_steps) < 0)
                 return ad_cli_usage_error(&cli, "--head-steps must be a whole number from 0 to "
                                           "10000000, got '%s'", optarg);
             break;
-        case 'o': head_only = 1; break;
-        case 'R': resume_head = 1; break;
-        case 'S': stats_only = 1; break;
+        case 'o': a->head_only = true; break;
+        case 'R': a->resume_head = true; break;
+        case 'S': a->stats_only = true; break;
         case 'h': return ad_cli_help(&cli);
         default: return ad_cli_bad_option(&cli, opt, argv);
         }
     }
     if (optind < argc) return ad_cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
-    if (!config_path || !images)
+    if (!a->config_path || !a->images)
         return ad_cli_usage_error(&cli, "--config and --images are required");
+    return AD_CLI_RUN;
+}
 
-    static ad_config cfg; /* large; keep it off the stack */
+/* The options that depend on the config: 0, or AD_EXIT_USAGE with the
+ * reason printed. --head-steps overrides train.head_steps in cfg. */
+static int check_args(const train_args *a, ad_config *cfg)
+{
     char err[AD_ERRLEN];
-    if (ad_config_load(config_path, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "anomalyctl train: %s\n", err);
-        return 2;
-    }
-    if (stats_only) {
-        if (head_only || resume_head || resume || steps || head_steps >= 0) {
+    if (a->stats_only) {
+        if (a->head_only || a->resume_head || a->resume || a->steps || a->head_steps >= 0) {
             fprintf(stderr, "anomalyctl train: --stats-only fits only the statistics; it takes no "
                             "--head-only, --resume, --resume-head, --steps or --head-steps\n");
-            return 2;
+            return AD_EXIT_USAGE;
         }
-        if (!cfg.detector.normalize)
-            printf("note: detector.normalize is false in %s; the detector reads the statistics "
-                   "once it is true\n", config_path);
-        return fit_stats(&cfg, images);
+        return 0;
     }
-    if (ad_train_check_config(&cfg, err, sizeof err) != 0) {
+    if (ad_train_check_config(cfg, err, sizeof err) != 0) {
         fprintf(stderr, "anomalyctl train: %s\n", err);
-        return 2;
+        return AD_EXIT_USAGE;
     }
-    if (head_steps >= 0) cfg.train.head_steps = (int)head_steps;
-    if (head_only && (resume || steps)) {
+    if (a->head_steps >= 0) cfg->train.head_steps = (int)a->head_steps;
+    if (a->head_only && (a->resume || a->steps)) {
         fprintf(stderr, "anomalyctl train: --head-only trains only the head; it takes no --resume or --steps\n");
-        return 2;
+        return AD_EXIT_USAGE;
     }
-    if (head_only && cfg.train.head_steps <= 0) {
+    if (a->head_only && cfg->train.head_steps <= 0) {
         fprintf(stderr, "anomalyctl train: --head-only needs train.head_steps > 0 in %s or --head-steps N\n",
-                config_path);
-        return 2;
+                a->config_path);
+        return AD_EXIT_USAGE;
     }
+    return 0;
+}
 
+/* While a stage trains, SIGINT/SIGTERM ask it to stop at the next step
+ * (and save); a second one aborts at once. */
+static void catch_stop_signals(bool on)
+{
+    if (!on) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        return;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
@@ -303,51 +320,95 @@ int ad_cmd_train(int argc, char **argv)
     sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C aborts at once */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
 
-    if (head_only) {
-        int hrc = train_head(&cfg, images, resume_head, "head");
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        return hrc ? hrc : fit_stats_if_used(&cfg, images);
-    }
-
+/* The diffusion model, with the progress line; ad_train_run's result (0
+ * trained, 1 interrupted and saved, negative with err). */
+static int train_model(const train_args *a, const ad_config *cfg, ad_train_progress *last,
+                       char *err, size_t errlen)
+{
     progress_view view = {.tty = isatty(STDOUT_FILENO)};
-    if (cfg.train.head_steps > 0) {
+    if (cfg->train.head_steps > 0) {
         view.stage = "model 1/2";
-        view.later_steps = cfg.train.head_steps;
-        view.later_cost = head_cost_in_model_steps(&cfg);
+        view.later_steps = cfg->train.head_steps;
+        view.later_cost = head_cost_in_model_steps(cfg);
     }
-    ad_train_progress last = {0};
-    ad_train_opts opts = {.cfg = &cfg, .images_dir = images, .resume_path = resume,
-                          .steps = steps, .stop_flag = &stop_requested,
-                          .progress = show_progress, .user = &view, .last = &last};
-    int rc = ad_train_run(&opts, err, sizeof err);
+    ad_train_opts opts = {.cfg = cfg, .images_dir = a->images, .resume_path = a->resume,
+                          .steps = a->steps, .stop_flag = &stop_requested,
+                          .progress = show_progress, .user = &view, .last = last};
+    int rc = ad_train_run(&opts, err, errlen);
     if (view.drew) printf("\n");
+    return rc;
+}
+
+/* What the model's training came to; the exit code when the job ends
+ * here (failed or interrupted), else -1 to go on. */
+static int report_model(const train_args *a, const ad_config *cfg, int rc,
+                        const ad_train_progress *last, const char *err)
+{
     char ckpt[AD_PATH_MAX + 8];
-    ad_train_checkpoint_path(&cfg, ckpt, sizeof ckpt);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    ad_train_checkpoint_path(cfg, ckpt, sizeof ckpt);
     if (rc < 0) {
         fprintf(stderr, "anomalyctl train: %s\n", err);
-        return 1;
+        return AD_EXIT_FAILURE;
     }
     if (rc == 1) {
         char more[40] = "";
-        if (steps) snprintf(more, sizeof more, " --steps %ld", steps);
+        if (a->steps) snprintf(more, sizeof more, " --steps %ld", a->steps);
         printf("interrupted at step %ld of %ld; checkpoint saved to %s\n"
                "resume with: anomalyctl train --config %s --images %s --resume %s%s\n",
-               last.step, last.total_steps, ckpt, config_path, images, ckpt, more);
-        return 0;
+               last->step, last->total_steps, ckpt, a->config_path, a->images, ckpt, more);
+        return AD_EXIT_OK;
     }
     printf("trained %ld steps, final loss %.5f; model written to %s (checkpoint %s)\n",
-           last.step, last.loss_smoothed, cfg.model.path, ckpt);
-    if (cfg.train.head_steps > 0) {
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        int hrc = train_head(&cfg, images, resume_head, "head 2/2");
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
+           last->step, last->loss_smoothed, cfg->model.path, ckpt);
+    return -1;
+}
+
+/* The stages the arguments ask for: statistics only; the head only; or the
+ * model, then the head (train.head_steps > 0), then the statistics
+ * (detector.normalize). Returns the exit code. */
+static int run(const train_args *a, ad_config *cfg)
+{
+    if (a->stats_only) {
+        if (!cfg->detector.normalize)
+            printf("note: detector.normalize is false in %s; the detector reads the statistics "
+                   "once it is true\n", a->config_path);
+        return fit_stats(cfg, a->images);
+    }
+    if (a->head_only) {
+        catch_stop_signals(true);
+        int hrc = train_head(cfg, a->images, a->resume_head, "head");
+        catch_stop_signals(false);
+        return hrc ? hrc : fit_stats_if_used(cfg, a->images);
+    }
+    char err[AD_ERRLEN];
+    ad_train_progress last = {0};
+    catch_stop_signals(true);
+    int rc = train_model(a, cfg, &last, err, sizeof err);
+    catch_stop_signals(false);
+    rc = report_model(a, cfg, rc, &last, err);
+    if (rc >= 0) return rc;
+    if (cfg->train.head_steps > 0) {
+        catch_stop_signals(true);
+        int hrc = train_head(cfg, a->images, a->resume_head, "head 2/2");
+        catch_stop_signals(false);
         if (hrc) return hrc;
     }
-    return fit_stats_if_used(&cfg, images);
+    return fit_stats_if_used(cfg, a->images);
+}
+
+int ad_cmd_train(int argc, char **argv)
+{
+    train_args a;
+    int rc = parse_args(&a, argc, argv);
+    if (rc != AD_CLI_RUN) return rc;
+    static ad_config cfg; /* large; keep it off the stack */
+    char err[AD_ERRLEN];
+    if (ad_config_load(a.config_path, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "anomalyctl train: %s\n", err);
+        return AD_EXIT_USAGE;
+    }
+    rc = check_args(&a, &cfg);
+    return rc ? rc : run(&a, &cfg);
 }
