@@ -1,7 +1,9 @@
 /* anomalyctl report: one self-contained HTML page of a line's rejects and
  * trends from its reject log, for people who review rejects without SQL.
- * The page is built in src/report/; this file reads the options. */
+ * The page is built in src/report/; this file reads the options (parse),
+ * writes the page (run) and prints what it holds (report). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "anomalyd/config.h"
 #include "anomalyd/report.h"
 #include "anomalyd/util.h"
+#include "cli.h"
 #include "commands.h"
 
 #define DEFAULT_SINCE (24 * 3600)
@@ -66,98 +69,134 @@ static int64_t parse_age(const char *s)
     return v * unit;
 }
 
-static int usage_error(const char *fmt, const char *arg)
+/* What the command line asks for. */
+typedef struct report_args {
+    const char *config_path, *since, *from, *to, *db, *out_path, *sort;
+    long limit, thumb;
+} report_args;
+
+static const ad_cli cli = {"report", usage};
+
+static int parse_args(report_args *a, int argc, char **argv)
 {
-    fputs("anomalyctl report: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs("\n", stderr);
-    usage(stderr);
-    return 2;
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"since", required_argument, NULL, 's'},
+        {"from", required_argument, NULL, 'f'},   {"to", required_argument, NULL, 't'},
+        {"database", required_argument, NULL, 'd'}, {"out", required_argument, NULL, 'o'},
+        {"sort", required_argument, NULL, 'S'},   {"limit", required_argument, NULL, 'l'},
+        {"thumb", required_argument, NULL, 'T'},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    memset(a, 0, sizeof *a);
+    a->sort = "time";
+    a->limit = AD_REPORT_DEFAULT_LIMIT;
+    a->thumb = AD_REPORT_DEFAULT_THUMB;
+    int opt;
+    ad_cli_begin();
+    while ((opt = ad_cli_getopt(argc, argv, "h", longopts)) != -1) {
+        switch (opt) {
+        case 'c': a->config_path = optarg; break;
+        case 's': a->since = optarg; break;
+        case 'f': a->from = optarg; break;
+        case 't': a->to = optarg; break;
+        case 'd': a->db = optarg; break;
+        case 'o': a->out_path = optarg; break;
+        case 'S': a->sort = optarg; break;
+        case 'l':
+            if (ad_parse_long(optarg, 1, MAX_LIMIT, &a->limit) != 0)
+                return ad_cli_usage_error(&cli, "--limit takes a whole number from 1 to 10000, "
+                                          "got '%s'", optarg);
+            break;
+        case 'T':
+            if (ad_parse_long(optarg, 16, MAX_THUMB, &a->thumb) != 0)
+                return ad_cli_usage_error(&cli, "--thumb takes pixels from 16 to 1024, got '%s'",
+                                          optarg);
+            break;
+        case 'h': return ad_cli_help(&cli);
+        default: return ad_cli_bad_option(&cli, opt, argv);
+        }
+    }
+    if (optind < argc) return ad_cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
+    if (!a->config_path) return ad_cli_usage_error(&cli, "--config FILE is required");
+    if (!a->out_path) return ad_cli_usage_error(&cli, "--out FILE.html is required");
+    if (strcmp(a->sort, "time") && strcmp(a->sort, "score"))
+        return ad_cli_usage_error(&cli, "--sort takes time or score, got '%s'", a->sort);
+    if (a->since && (a->from || a->to))
+        return ad_cli_usage_error(&cli, "give either --since or --from/--to, not both");
+    if (a->to && !a->from) return ad_cli_usage_error(&cli, "--to needs --from");
+    return AD_CLI_RUN;
+}
+
+/* The period of --since or --from/--to into o->from, o->to: 0, or
+ * AD_EXIT_USAGE with the reason printed. */
+static int parse_period(const report_args *a, ad_report_options *o)
+{
+    /* up to now, this second included */
+    int64_t now = (int64_t)time(NULL) + 1;
+    o->to = now;
+    if (a->from) {
+        if (ad_utc_parse(a->from, &o->from) != 0)
+            return ad_cli_usage_error(&cli, "--from: '%s' is not a UTC time like 2026-11-25 or "
+                                      "'2026-11-25 14:00'", a->from);
+        if (a->to && ad_utc_parse(a->to, &o->to) != 0)
+            return ad_cli_usage_error(&cli, "--to: '%s' is not a UTC time like 2026-11-25 or "
+                                      "'2026-11-25 14:00'", a->to);
+        if (o->to <= o->from) return ad_cli_usage_error(&cli, "--to must be after --from");
+    } else {
+        int64_t age = a->since ? parse_age(a->since) : DEFAULT_SINCE;
+        if (age < 0)
+            return ad_cli_usage_error(&cli, "--since takes a number with s, m, h or d (30m, 24h, "
+                                      "7d), got '%s'", a->since);
+        o->from = now - age;
+    }
+    return 0;
+}
+
+/* The line's settings from the config, then the page: the exit code (2 for
+ * the config, 1 for the log or the page), counts in c. */
+static int run(const report_args *a, ad_report_options *o, ad_report_counts *c)
+{
+    char err[AD_ERRLEN];
+    ad_config cfg;
+    if (ad_config_load(a->config_path, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "anomalyctl report: %s\n", err);
+        return AD_EXIT_USAGE;
+    }
+    bool roi_set = cfg.camera.roi_width > 0 && cfg.camera.roi_height > 0;
+    o->db_path = a->db ? a->db : cfg.reject_log.database;
+    o->line = cfg.line.name;
+    o->threshold = cfg.threshold;
+    o->roi_x = roi_set ? cfg.camera.roi_x : 0;
+    o->roi_y = roi_set ? cfg.camera.roi_y : 0;
+    o->limit = (size_t)a->limit;
+    o->by_score = !strcmp(a->sort, "score");
+    o->thumb_side = (int)a->thumb;
+    if (ad_report_write(a->out_path, o, c, err, sizeof err) != 0) {
+        fprintf(stderr, "anomalyctl report: %s\n", err);
+        return AD_EXIT_FAILURE;
+    }
+    return AD_EXIT_OK;
+}
+
+static void report(const report_args *a, const ad_report_counts *c)
+{
+    printf("%s: %lld rejects of %lld parts inspected; %zu listed, %zu images embedded",
+           a->out_path, c->rejects, c->inspected, c->shown, c->images);
+    if (c->removed) printf(", %zu removed by retention", c->removed);
+    if (c->not_saved) printf(", %zu not saved", c->not_saved);
+    if (c->unreadable) printf(", %zu unreadable", c->unreadable);
+    printf("\n");
 }
 
 int ad_cmd_report(int argc, char **argv)
 {
-    const char *config_path = NULL, *since = NULL, *from = NULL, *to = NULL, *db = NULL;
-    const char *out_path = NULL, *sort = "time";
-    long limit = AD_REPORT_DEFAULT_LIMIT, thumb = AD_REPORT_DEFAULT_THUMB;
-    for (int i = 1; i < argc; i += 2) { /* every option but --help takes a value */
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!v) return usage_error("unknown or incomplete option '%s'", a);
-        if (!strcmp(a, "--config")) config_path = v;
-        else if (!strcmp(a, "--since")) since = v;
-        else if (!strcmp(a, "--from")) from = v;
-        else if (!strcmp(a, "--to")) to = v;
-        else if (!strcmp(a, "--database")) db = v;
-        else if (!strcmp(a, "--out")) out_path = v;
-        else if (!strcmp(a, "--sort")) sort = v;
-        else if (!strcmp(a, "--limit")) {
-            if (ad_parse_long(v, 1, MAX_LIMIT, &limit) != 0)
-                return usage_error("--limit takes a whole number from 1 to 10000, got '%s'", v);
-        } else if (!strcmp(a, "--thumb")) {
-            if (ad_parse_long(v, 16, MAX_THUMB, &thumb) != 0)
-                return usage_error("--thumb takes pixels from 16 to 1024, got '%s'", v);
-        } else {
-            return usage_error("unknown option '%s'", a);
-        }
-    }
-    if (!config_path) return usage_error("%s", "--config FILE is required");
-    if (!out_path) return usage_error("%s", "--out FILE.html is required");
-    if (strcmp(sort, "time") && strcmp(sort, "score"))
-        return usage_error("--sort takes time or score, got '%s'", sort);
-    if (since && (from || to))
-        return usage_error("%s", "give either --since or --from/--to, not both");
-    if (to && !from) return usage_error("%s", "--to needs --from");
-
+    report_args a;
+    int rc = parse_args(&a, argc, argv);
+    if (rc != AD_CLI_RUN) return rc;
     ad_report_options o = {0};
-    /* up to now, this second included */
-    int64_t now = (int64_t)time(NULL) + 1;
-    o.to = now;
-    if (from) {
-        if (ad_utc_parse(from, &o.from) != 0)
-            return usage_error("--from: '%s' is not a UTC time like 2026-11-25 or "
-                               "'2026-11-25 14:00'", from);
-        if (to && ad_utc_parse(to, &o.to) != 0)
-            return usage_error("--to: '%s' is not a UTC time like 2026-11-25 or "
-                               "'2026-11-25 14:00'", to);
-        if (o.to <= o.from) return usage_error("%s", "--to must be after --from");
-    } else {
-        int64_t age = since ? parse_age(since) : DEFAULT_SINCE;
-        if (age < 0)
-            return usage_error("--since takes a number with s, m, h or d (30m, 24h, 7d), "
-                               "got '%s'", since);
-        o.from = now - age;
-    }
-
-    char err[AD_ERRLEN];
-    ad_config cfg;
-    if (ad_config_load(config_path, &cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "anomalyctl report: %s\n", err);
-        return 2;
-    }
-    bool roi_set = cfg.camera.roi_width > 0 && cfg.camera.roi_height > 0;
-    o.db_path = db ? db : cfg.reject_log.database;
-    o.line = cfg.line.name;
-    o.threshold = cfg.threshold;
-    o.roi_x = roi_set ? cfg.camera.roi_x : 0;
-    o.roi_y = roi_set ? cfg.camera.roi_y : 0;
-    o.limit = (size_t)limit;
-    o.by_score = !strcmp(sort, "score");
-    o.thumb_side = (int)thumb;
-
+    rc = parse_period(&a, &o);
+    if (rc) return rc;
     ad_report_counts c;
-    if (ad_report_write(out_path, &o, &c, err, sizeof err) != 0) {
-        fprintf(stderr, "anomalyctl report: %s\n", err);
-        return 1;
-    }
-    printf("%s: %lld rejects of %lld parts inspected; %zu listed, %zu images embedded",
-           out_path, c.rejects, c.inspected, c.shown, c.images);
-    if (c.removed) printf(", %zu removed by retention", c.removed);
-    if (c.not_saved) printf(", %zu not saved", c.not_saved);
-    if (c.unreadable) printf(", %zu unreadable", c.unreadable);
-    printf("\n");
-    return 0;
+    rc = run(&a, &o, &c);
+    if (rc == AD_EXIT_OK) report(&a, &c);
+    return rc;
 }
