@@ -110,7 +110,7 @@ static void docs_load(doc_set *s, const char *root)
         push(&names, &n, path, strlen(path));
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, by_name);
+    if (n > 1) qsort(names, (size_t)n, sizeof *names, by_name);
     s->docs = calloc((size_t)n + 1, sizeof *s->docs);
     assert_non_null(s->docs);
     s->docs[s->n++].rel = strdup("README.md");
@@ -488,7 +488,7 @@ static int copied_passages(const doc_set *s)
         assert_non_null(win);
         for (int k = 0; k + COPY_WORDS <= nw[i]; k++) win[nwin++] = (window){window_hash(&w[i][k]), i, k};
     }
-    qsort(win, nwin, sizeof *win, by_hash);
+    if (nwin > 1) qsort(win, nwin, sizeof *win, by_hash);
     copy *c = NULL;
     size_t nc = 0, cap = 0;
     for (size_t i = 0; i < nwin; i++) {
@@ -503,7 +503,7 @@ static int copied_passages(const doc_set *s)
             c[nc++] = (copy){win[i].doc, win[i].pos, win[j].doc, win[j].pos};
         }
     }
-    qsort(c, nc, sizeof *c, by_place);
+    if (nc > 1) qsort(c, nc, sizeof *c, by_place);
     int found = 0;
     for (size_t i = 0; i < nc;) {
         size_t j = i + 1;

@@ -174,7 +174,7 @@ int ad_threshold_youden(const double *good, size_t ngood, const double *bad, siz
     tagged *v = ad_xmalloc(n * sizeof *v);
     for (size_t i = 0; i < ngood; i++) v[i] = (tagged){good[i], 0};
     for (size_t i = 0; i < nbad; i++) v[ngood + i] = (tagged){bad[i], 1};
-    qsort(v, n, sizeof *v, cmp_tagged);
+    if (n > 1) qsort(v, n, sizeof *v, cmp_tagged);
 
     /* Walk the cuts after each run of equal scores: everything up to and
      * including the run passes, everything above is rejected. */

@@ -399,7 +399,7 @@ static int write_misses(const eval_args *a, const eval_run *e, char *err, size_t
     if (ad_mkdirs(a->heatmap_dir, 0755, err, errlen) < 0) return -1;
     sample **order = ad_xmalloc((size_t)nsamples * sizeof *order);
     for (int i = 0; i < nsamples; i++) order[i] = &e->samples[i];
-    qsort(order, (size_t)nsamples, sizeof *order, cmp_score_asc);
+    if (nsamples > 1) qsort(order, (size_t)nsamples, sizeof *order, cmp_score_asc);
     int written = 0, rc = 0;
     for (int i = 0; i < nsamples && written < WORST_MISSES && rc == 0; i++)
         if (order[i]->label)

@@ -43,6 +43,7 @@ static void describe_skipped(char *out, size_t len, name_list *skipped)
 {
     size_t o = 0;
     out[0] = 0;
+    if (skipped->n == 0) return;
     qsort(skipped->v, (size_t)skipped->n, sizeof *skipped->v, cmp_names);
     for (int i = 0; i < skipped->n && i < NAMED_MAX && o < len; i++)
         o += (size_t)snprintf(out + o, len - o, "%s%s", i ? ", " : "", skipped->v[i]);
@@ -94,7 +95,7 @@ int ad_png_list(const char *dir, char ***names_out, int *count_out, char *err, s
             ad_log(AD_LOG_WARN, "%s: skipping %d %s (*.png): %s", dir, skipped.n,
                    skipped.n == 1 ? "entry that is not a PNG image"
                                   : "entries that are not PNG images", what);
-        qsort(pngs.v, (size_t)pngs.n, sizeof *pngs.v, cmp_names);
+        if (pngs.n > 1) qsort(pngs.v, (size_t)pngs.n, sizeof *pngs.v, cmp_names);
         *names_out = pngs.v;
         *count_out = pngs.n;
     }

@@ -155,7 +155,7 @@ int ad_safetensors_parse(const char *name, const uint8_t *buf, size_t len,
     /* the byte ranges must tile [0, data_len) exactly */
     ad_st_tensor *sorted = ad_xmalloc(sizeof(ad_st_tensor) * (st->num_tensors ? st->num_tensors : 1));
     memcpy(sorted, st->tensors, sizeof(ad_st_tensor) * st->num_tensors);
-    qsort(sorted, st->num_tensors, sizeof(ad_st_tensor), cmp_offset);
+    if (st->num_tensors > 1) qsort(sorted, st->num_tensors, sizeof(ad_st_tensor), cmp_offset);
     size_t pos = 0;
     for (int i = 0; i < st->num_tensors; i++) {
         const ad_st_tensor *t = &sorted[i];
