@@ -620,7 +620,7 @@ static void check_frame(const ad_image *f, const ad_capture_options *o)
                 if (f->c == 3)
                     check(px[0] == p0 && px[1] == p1 && px[2] == p2, "RGB frame pixels differ");
                 else
-                    check(px[0] == (uint8_t)((77u * p0 + 150u * p1 + 29u * p2 + 128u) >> 8),
+                    check(px[0] == (uint8_t)((299u * p0 + 587u * p1 + 114u * p2 + 500u) / 1000u),
                           "gray-from-RGB frame pixels differ");
             }
         }
