@@ -1,0 +1,200 @@
+/* Station I/O: what tells anomalyd when a part is there (triggers) and what
+ * anomalyd tells the line about each part (outputs: Modbus TCP, MQTT, a
+ * command per reject). The SQLite row stays the record; every output here is
+ * best effort, never blocks a daemon thread, and counts what it drops.
+ *
+ * Who calls what (threads of src/daemon/daemon_internal.h):
+ *
+ *   Modbus poller / MQTT subscriber --ad_trigger_fire--> ad_trigger_queue --> inspection
+ *   inspection --ad_line_io_inspected(verdict)----------> every link, at once, every part
+ *   writer     --ad_line_io_recorded(verdict + paths)---> every link, per reject, once its
+ *                                                         images are written or skipped
+ *   main       --ad_line_io_status / _minute / _reload--> every link
+ *
+ * line_io.c opens every configured link and fans each call out to them.
+ * A link (mqtt_link.c, modbus_link.c, command_link.c) is an object with the
+ * lifecycle below; for a link PREFIX (ad_mqtt_link, ad_modbus_link):
+ *
+ *   int  PREFIX_open(PREFIX **out, const ad_config *cfg, ad_trigger_queue *triggers,
+ *                    char *err, size_t errlen);
+ *        triggers is NULL unless trigger.mode names this transport; then the
+ *        link calls ad_trigger_fire for each trigger (rising edge, message).
+ *        Returns -1 only for what will never work (bad settings); a peer that
+ *        is down is not an error: the link reconnects with backoff, logs the
+ *        loss once and the recovery once.
+ *   void PREFIX_inspected(PREFIX *l, const ad_verdict *v);  inspection thread
+ *   void PREFIX_recorded(PREFIX *l, const ad_verdict *v);   writer thread
+ *   void PREFIX_status(PREFIX *l, const ad_line_status *s); main thread, 1/s
+ *   void PREFIX_minute(PREFIX *l, const ad_minute_counts *c); main thread
+ *   void PREFIX_counts(PREFIX *l, ad_link_counts *c);       main thread
+ *   void PREFIX_close(PREFIX *l);     flushes what it can within a second; NULL ok
+ *   int  PREFIX_probe(const ad_config *cfg, char *err, size_t errlen);
+ *        --check-config: 0 when the peer answers, else -1 and a warning
+ *        sentence naming host:port (called only when configured).
+ *   bool PREFIX_configured(const ad_config *cfg);
+ *        whether cfg asks for this link at all (an output or the trigger).
+ *   bool PREFIX_same_settings(const ad_config *a, const ad_config *b);
+ *        whether a link opened with a would behave as one opened with b
+ *        (its own keys, field by field, and whether trigger.mode names it);
+ *        SIGHUP reopens the link when this is false.
+ *
+ * Contract for every link:
+ *   - inspected, recorded, status, minute and counts may run at the same time
+ *     on different threads (inspection, writer, main): a link guards its own
+ *     state. None of them may block: copy into a bounded queue served by the
+ *     link's own thread (or its library's loop) and count a drop when full.
+ *   - line_io never calls close while another call on the same link runs,
+ *     and never calls anything after close.
+ *   - the verdict pointer is valid during the call only: copy what you keep.
+ *   - a link is opened only when PREFIX_configured says so; a link with
+ *     nothing to do for a call (the command hook has no status) leaves that
+ *     entry NULL in line_io.c's table instead of writing an empty function.
+ *
+ * Adding a link: write its functions with the signatures above, declare them
+ * below next to the others, and add one row to the table marked
+ * "LINKS PLUG IN HERE" in line_io.c (the function pointers). Nothing else
+ * in the daemon changes. Link with its library in CMakeLists.txt
+ * (pkg_check_modules + anomalyd_core's target_link_libraries). */
+#ifndef ANOMALYD_LINE_H
+#define ANOMALYD_LINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "anomalyd/config.h"
+#include "anomalyd/store.h"
+
+/* ---- one inspected part ----
+ * Filled by the inspection thread; the writer adds the image paths of a
+ * reject before ad_line_io_recorded. Plain data: copy by assignment. */
+typedef struct ad_verdict {
+    long part;                  /* part number since the daemon started, from 1 */
+    char part_id[64];           /* the trigger's part id ("" when none) */
+    char trigger[16];           /* "continuous", "part", "modbus", "mqtt" */
+    double t_trigger;           /* ad_now_sec() when the trigger fired (frame arrival for continuous/part) */
+    char ts[32];                /* UTC time of the frame, same text as the reject row's ts */
+    char line[64];
+    double score, threshold;
+    bool reject;
+    int box_x, box_y, box_w, box_h; long area;
+    char image_path[1024], heatmap_path[1024]; /* "" for good parts and until the writer wrote them */
+    char model_sha256[65];
+} ad_verdict;
+
+/* ---- triggers: sources -> inspection thread ----
+ * A bounded FIFO of pending triggers. ad_trigger_fire never blocks (a short
+ * mutex only): when the queue is full the trigger is dropped and counted.
+ * The inspection thread takes one trigger per inspection. Thread-safe. */
+typedef struct ad_trigger_queue ad_trigger_queue;
+
+typedef struct ad_trigger {
+    char part_id[64];           /* "" when the source gave none */
+    double t_fired;             /* ad_now_sec() */
+} ad_trigger;
+
+typedef struct ad_trigger_counts {
+    long fired, taken, dropped; /* dropped: queue full, or flushed unserved */
+} ad_trigger_counts;
+
+/* capacity >= 1 (trigger.queue). Free with ad_trigger_queue_destroy. */
+ad_trigger_queue *ad_trigger_queue_create(int capacity);
+void ad_trigger_queue_destroy(ad_trigger_queue *q);
+/* From any thread; part_id may be NULL; longer ids are cut to 63 bytes.
+ * t_fired: ad_now_sec() when the edge or message was seen. */
+void ad_trigger_fire(ad_trigger_queue *q, const char *part_id, double t_fired);
+/* The oldest pending trigger into *out: true; none within timeout_s
+ * (0 = do not wait): false. */
+bool ad_trigger_take(ad_trigger_queue *q, ad_trigger *out, double timeout_s);
+/* Drops every pending trigger (counted as dropped); returns how many. */
+long ad_trigger_flush(ad_trigger_queue *q);
+void ad_trigger_queue_counts(ad_trigger_queue *q, ad_trigger_counts *c);
+/* Wakes a waiting take (stopping); later takes return false at once. */
+void ad_trigger_queue_close(ad_trigger_queue *q);
+
+/* ---- the daemon's status, once a second (MQTT status, Modbus heartbeat) ---- */
+typedef struct ad_line_status {
+    bool camera_up;
+    long inspected, rejects, parts;
+    double last_score, threshold;
+    const char *state;          /* "running", "waiting for camera", ...; valid during the call */
+} ad_line_status;
+
+/* ---- what a link tells the status line and the logs ---- */
+typedef struct ad_link_counts {
+    long sent, queued, dropped;
+    bool connected;
+} ad_link_counts;
+
+/* ---- the links ---- */
+typedef struct ad_mqtt_link ad_mqtt_link;       /* mqtt_link.c: mqtt.*, outputs.mqtt.*, trigger via MQTT */
+int  ad_mqtt_link_open(ad_mqtt_link **out, const ad_config *cfg, ad_trigger_queue *triggers,
+                       char *err, size_t errlen);
+void ad_mqtt_link_inspected(ad_mqtt_link *l, const ad_verdict *v);
+void ad_mqtt_link_recorded(ad_mqtt_link *l, const ad_verdict *v);
+void ad_mqtt_link_status(ad_mqtt_link *l, const ad_line_status *s);
+void ad_mqtt_link_minute(ad_mqtt_link *l, const ad_minute_counts *c);
+void ad_mqtt_link_counts(ad_mqtt_link *l, ad_link_counts *c);
+void ad_mqtt_link_close(ad_mqtt_link *l);
+int  ad_mqtt_link_probe(const ad_config *cfg, char *err, size_t errlen);
+bool ad_mqtt_link_configured(const ad_config *cfg);
+bool ad_mqtt_link_same_settings(const ad_config *a, const ad_config *b);
+
+typedef struct ad_modbus_link ad_modbus_link;   /* modbus_link.c: modbus.*, outputs.modbus.*, trigger.modbus.* */
+int  ad_modbus_link_open(ad_modbus_link **out, const ad_config *cfg, ad_trigger_queue *triggers,
+                         char *err, size_t errlen);
+void ad_modbus_link_inspected(ad_modbus_link *l, const ad_verdict *v);
+void ad_modbus_link_recorded(ad_modbus_link *l, const ad_verdict *v);
+void ad_modbus_link_status(ad_modbus_link *l, const ad_line_status *s);
+void ad_modbus_link_minute(ad_modbus_link *l, const ad_minute_counts *c);
+void ad_modbus_link_counts(ad_modbus_link *l, ad_link_counts *c);
+void ad_modbus_link_close(ad_modbus_link *l);
+int  ad_modbus_link_probe(const ad_config *cfg, char *err, size_t errlen);
+bool ad_modbus_link_configured(const ad_config *cfg);
+bool ad_modbus_link_same_settings(const ad_config *a, const ad_config *b);
+
+/* command_link.c: outputs.command.* — runs on_reject per recorded reject
+ * from its own thread (bounded queue), with the verdict in ANOMALYD_*
+ * environment variables; kills it after timeout_ms (SIGTERM, then SIGKILL
+ * to its whole process group). No trigger, no status, no probe: triggers
+ * is ignored (always NULL). */
+typedef struct ad_command_link ad_command_link;
+int  ad_command_link_open(ad_command_link **out, const ad_config *cfg, ad_trigger_queue *triggers,
+                          char *err, size_t errlen);
+void ad_command_link_recorded(ad_command_link *l, const ad_verdict *v);
+void ad_command_link_counts(ad_command_link *l, ad_link_counts *c);
+void ad_command_link_close(ad_command_link *l);
+bool ad_command_link_configured(const ad_config *cfg);
+bool ad_command_link_same_settings(const ad_config *a, const ad_config *b);
+
+/* ---- line_io: every configured link behind one object (line_io.c) ----
+ * Thread-safe in the sense of the contract above: inspected (inspection
+ * thread), recorded (writer thread), status/minute/reload/counts (main
+ * thread) may overlap; reload closes and reopens only the links whose
+ * settings changed, while the other calls wait for it. */
+typedef struct ad_line_io ad_line_io;
+
+/* Opens every link cfg configures. triggers (owned by the caller, must
+ * outlive the object) goes to the link named by trigger.mode. A link that
+ * fails to open fails the whole open (-1, err names the link). */
+int  ad_line_io_open(ad_line_io **out, const ad_config *cfg, ad_trigger_queue *triggers,
+                     char *err, size_t errlen);
+void ad_line_io_inspected(ad_line_io *io, const ad_verdict *v);
+void ad_line_io_recorded(ad_line_io *io, const ad_verdict *v);
+void ad_line_io_status(ad_line_io *io, const ad_line_status *s);
+void ad_line_io_minute(ad_line_io *io, const ad_minute_counts *c);
+/* SIGHUP: closes and reopens the links whose settings differ in cfg (and the
+ * one that gains or loses the trigger). On error (a link refused its new
+ * settings) that link keeps running with its old ones: -1, err says which. */
+int  ad_line_io_reload(ad_line_io *io, const ad_config *cfg, char *err, size_t errlen);
+/* The links' counts as text for the status line and logs, e.g.
+ * "mqtt up 12 sent 0 dropped, command 3 run 0 dropped"; "" with no link. */
+void ad_line_io_describe(ad_line_io *io, char *out, size_t n);
+/* Sum of every link's dropped count (for the minute log line). */
+long ad_line_io_dropped(ad_line_io *io);
+void ad_line_io_close(ad_line_io *io);  /* NULL ok */
+/* --check-config: asks every configured link's probe; writes one warning
+ * line per unreachable peer into warnings (newline separated) and returns
+ * how many. */
+int  ad_line_io_probe(const ad_config *cfg, char *warnings, size_t n);
+
+#endif
