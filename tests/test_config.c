@@ -14,6 +14,8 @@
 
 /* The smallest valid file: the two required keys. */
 #define MIN_CFG "model:\n  path: /m.safetensors\nthreshold: 0.5\n"
+/* The sections at top level, as messages list them (one place to extend). */
+#define TOP_KEYS "line, camera, model, detector, threshold, reject_log, trigger, outputs, train"
 
 typedef struct bad_case {
     const char *yaml;
@@ -26,13 +28,11 @@ static const bad_case bad_cases[] = {
      "bad.yaml:5:3: unknown key 'widht' in camera (did you mean width?), expected one of: source, device, replay_dir, replay_loop, "
      "width, height, pixel_format, fps, roi, buffers, timeout_ms"},
     {MIN_CFG "width: 640\n",
-     "bad.yaml:4:1: unknown key 'width' at top level (did you mean camera.width?), expected one of: line, "
-     "camera, model, detector, threshold, reject_log, train"},
+     "bad.yaml:4:1: unknown key 'width' at top level (did you mean camera.width?), expected one of: " TOP_KEYS},
     {MIN_CFG "camera:\n  roi:\n    z: 1\n",
      "bad.yaml:6:5: unknown key 'z' in camera.roi, expected one of: x, y, width, height"},
     {MIN_CFG "camera.width: 640\n",
-     "bad.yaml:4:1: unknown key 'camera.width' at top level, expected one of: line, camera, model, detector, "
-     "threshold, reject_log, train"},
+     "bad.yaml:4:1: unknown key 'camera.width' at top level, expected one of: " TOP_KEYS},
     /* wrong types */
     {MIN_CFG "camera:\n  width: wide\n",
      "bad.yaml:5:10: camera.width: 'wide' is not an integer, expected an integer in 16..8192"},
@@ -85,19 +85,16 @@ static const bad_case bad_cases[] = {
      "bad.yaml: the file has no settings, expected a YAML mapping with at least model.path and threshold"},
     {"---\n", "bad.yaml: the file has no settings, expected a YAML mapping with at least model.path and threshold"},
     {"- model\n- threshold\n",
-     "bad.yaml:1:1: the top level is a list, expected a mapping with keys line, camera, model, detector, "
-     "threshold, reject_log, train"},
+     "bad.yaml:1:1: the top level is a list, expected a mapping with keys " TOP_KEYS},
     {"threshold\n",
-     "bad.yaml:1:1: the top level is a single value, expected a mapping with keys line, camera, model, "
-     "detector, threshold, reject_log, train"},
+     "bad.yaml:1:1: the top level is a single value, expected a mapping with keys " TOP_KEYS},
     {MIN_CFG "---\nthreshold: 1\n",
      "bad.yaml:4:1: a second YAML document starts here, expected one document per file"},
     {MIN_CFG "detector:\n  tresh: 1\n",
      "bad.yaml:5:3: unknown key 'tresh' in detector, expected one of: noise_level, steps, guidance, draws, map, "
      "normalize, sigma, score, topk_percent, pixel_threshold, threads"},
     {MIN_CFG "modle:\n  color: rgb\n",
-     "bad.yaml:4:1: unknown key 'modle' at top level (did you mean model?), expected one of: line, camera, "
-     "model, detector, threshold, reject_log, train"},
+     "bad.yaml:4:1: unknown key 'modle' at top level (did you mean model?), expected one of: " TOP_KEYS},
     {MIN_CFG "camera:\n  device: \"\"\n",
      "bad.yaml:5:11: camera.device is empty, expected the V4L2 device node of the camera, such as /dev/video0"},
     /* required keys */
@@ -162,6 +159,40 @@ static const bad_case bad_cases[] = {
      "expected well-formed YAML with consistent indentation and quoting"},
     {MIN_CFG "line:\n  name: \xff\n",
      "bad.yaml:5:9: invalid leading UTF-8 octet (byte 0xff), expected UTF-8 text without control characters"},
+    /* triggers and the command output */
+    {MIN_CFG "trigger:\n  mode: photoeye\n",
+     "bad.yaml:5:9: trigger.mode: 'photoeye' is not a valid choice, expected one of continuous, part, modbus, mqtt"},
+    {MIN_CFG "trigger:\n  mode: Part\n",
+     "bad.yaml:5:9: trigger.mode: 'Part' is not a valid choice (did you mean part?), expected one of continuous, "
+     "part, modbus, mqtt"},
+    {MIN_CFG "trigger:\n  delay_ms: 0.5\n",
+     "bad.yaml:5:13: trigger.delay_ms: '0.5' is not an integer, expected an integer in 0..10000"},
+    {MIN_CFG "trigger:\n  settle_frames: 0\n",
+     "bad.yaml:5:18: trigger.settle_frames: 0 is out of range, expected an integer in 1..1000"},
+    {MIN_CFG "trigger:\n  part:\n    present_percent: lots\n",
+     "bad.yaml:6:22: trigger.part.present_percent: 'lots' is not a number, expected a number in 0.1..100"},
+    {MIN_CFG "trigger:\n  part:\n    present_percent: 5\n    absent_percent: 5\n",
+     "bad.yaml:7:21: trigger.part.absent_percent 5 is not below trigger.part.present_percent 5, expected "
+     "absent_percent < present_percent (the gap keeps a part on the edge from flickering)"},
+    {MIN_CFG "trigger:\n  part:\n    reference: [a.png]\n",
+     "bad.yaml:6:16: trigger.part.reference: got a list, expected a path of at most 1023 bytes"},
+    {MIN_CFG "outputs:\n  command:\n    on_reject: /usr/bin/logger -t reject\n",
+     "bad.yaml:6:16: outputs.command.on_reject: got a single value, expected a list of 0..64 strings, at most "
+     "4096 bytes in all (an argv list, never a shell string)"},
+    {MIN_CFG "outputs:\n  command:\n    on_reject: [\"\"]\n",
+     "bad.yaml:6:17: outputs.command.on_reject: entry 1 (the program) is empty, expected a list of 0..64 "
+     "strings, at most 4096 bytes in all"},
+    {MIN_CFG "outputs:\n  command:\n    on_reject:\n      - \"\"\n      - -t\n",
+     "bad.yaml:7:9: outputs.command.on_reject: entry 1 (the program) is empty, expected a list of 0..64 "
+     "strings, at most 4096 bytes in all"},
+    {MIN_CFG "outputs:\n  command:\n    on_reject: [/bin/echo, {a: 1}]\n",
+     "bad.yaml:6:28: outputs.command.on_reject: an entry is a mapping, expected a list of 0..64 strings, at "
+     "most 4096 bytes in all"},
+    {MIN_CFG "outputs:\n  command:\n    on_reject: [/bin/echo, \"a\\0b\"]\n",
+     "bad.yaml:6:28: outputs.command.on_reject: entry 2 contains a NUL byte, expected a list of 0..64 "
+     "strings, at most 4096 bytes in all"},
+    {MIN_CFG "outputs:\n  command:\n    timeout_ms: 5s\n",
+     "bad.yaml:6:17: outputs.command.timeout_ms: '5s' is not an integer, expected an integer in 10..600000"},
 };
 
 static void bad_configs_give_exact_messages(void **state)
@@ -309,6 +340,9 @@ static void defaults_fill_absent_keys(void **state)
     assert_true(cfg.reject_log.save_images);
     assert_int_equal(cfg.reject_log.retention_days, 30);
     assert_int_equal(cfg.reject_log.max_megabytes, 2048);
+    assert_int_equal(cfg.trigger.mode, AD_TRIGGER_CONTINUOUS); /* existing configs inspect every frame */
+    assert_string_equal(cfg.trigger.part.reference, "/var/lib/anomalyd/line7-empty.png");
+    assert_int_equal(cfg.outputs.command.argc, 0);
     assert_int_equal(cfg.train.steps, 3000);
     assert_int_equal(cfg.train.batch, 8);
     assert_int_equal(cfg.train.crop, 64);
@@ -338,6 +372,7 @@ static void defaults_fill_absent_keys(void **state)
     memcpy(d.line.name, cfg.line.name, sizeof d.line.name);
     memcpy(d.reject_log.database, cfg.reject_log.database, sizeof d.reject_log.database);
     memcpy(d.reject_log.image_dir, cfg.reject_log.image_dir, sizeof d.reject_log.image_dir);
+    memcpy(d.trigger.part.reference, cfg.trigger.part.reference, sizeof d.trigger.part.reference);
     memcpy(d.path, cfg.path, sizeof d.path);
     assert_memory_equal(&d, &cfg, sizeof d);
 
@@ -408,7 +443,12 @@ static void print_parses_back_to_the_same_struct(void **state)
                        "train:\n  steps: 1\n  batch: 1024\n  crop: 8\n  lr: 1\n  weight_decay: 0.01\n  warmup: 0\n"
                        "  grad_clip: 0\n  ema: 0\n  schedule: cosine\n  flip_h: false\n  flip_v: true\n"
                        "  seed: 18446744073709551615\n  checkpoint_every: 0\n  checkpoint: \"/c/\\u0085\\u2028\\x81\\ufeff\\t\\r.ckpt\"\n"
-                       "  head_steps: 250\n";
+                       "  head_steps: 250\n"
+                       "trigger:\n  mode: part\n  delay_ms: 40\n  queue: 3\n  settle_frames: 7\n"
+                       "  part: {reference: /r/empty.png, grid: 24, pixel_delta: 9, present_percent: 7.5,\n"
+                       "         absent_percent: 0.5, motion_percent: 2}\n"
+                       "outputs:\n  command:\n    on_reject: [/usr/bin/env, \"a b\", \"\", \"it's \\\"q\\\"\", '#x']\n"
+                       "    timeout_ms: 250\n    queue: 2\n";
     ad_config a, b;
     char err[AD_ERRLEN];
     assert_int_equal(ad_config_parse("rt.yaml", text, strlen(text), &a, err, sizeof err), 0);
@@ -418,6 +458,11 @@ static void print_parses_back_to_the_same_struct(void **state)
     assert_int_equal(a.model.num_levels, 4);
     assert_true(a.train.seed == UINT64_MAX);
     assert_string_equal(a.train.checkpoint, "/c/\xc2\x85\xe2\x80\xa8\xc2\x81\xef\xbb\xbf\t\r.ckpt");
+    assert_int_equal(a.trigger.mode, AD_TRIGGER_PART);
+    assert_string_equal(a.trigger.part.reference, "/r/empty.png");
+    assert_int_equal(a.outputs.command.argc, 5);
+    static const char argv_bytes[] = "/usr/bin/env\0a b\0\0it's \"q\"\0#x";
+    assert_memory_equal(a.outputs.command.on_reject, argv_bytes, sizeof argv_bytes);
 
     char *printed = print_to_string(&a, false);
     assert_int_equal(ad_config_parse("other.yaml", printed, strlen(printed), &b, err, sizeof err), 0);

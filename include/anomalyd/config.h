@@ -20,6 +20,9 @@ enum ad_color { AD_COLOR_GRAY = 1, AD_COLOR_RGB = 3 }; /* value = channels */
 enum ad_score_mode { AD_SCORE_MAX = 0, AD_SCORE_TOPK = 1 };
 enum ad_map_mode { AD_MAP_DIFF = 0, AD_MAP_HEAD = 1, AD_MAP_BOTH = 2 };
 enum ad_schedule { AD_SCHEDULE_LINEAR = 0, AD_SCHEDULE_COSINE = 1 };
+enum ad_trigger_mode { AD_TRIGGER_CONTINUOUS = 0, AD_TRIGGER_PART = 1, AD_TRIGGER_MODBUS = 2, AD_TRIGGER_MQTT = 3 };
+
+#define AD_COMMAND_BYTES 4096          /* outputs.command.on_reject: argv, NUL-separated */
 
 typedef struct ad_config {
     char path[AD_PATH_MAX];            /* file it was read from */
@@ -79,6 +82,32 @@ typedef struct ad_config {
     } reject_log;
 
     struct {
+        enum ad_trigger_mode mode;     /* which frames are inspected: one verdict per part */
+        int delay_ms;                  /* modbus/mqtt: inspect the first frame this long after the trigger */
+        int queue;                     /* triggers waiting for a frame; more are dropped and counted */
+        int settle_frames;             /* part: frames below the motion threshold = at rest */
+        struct {
+            char reference[AD_PATH_MAX]; /* empty-station ROI PNG from anomalyctl capture --empty */
+            int grid;                  /* ROI shrunk to this many cells on its long side, gray */
+            int pixel_delta;           /* a cell differs when it moved more than this many gray levels */
+            double present_percent;    /* cells differing from the reference: part present */
+            double absent_percent;     /* below this: the station is empty again */
+            double motion_percent;     /* cells differing from the previous frame: still moving */
+        } part;
+        /* trigger.modbus.* (modbus_link.c) goes below */
+    } trigger;
+
+    struct {
+        struct {
+            char on_reject[AD_COMMAND_BYTES]; /* argv entries, each NUL-terminated, back to back */
+            int argc;                  /* entries in on_reject; 0 = no command */
+            int timeout_ms;            /* then SIGTERM, then SIGKILL to its process group */
+            int queue;                 /* rejects waiting for the command; more are dropped */
+        } command;
+        /* outputs.mqtt.* and outputs.modbus.* (their links) go below */
+    } outputs;
+
+    struct {
         int steps;
         int batch;
         int crop;                      /* random crop size (square) */
@@ -112,6 +141,8 @@ typedef enum ad_config_type {
     AD_CFG_BOOL,         /* bool, true | false */
     AD_CFG_ENUM,         /* int-sized enum, one of choices[] */
     AD_CFG_INT_LIST,     /* int[size] + int count at count_offset; each entry in [min, max] */
+    AD_CFG_STRING_LIST,  /* char[size]: entries back to back, each NUL-terminated; int count
+                            at count_offset; min_count..max entries (argv lists) */
 } ad_config_type;
 
 enum {
@@ -125,12 +156,13 @@ typedef struct ad_config_key {
     const char *name;                 /* dotted path, e.g. "camera.roi.width" */
     ad_config_type type;
     size_t offset;                    /* offsetof(ad_config, ...) */
-    size_t size;                      /* string: buffer bytes; int list: max entries */
-    size_t count_offset;              /* int list: offsetof the entry count (int) */
+    size_t size;                      /* string, string list: buffer bytes; int list: max entries */
+    size_t count_offset;              /* lists: offsetof the entry count (int) */
     const char *def;                  /* default as YAML text; NULL when required/derived */
     const char *example;              /* shown in the reference when def is NULL */
-    double min, max;                  /* numeric range; list: range of each entry */
-    size_t min_count;                 /* int list: fewest entries */
+    double min, max;                  /* numeric range; int list: range of each entry;
+                                         string list: max = most entries */
+    size_t min_count;                 /* lists: fewest entries */
     const char *range;                /* human text: "16..8192", "(0, 1]", ">= 0", "" */
     const char *const *choices;       /* enum: NULL-terminated names ... */
     const int *choice_values;         /* ... and their values */
@@ -167,8 +199,9 @@ void ad_config_defaults(ad_config *cfg);
  * cfg is written only on success, so a failed reload keeps the old config.
  * Absent keys get their defaults; line.name defaults to the file name without
  * .yaml/.yml, reject_log.database to /var/lib/anomalyd/<line.name>.db,
- * reject_log.image_dir to /var/lib/anomalyd/<line.name>-images. Relative paths
- * are resolved against the (real) folder of the config file. */
+ * reject_log.image_dir to /var/lib/anomalyd/<line.name>-images,
+ * trigger.part.reference to /var/lib/anomalyd/<line.name>-empty.png.
+ * Relative paths are resolved against the (real) folder of the config file. */
 int ad_config_load(const char *path, ad_config *cfg, char *err, size_t errlen);
 /* Same from a memory buffer; `name` is used in messages, for the line.name
  * default and, when it contains a '/', relative paths are resolved against

@@ -293,6 +293,23 @@ static int convert_scalar(const ad_config_key *k, const char *v, size_t len, boo
     return -1;
 }
 
+/* The next entry of a list key: 1 with a scalar in *ev (the caller deletes
+ * it), 0 at the end of the list, -1 on error (reported). */
+static int next_list_entry(parse_state *st, const ad_config_key *k, const char *expect, yaml_event_t *ev)
+{
+    if (next_event(st, ev)) return -1;
+    if (ev->type == YAML_SEQUENCE_END_EVENT) {
+        yaml_event_delete(ev);
+        return 0;
+    }
+    if (ev->type != YAML_SCALAR_EVENT) {
+        fail_at(st, ev->start_mark, "%s: an entry is %s, expected %s", k->name, node_kind(ev->type), expect);
+        yaml_event_delete(ev);
+        return -1;
+    }
+    return 1;
+}
+
 /* A list key: a YAML sequence of integers. `start` is its SEQUENCE_START. */
 static int parse_int_list(parse_state *st, const ad_config_key *k, size_t ki, yaml_mark_t start)
 {
@@ -304,16 +321,9 @@ static int parse_int_list(parse_state *st, const ad_config_key *k, size_t ki, ya
     memset(dst, 0, k->size * sizeof(int));
     for (;;) {
         yaml_event_t ev;
-        if (next_event(st, &ev)) return -1;
-        if (ev.type == YAML_SEQUENCE_END_EVENT) {
-            yaml_event_delete(&ev);
-            break;
-        }
-        if (ev.type != YAML_SCALAR_EVENT) {
-            fail_at(st, ev.start_mark, "%s: an entry is %s, expected %s", k->name, node_kind(ev.type), expect);
-            yaml_event_delete(&ev);
-            return -1;
-        }
+        int more = next_list_entry(st, k, expect, &ev);
+        if (more < 0) return -1;
+        if (!more) break;
         /* entries are checked like an int key with the list's entry range */
         ad_config_key entry = *k;
         entry.type = AD_CFG_INT;
@@ -338,6 +348,45 @@ static int parse_int_list(parse_state *st, const ad_config_key *k, size_t ki, ya
     return 0;
 }
 
+/* A string list key (an argv): a YAML sequence of scalars, stored back to
+ * back, each NUL-terminated. `start` is its SEQUENCE_START. */
+static int parse_string_list(parse_state *st, const ad_config_key *k, size_t ki, yaml_mark_t start)
+{
+    char *dst = field(st->cfg, k);
+    int *count = (int *)((char *)st->cfg + k->count_offset);
+    size_t n = 0, used = 0;
+    char expect[256];
+    ad_config_key_expect(k, expect, sizeof expect);
+    memset(dst, 0, k->size);
+    for (;;) {
+        yaml_event_t ev;
+        int more = next_list_entry(st, k, expect, &ev);
+        if (more < 0) return -1;
+        if (!more) break;
+        const char *v = (const char *)ev.data.scalar.value;
+        size_t len = ev.data.scalar.length;
+        const char *why = NULL;
+        if (memchr(v, '\0', len)) why = "contains a NUL byte";
+        else if (n == 0 && len == 0) why = "(the program) is empty";
+        else if (used + len + 1 > k->size) why = "goes beyond the size limit";
+        else if (n + 1 > (size_t)k->max) why = "is one too many";
+        if (why) {
+            fail_at(st, ev.start_mark, "%s: entry %zu %s, expected %s", k->name, n + 1, why, expect);
+            yaml_event_delete(&ev);
+            return -1;
+        }
+        memcpy(dst + used, v, len);
+        used += len + 1;
+        n++;
+        yaml_event_delete(&ev);
+    }
+    st->line[ki] = start.line + 1;
+    st->col[ki] = start.column + 1;
+    if (n < k->min_count) return fail_at(st, start, "%s has %zu entries, expected %s", k->name, n, expect);
+    *count = (int)n;
+    return 0;
+}
+
 static int parse_value(parse_state *st, const ad_config_key *k)
 {
     size_t ki = (size_t)(k - st->keys);
@@ -345,15 +394,17 @@ static int parse_value(parse_state *st, const ad_config_key *k)
     ad_config_key_expect(k, expect, sizeof expect);
     yaml_event_t ev;
     if (next_event(st, &ev)) return -1;
-    if (k->type == AD_CFG_INT_LIST) {
+    if (k->type == AD_CFG_INT_LIST || k->type == AD_CFG_STRING_LIST) {
+        bool argv = k->type == AD_CFG_STRING_LIST;
         if (ev.type != YAML_SEQUENCE_START_EVENT) {
-            fail_at(st, ev.start_mark, "%s: got %s, expected %s", k->name, node_kind(ev.type), expect);
+            fail_at(st, ev.start_mark, "%s: got %s, expected %s%s", k->name, node_kind(ev.type), expect,
+                    argv ? " (an argv list, never a shell string)" : "");
             yaml_event_delete(&ev);
             return -1;
         }
         yaml_mark_t start = ev.start_mark;
         yaml_event_delete(&ev);
-        return parse_int_list(st, k, ki, start);
+        return argv ? parse_string_list(st, k, ki, start) : parse_int_list(st, k, ki, start);
     }
     if (ev.type != YAML_SCALAR_EVENT) {
         fail_at(st, ev.start_mark, "%s: got %s, expected %s", k->name, node_kind(ev.type), expect);
@@ -631,6 +682,9 @@ static void derive_defaults(ad_config *cfg)
     if (!cfg->reject_log.image_dir[0])
         snprintf(cfg->reject_log.image_dir, sizeof cfg->reject_log.image_dir, STATE_DIR "/%s-images",
                  cfg->line.name);
+    if (!cfg->trigger.part.reference[0])
+        snprintf(cfg->trigger.part.reference, sizeof cfg->trigger.part.reference, STATE_DIR "/%s-empty.png",
+                 cfg->line.name);
 }
 
 /* Checks that involve more than one key, then the derived defaults. */
@@ -691,6 +745,14 @@ static int validate(parse_state *st, const char *basedir)
                        "base_channels (every channel count is a multiple of it)",
                        cfg->model.groups, cfg->model.base_channels);
 
+    /* a gap between the two keeps a part on the edge of detection from flickering */
+    size_t ka = key_index(st, "trigger.part.absent_percent"), kp = key_index(st, "trigger.part.present_percent");
+    if (!(cfg->trigger.part.absent_percent < cfg->trigger.part.present_percent))
+        return fail_at(st, mark_of(st, st->line[ka] ? ka : kp),
+                       "trigger.part.absent_percent %g is not below trigger.part.present_percent %g, expected "
+                       "absent_percent < present_percent (the gap keeps a part on the edge from flickering)",
+                       cfg->trigger.part.absent_percent, cfg->trigger.part.present_percent);
+
     size_t kn = key_index(st, "line.name");
     if (!st->line[kn] && name_from_file(st->name, cfg->line.name, sizeof cfg->line.name))
         return ad_err(st->err, st->errlen,
@@ -742,6 +804,7 @@ static int parse_config(const char *name, const char *basedir, const char *text,
     memset(tmp->line.name, 0, sizeof tmp->line.name);
     memset(tmp->reject_log.database, 0, sizeof tmp->reject_log.database);
     memset(tmp->reject_log.image_dir, 0, sizeof tmp->reject_log.image_dir);
+    memset(tmp->trigger.part.reference, 0, sizeof tmp->trigger.part.reference);
     snprintf(tmp->path, sizeof tmp->path, "%s", name);
 
     if (!yaml_parser_initialize(&st->yp)) ad_die("%s: out of memory starting the YAML parser", name);
@@ -843,6 +906,12 @@ static void set_default(const ad_config_key *k, const char *text, ad_config *cfg
             while (*p == ',' || *p == ' ') p++;
         }
         *(int *)((char *)cfg + k->count_offset) = n;
+        return;
+    }
+    if (k->type == AD_CFG_STRING_LIST) { /* the table's lists start empty */
+        AD_ASSERT(strcmp(text, "[]") == 0);
+        memset(field(cfg, k), 0, k->size);
+        *(int *)((char *)cfg + k->count_offset) = 0;
         return;
     }
     char why[256];

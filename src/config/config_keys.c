@@ -45,6 +45,8 @@ static const char *const score_names[] = {"max", "topk", NULL};
 static const int score_values[] = {AD_SCORE_MAX, AD_SCORE_TOPK};
 static const char *const schedule_names[] = {"linear", "cosine", NULL};
 static const int schedule_values[] = {AD_SCHEDULE_LINEAR, AD_SCHEDULE_COSINE};
+static const char *const trigger_names[] = {"continuous", "part", "modbus", "mqtt", NULL};
+static const int trigger_values[] = {AD_TRIGGER_CONTINUOUS, AD_TRIGGER_PART, AD_TRIGGER_MODBUS, AD_TRIGGER_MQTT};
 
 /* The parser stores enums through an int pointer. */
 _Static_assert(sizeof(enum ad_source_kind) == sizeof(int), "enum size");
@@ -53,6 +55,7 @@ _Static_assert(sizeof(enum ad_color) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum ad_map_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum ad_score_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum ad_schedule) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum ad_trigger_mode) == sizeof(int), "enum size");
 
 static const ad_config_key keys[] = {
     {.name = "line.name", .type = AD_CFG_STRING, FIELD(line.name), .def = NULL, .example = "line3",
@@ -136,6 +139,41 @@ static const ad_config_key keys[] = {
     INT("reject_log.max_megabytes", reject_log.max_megabytes, 2048, 0, 10000000,
         "Cap on the image folder size, MiB (oldest deleted first); 0 = no cap"),
 
+    /* Station I/O (src/line/line.h). Keys of one section stay together:
+     * trigger.modbus.* after trigger.part.*, outputs.mqtt.* and
+     * outputs.modbus.* after outputs.command.*. */
+    ENUMK("trigger.mode", trigger.mode, "continuous", trigger_names, trigger_values,
+          "Which frames are inspected: every frame (continuous), once per part seen at rest (part), "
+          "once per Modbus input edge (modbus) or MQTT message (mqtt)"),
+    INT("trigger.delay_ms", trigger.delay_ms, 0, 0, 10000,
+        "modbus, mqtt: inspect the first frame captured this long after the trigger, milliseconds"),
+    INT("trigger.queue", trigger.queue, 8, 1, 1024,
+        "modbus, mqtt: triggers that may wait for their frame; more are dropped and counted"),
+    INT("trigger.settle_frames", trigger.settle_frames, 3, 1, 1000,
+        "part: frames in a row with motion below trigger.part.motion_percent before the part counts as at rest"),
+    PATHK("trigger.part.reference", trigger.part.reference, "", NULL, AD_CFG_DERIVED,
+          "part: the empty station (ROI PNG) written by anomalyctl capture --empty; "
+          "empty = /var/lib/anomalyd/<line.name>-empty.png"),
+    INT("trigger.part.grid", trigger.part.grid, 32, 4, 256,
+        "part: the ROI is compared in gray at this many cells on its long side"),
+    INT("trigger.part.pixel_delta", trigger.part.pixel_delta, 20, 1, 255,
+        "part: a cell differs when its gray level changed by more than this (above the camera's noise)"),
+    FLT("trigger.part.present_percent", trigger.part.present_percent, 10, 0.1, 100,
+        "part: percent of cells differing from the empty reference that means a part is there"),
+    FLT("trigger.part.absent_percent", trigger.part.absent_percent, 3, 0, 100,
+        "part: below this percent of cells differing from the reference the station is empty again"),
+    FLT("trigger.part.motion_percent", trigger.part.motion_percent, 1, 0, 100,
+        "part: percent of cells differing from the previous frame below which the part is still"),
+
+    {.name = "outputs.command.on_reject", .type = AD_CFG_STRING_LIST, FIELD(outputs.command.on_reject),
+     .count_offset = offsetof(ad_config, outputs.command.argc), .def = "[]", .min = 0, .max = 64, .min_count = 0,
+     .range = "", .doc = "Program and arguments run once per recorded reject (an argv list, never a shell "
+                         "string), the verdict in ANOMALYD_* environment variables; [] = none"},
+    INT("outputs.command.timeout_ms", outputs.command.timeout_ms, 5000, 10, 600000,
+        "A run still going after this is stopped (SIGTERM, 1 s later SIGKILL to its process group), milliseconds"),
+    INT("outputs.command.queue", outputs.command.queue, 16, 1, 1024,
+        "Rejects that may wait for the command; more are dropped and counted"),
+
     INT("train.steps", train.steps, 3000, 1, 10000000, "Optimizer steps"),
     INT("train.batch", train.batch, 8, 1, 1024, "Crops per optimizer step"),
     INT("train.crop", train.crop, 64, 8, 4096, "Side of the random square crops, pixels"),
@@ -200,6 +238,10 @@ void ad_config_key_expect(const ad_config_key *k, char *out, size_t n)
     }
     case AD_CFG_INT_LIST:
         snprintf(out, n, "a list of %zu..%zu integers, each in %s", k->min_count, k->size, k->range);
+        break;
+    case AD_CFG_STRING_LIST:
+        snprintf(out, n, "a list of %zu..%.0f strings, at most %zu bytes in all", k->min_count, k->max,
+                 k->size);
         break;
     }
 }

@@ -94,6 +94,17 @@ static void put_value(FILE *out, const ad_config_key *k, const ad_config *cfg)
         fputc(']', out);
         break;
     }
+    case AD_CFG_STRING_LIST: {
+        int n = *(const int *)((const char *)cfg + k->count_offset);
+        const char *entry = p;
+        fputc('[', out);
+        for (int i = 0; i < n; i++, entry += strlen(entry) + 1) {
+            if (i) fputs(", ", out);
+            put_quoted(out, entry);
+        }
+        fputc(']', out);
+        break;
+    }
     }
 }
 
@@ -173,6 +184,7 @@ void ad_config_write_reference(FILE *out)
     }
     cfg.reject_log.database[0] = '\0';
     cfg.reject_log.image_dir[0] = '\0';
+    cfg.trigger.part.reference[0] = '\0';
     fputs("# anomalyd configuration: every key with its default.\n"
           "# Relative paths are resolved against this file's folder.\n\n",
           out);
@@ -190,6 +202,7 @@ static const char *type_name(const ad_config_key *k)
     case AD_CFG_BOOL: return "bool";
     case AD_CFG_ENUM: return "choice";
     case AD_CFG_INT_LIST: return "integer list";
+    case AD_CFG_STRING_LIST: return "string list";
     }
     return "?";
 }
@@ -202,7 +215,8 @@ void ad_config_write_markdown(FILE *out)
     for (size_t i = 0; i < n; i++) {
         const ad_config_key *k = &keys[i];
         char allowed[256];
-        if (k->type == AD_CFG_ENUM || k->type == AD_CFG_INT_LIST || k->type == AD_CFG_U64 ||
+        if (k->type == AD_CFG_ENUM || k->type == AD_CFG_INT_LIST || k->type == AD_CFG_STRING_LIST ||
+            k->type == AD_CFG_U64 ||
             (k->flags & AD_CFG_NAME_CHARS)) {
             ad_config_key_expect(k, allowed, sizeof allowed);
         } else if (k->type == AD_CFG_INT || k->type == AD_CFG_FLOAT) {
