@@ -11,12 +11,14 @@
 #   128x128 for C and PyTorch, their ratio, the conv layers' GFLOP/s against
 #   sgemm's peak (1024^3, same threads, measured in this run), and training
 #   samples/s (batch 8 of 64x64, forward + backward + clip + AdamW).
-# recipe: the detector's recipe with the learned head (detector.map: head) at
-#   RECIPE_SIZE (256) for gray and RGB: UNet base 32, mult 1,2,2, 1 res-block,
+# recipe: the detector's recipe with the learned head (detector.map: head) on
+#   RECIPE_SIZE (256) square frames resized to the model input RECIPE_INPUT
+#   (default: RECIPE_SIZE) for gray and RGB: UNet base 32, mult 1,2,2, 1 res-block,
 #   groups 8, and a head of base 16, groups 8, 4 levels, both freshly
 #   initialised (speed does not depend on the weights). Rows, medians of
 #   RECIPE_REPS: the one-step reconstruction (noise + one UNet evaluation +
-#   x0), the head's forward, and the whole inspection. The C inspection is
+#   x0) and the head's forward at the model input, and the whole inspection
+#   of a frame (resize included). The C inspection is
 #   the real ad_detector_inspect with the default detector settings (8-bit
 #   ROI to float, reconstruction, head, sigmoid, Gaussian smoothing sigma 4,
 #   max, defect box); PyTorch's is reconstruction + head + sigmoid +
@@ -41,6 +43,7 @@ REPS_128=${REPS_128:-9}
 TRAIN_STEPS=${TRAIN_STEPS:-5}
 SECTIONS=${SECTIONS:-unet recipe cpu}
 RECIPE_SIZE=${RECIPE_SIZE:-256}
+RECIPE_INPUT=${RECIPE_INPUT:-$RECIPE_SIZE}
 RECIPE_REPS=${RECIPE_REPS:-$REPS_256}
 HEAD_CROP=${HEAD_CROP:-128}
 
@@ -94,16 +97,17 @@ fi
 
 if has recipe; then
 S=$RECIPE_SIZE
+I=$RECIPE_INPUT
 echo
-echo "recipe at ${S}x$S: one-step reconstruction (UNet base 32, mult 1,2,2, 1 res-block, groups 8) + head (base 16, groups 8, 4 levels) + sigmoid, smoothing, max; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "recipe on ${S}x$S frames, model input ${I}x$I: one-step reconstruction (UNet base 32, mult 1,2,2, 1 res-block, groups 8) + head (base 16, groups 8, 4 levels) + sigmoid, smoothing, max; load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %-15s %9s %9s %9s %10s\n' colour stage "C ms" "torch ms" "speedup" "C per s"
 for COLOUR in gray rgb; do
     if [ "$COLOUR" = gray ]; then C=1; else C=3; fi
     MODEL=$TMP/recipe_$COLOUR.safetensors
     "$BIN" save "$MODEL" "$C" 32 1,2,2 1 8 1 >/dev/null
     "$BIN" savehead "$MODEL" 16 8 4 1 >/dev/null
-    CO=$("$BIN" inspect "$MODEL" "$S" "$S" "$THREADS" "$RECIPE_REPS")
-    TO=$("$PY" "$ROOT/bench/speed_torch.py" inspect "$MODEL" "$S" "$S" "$THREADS" "$RECIPE_REPS")
+    CO=$("$BIN" inspect "$MODEL" "$I" "$I" "$THREADS" "$RECIPE_REPS" "$S" "$S")
+    TO=$("$PY" "$ROOT/bench/speed_torch.py" inspect "$MODEL" "$I" "$I" "$THREADS" "$RECIPE_REPS" "$S" "$S")
     awk -v col="$COLOUR" -v cr="$(echo "$CO" | val recon_ms)" -v tr="$(echo "$TO" | val recon_ms)" \
         -v ch="$(echo "$CO" | val head_ms)" -v th="$(echo "$TO" | val head_ms)" \
         -v ci="$(echo "$CO" | val ms)" -v ti="$(echo "$TO" | val ms)" 'BEGIN {
@@ -112,7 +116,7 @@ for COLOUR in gray rgb; do
         row(col, "inspection", ci, ti) }
         function row(col, w, c, t) { printf "%-6s %-15s %9.1f %9.1f %8.2fx %10.1f\n", col, w, c, t, t / c, 1000 / c }'
 done
-echo "(C per s of the inspection row = inspections/s; target >= 4 at 256x256 on 2 threads)"
+echo "(C per s of the inspection row = inspections/s of ${S}x$S frames; target >= 4 at 256x256 on 2 threads)"
 
 echo
 echo "head training, batch 8 of ${HEAD_CROP}x$HEAD_CROP crops, per step (median of $TRAIN_STEPS); load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -5,13 +5,14 @@ the files the C side uses (the head from MODEL's head path, as ad_head_path).
 
     speed_torch.py infer MODEL H W THREADS REPS   -> ms=, cpu_ms=
     speed_torch.py train MODEL THREADS STEPS      -> train_ms_per_step=, train_samples_per_s=
-    speed_torch.py inspect MODEL H W THREADS REPS -> recon_ms=, head_ms=, ms= (+ *_cpu_ms)
+    speed_torch.py inspect MODEL H W THREADS REPS [FH FW] -> recon_ms=, head_ms=, ms= (+ *_cpu_ms)
     speed_torch.py headtrain MODEL CROP THREADS STEPS -> recon_ms=, head_step_ms= (+ *_cpu_ms)
 
 inspect times, as medians over REPS after one warm-up, the one-step
 reconstruction (noise to t0 = 0.25 T, one UNet evaluation, x0, clamp), the
-head's forward, and the whole recipe: reconstruction, head, sigmoid, Gaussian
-smoothing (sigma 4, edge-replicated, separable) and max. headtrain times one
+head's forward at the model input HxW, and the whole recipe on an FHxFW
+frame: area resize to HxW, reconstruction, head, sigmoid, Gaussian smoothing
+(sigma 4, edge-replicated, separable) and max. headtrain times one
 step of the head on a fixed batch of 8 CROPxCROP crops (forward, BCE + focal
 loss, backward, clip 1, AdamW, EMA), and apart the eight one-step
 reconstructions, one crop at a time as the C trainer makes them.
@@ -123,7 +124,7 @@ def train(path, threads, steps):
     print(f"train_ms_per_step={med:.1f}\ntrain_samples_per_s={8e3 / med:.1f}")
 
 
-def inspect(path, h, w, threads, reps):
+def inspect(path, h, w, threads, reps, fh, fw):
     torch.set_num_threads(threads)
     unet, meta = load(path)
     head = load_head(path)
@@ -131,12 +132,17 @@ def inspect(path, h, w, threads, reps):
     head.eval()
     recon = one_step_recon(unet, meta)
     g = torch.Generator().manual_seed(1)
-    x = torch.rand(1, int(meta["anomalyd.in_channels"]), h, w, generator=g) * 2 - 1
+    frame = torch.rand(1, int(meta["anomalyd.in_channels"]), fh, fw, generator=g) * 2 - 1
+    x = torch.nn.functional.interpolate(frame, size=(h, w), mode="area")
+
+    def whole():
+        xi = torch.nn.functional.interpolate(frame, size=(h, w), mode="area")
+        return blur(torch.sigmoid(head(xi, recon(xi))), SIGMA).max().item()
     with torch.no_grad():
         x_hat = recon(x)
         recon_ms, recon_cpu = timed(lambda: recon(x), reps)
         head_ms, head_cpu = timed(lambda: head(x, x_hat), reps)
-        ms, cpu = timed(lambda: blur(torch.sigmoid(head(x, recon(x))), SIGMA).max().item(), reps)
+        ms, cpu = timed(whole, reps)
     print(f"recon_ms={recon_ms:.2f}\nrecon_cpu_ms={recon_cpu:.2f}\nhead_ms={head_ms:.2f}\n"
           f"head_cpu_ms={head_cpu:.2f}\nms={ms:.2f}\ncpu_ms={cpu:.2f}")
 
@@ -178,7 +184,9 @@ if __name__ == "__main__":
     elif sys.argv[1] == "train":
         train(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif sys.argv[1] == "inspect":
-        inspect(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
+        h, w = int(sys.argv[3]), int(sys.argv[4])
+        fh, fw = (int(sys.argv[7]), int(sys.argv[8])) if len(sys.argv) > 8 else (h, w)
+        inspect(sys.argv[2], h, w, int(sys.argv[5]), int(sys.argv[6]), fh, fw)
     elif sys.argv[1] == "headtrain":
         headtrain(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:

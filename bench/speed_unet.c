@@ -6,7 +6,8 @@
  *   speed_unet train MODEL THREADS STEPS          samples/s, batch 8 of 64x64, fwd+bwd+AdamW
  *   speed_unet save PATH IN BASE MULT RB GROUPS SEED   write a freshly initialised model
  *   speed_unet savehead MODEL BASE GROUPS LEVELS SEED  a freshly initialised head beside MODEL
- *   speed_unet inspect MODEL H W THREADS REPS     the detector recipe (detector.map: head) at HxW
+ *   speed_unet inspect MODEL H W THREADS REPS [FH FW]  the detector recipe (detector.map: head),
+ *                                                 model input HxW, frame FHxFW (default HxW)
  *   speed_unet headtrain MODEL CROP THREADS STEPS head training step, batch 8 of CROPxCROP
  *   speed_unet forward MODEL DATA OUT             eps for DATA's x, t -> OUT (safetensors)
  *
@@ -15,8 +16,8 @@
  * one draw, sigma 4, score max). inspect prints, as medians over REPS:
  * recon_ms (ad_sampler_reconstruct: noise + one UNet evaluation + x0),
  * head_ms (ad_head_forward on x, x_hat) and ms, the whole ad_detector_inspect
- * of an HxW ROI (8-bit to float, reconstruction, head, sigmoid, Gaussian
- * smoothing, max, defect box). headtrain prints per step the head's forward +
+ * of an FHxFW ROI (resize to HxW, 8-bit to float, reconstruction, head,
+ * sigmoid, Gaussian smoothing, max, defect box). headtrain prints per step the head's forward +
  * BCE/focal loss + backward + clip + AdamW + EMA (head_step_ms) and, apart,
  * the eight one-step reconstructions head training makes for its crops, one
  * at a time as src/head/head_train.c does (recon_ms).
@@ -293,7 +294,8 @@ static void run_recon(void *ctx)
 typedef struct inspect_bench {
     ad_head *head;
     ad_detector *detector;
-    ad_image roi;
+    ad_image roi;               /* the frame */
+    int h, w;                   /* the model input */
     const float *x, *x_hat;
     float *logits;
 } inspect_bench;
@@ -301,7 +303,7 @@ typedef struct inspect_bench {
 static void run_head(void *ctx)
 {
     inspect_bench *ib = ctx;
-    ad_head_forward(ib->head, ib->logits, ib->x, ib->x_hat, 1, ib->roi.h, ib->roi.w);
+    ad_head_forward(ib->head, ib->logits, ib->x, ib->x_hat, 1, ib->h, ib->w);
 }
 
 static void run_inspect(void *ctx)
@@ -329,25 +331,32 @@ static int cmd_savehead(const char *model, char **argv)
     return 0;
 }
 
-static int cmd_inspect(const char *model, int h, int w, int threads, int reps)
+/* The recipe on a fh x fw frame (8-bit, random) with an h x w model input:
+ * the reconstruction and head rows at the input size, the inspection row
+ * the whole ad_detector_inspect, frame resize included. */
+static int cmd_inspect(const char *model, int h, int w, int threads, int reps, int fh, int fw)
 {
     char err[AD_ERRLEN];
-    inspect_bench ib = {0};
+    inspect_bench ib = {.h = h, .w = w};
     ib.head = load_head_beside(model);
     int c = ad_head_hp(ib.head)->image_channels;
     ad_config cfg = recipe_config(model, c, h, w, threads);
     if (ad_detector_open(&ib.detector, &cfg, err, sizeof err) < 0) ad_die("%s", err);
     if (ad_head_reserve(ib.head, 1, h, w, false, err, sizeof err) < 0) ad_die("%s", err);
-    ib.roi.w = w;
-    ib.roi.h = h;
-    ib.roi.c = c;
-    size_t numel = (size_t)c * h * w;
-    ib.roi.px = ad_xmalloc(numel);
     ad_rng rng;
     ad_rng_seed(&rng, 1);
-    for (size_t i = 0; i < numel; i++) ib.roi.px[i] = (uint8_t)ad_rng_below(&rng, 256);
+    ib.roi.w = fw;
+    ib.roi.h = fh;
+    ib.roi.c = c;
+    ib.roi.px = ad_xmalloc((size_t)c * fh * fw);
+    for (size_t i = 0; i < (size_t)c * fh * fw; i++) ib.roi.px[i] = (uint8_t)ad_rng_below(&rng, 256);
+    ad_image in = {.w = w, .h = h, .c = c};
+    size_t numel = (size_t)c * h * w;
+    in.px = ad_xmalloc(numel);
+    for (size_t i = 0; i < numel; i++) in.px[i] = (uint8_t)ad_rng_below(&rng, 256);
     float *x = ad_xalloc_aligned(sizeof(float) * numel), *x_hat = ad_xalloc_aligned(sizeof(float) * numel);
-    ad_image_to_float(x, &ib.roi);
+    ad_image_to_float(x, &in);
+    ad_image_free(&in);
     ib.x = x;
     ib.x_hat = x_hat;
     ib.logits = ad_xalloc_aligned(sizeof(float) * h * w);
@@ -449,7 +458,8 @@ int main(int argc, char **argv)
     if (argc >= 9 && !strcmp(argv[1], "save")) return cmd_save(argv);
     if (argc >= 7 && !strcmp(argv[1], "savehead")) return cmd_savehead(argv[2], argv + 3);
     if (argc >= 7 && !strcmp(argv[1], "inspect"))
-        return cmd_inspect(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
+        return cmd_inspect(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]),
+                           argc >= 9 ? atoi(argv[7]) : atoi(argv[3]), argc >= 9 ? atoi(argv[8]) : atoi(argv[4]));
     if (argc >= 6 && !strcmp(argv[1], "headtrain"))
         return cmd_headtrain(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     if (argc >= 5 && !strcmp(argv[1], "forward")) return cmd_forward(argv[2], argv[3], argv[4]);

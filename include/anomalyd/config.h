@@ -20,6 +20,7 @@ enum ad_color { AD_COLOR_GRAY = 1, AD_COLOR_RGB = 3 }; /* value = channels */
 enum ad_score_mode { AD_SCORE_MAX = 0, AD_SCORE_TOPK = 1 };
 enum ad_map_mode { AD_MAP_DIFF = 0, AD_MAP_HEAD = 1, AD_MAP_BOTH = 2 };
 enum ad_schedule { AD_SCHEDULE_LINEAR = 0, AD_SCHEDULE_COSINE = 1 };
+enum ad_modbus_bit_kind { AD_MODBUS_DISCRETE_INPUT = 0, AD_MODBUS_COIL = 1 };
 enum ad_trigger_mode { AD_TRIGGER_CONTINUOUS = 0, AD_TRIGGER_PART = 1, AD_TRIGGER_MODBUS = 2, AD_TRIGGER_MQTT = 3 };
 
 #define AD_COMMAND_BYTES 4096          /* outputs.command.on_reject: argv, NUL-separated */
@@ -95,6 +96,12 @@ typedef struct ad_config {
             double motion_percent;     /* cells differing from the previous frame: still moving */
         } part;
         /* trigger.modbus.* (modbus_link.c) goes below */
+        struct {
+            int input;                 /* address of the discrete input or coil polled */
+            enum ad_modbus_bit_kind kind; /* discrete_input | coil */
+            int poll_ms;               /* read it this often */
+            int part_id_register;      /* holding register read at the edge as the part id; -1 = none */
+        } modbus;
     } trigger;
 
     struct {
@@ -105,7 +112,23 @@ typedef struct ad_config {
             int queue;                 /* rejects waiting for the command; more are dropped */
         } command;
         /* outputs.mqtt.* and outputs.modbus.* (their links) go below */
+        struct {
+            int reject_coil;           /* coil pulsed per reject; -1 = off */
+            int good_coil;             /* coil pulsed per good part; -1 = off */
+            int heartbeat_coil;        /* coil toggled once a second while the camera is up; -1 = off */
+            int score_register;        /* holding register given score x score_scale; -1 = off */
+            double score_scale;
+            int pulse_ms;              /* coil pulse length */
+            int max_delay_ms;          /* a pulse not sent by then is dropped */
+        } modbus;
     } outputs;
+
+    struct {
+        char host[256];                /* Modbus TCP server (PLC, remote I/O); "" = none */
+        int port;
+        int unit_id;                   /* unit identifier (slave id) */
+        int timeout_ms;                /* connect and response timeout */
+    } modbus;
 
     struct {
         int steps;

@@ -84,6 +84,13 @@ static const ad_config_key keys[] = {
     INT("camera.buffers", camera.buffers, 4, 4, 32, "V4L2 mmap buffers queued to the driver"),
     INT("camera.timeout_ms", camera.timeout_ms, 2000, 10, 60000,
         "Wait for a frame before counting it missing and retrying, milliseconds"),
+    {.name = "camera.controls", .type = AD_CFG_CONTROLS, .offset = offsetof(ad_config, camera.controls),
+     .size = AD_MAX_CONTROLS, .count_offset = offsetof(ad_config, camera.ncontrols), .def = "{}",
+     .example = "{auto_exposure: manual_mode, exposure_time_absolute: 250}", .range = "",
+     .doc = "V4L2 controls set at every open and read back, by the names v4l2-ctl --list-ctrls prints: "
+            "an integer, true/false, or a menu item's index or name. Turn automatic exposure, gain, "
+            "white balance and focus off (anomalyctl init does): they change the picture during a "
+            "shift, and a model trained on one exposure flags the next as defective"},
 
     PATHK("model.path", model.path, NULL, "/var/lib/anomalyd/line3.safetensors", AD_CFG_REQUIRED,
           "Model file (.safetensors) written by anomalyctl train"),
@@ -242,6 +249,10 @@ void ad_config_key_expect(const ad_config_key *k, char *out, size_t n)
     case AD_CFG_STRING_LIST:
         snprintf(out, n, "a list of %zu..%.0f strings, at most %zu bytes in all", k->min_count, k->max,
                  k->size);
+        break;
+    case AD_CFG_CONTROLS:
+        snprintf(out, n, "a mapping of at most %zu V4L2 control names, as v4l2-ctl --list-ctrls prints "
+                 "them, to an integer, true/false or a menu item name", k->size);
         break;
     }
 }
