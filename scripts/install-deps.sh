@@ -12,6 +12,8 @@
 # clang, libclang-rt-14-dev (libFuzzer and the sanitizer runtimes, which
 # clang only recommends) and libomp-14-dev (clang's OpenMP, which the
 # detector links) are for the fuzz stage (tests/fuzz/, label fuzz).
+# libmodbus-dev: the Modbus TCP link (outputs.modbus, trigger.mode modbus);
+# the tests and bench/latency.sh also build their PLC stand-in with it.
 # gcc's ThreadSanitizer runtime (libtsan2, the TSan stage) comes with
 # build-essential.
 set -eu
@@ -22,7 +24,7 @@ $SUDO apt-get update
 $SUDO apt-get install -y --no-install-recommends \
     build-essential cmake pkg-config git ca-certificates \
     libv4l-dev libpng-dev libsqlite3-dev libyaml-dev libcmocka-dev \
-    libopenblas-dev libjansson-dev sqlite3 procps python3 \
+    libopenblas-dev libjansson-dev libmodbus-dev sqlite3 procps python3 \
     qemu-system-x86 busybox-static cpio kmod v4l-utils xz-utils \
     clang libclang-rt-14-dev libomp-14-dev \
     man-db lintian adduser dpkg-dev file systemd debootstrap valgrind chromium \

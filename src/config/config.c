@@ -687,6 +687,51 @@ static void derive_defaults(ad_config *cfg)
                  cfg->line.name);
 }
 
+/* modbus.*, outputs.modbus.*, trigger.modbus.*: a server for whatever uses
+ * one, a unit id libmodbus sends, and no coil given two jobs. */
+static int validate_modbus(parse_state *st)
+{
+    const ad_config *cfg = st->cfg;
+    if (!cfg->modbus.host[0]) {
+        size_t km = key_index(st, "trigger.mode");
+        if (cfg->trigger.mode == AD_TRIGGER_MODBUS)
+            return fail_at(st, mark_of(st, km),
+                           "trigger.mode is modbus but modbus.host is not set, expected modbus.host: "
+                           "the PLC or remote I/O module whose input is polled");
+        static const char *const outs[] = {"outputs.modbus.reject_coil", "outputs.modbus.good_coil",
+                                           "outputs.modbus.heartbeat_coil", "outputs.modbus.score_register"};
+        for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+            size_t ko = key_index(st, outs[i]);
+            if (*(const int *)field(st->cfg, &st->keys[ko]) >= 0)
+                return fail_at(st, mark_of(st, ko),
+                               "%s is set but modbus.host is not, expected modbus.host: the PLC or remote I/O "
+                               "module that owns it (or %s: -1)",
+                               outs[i], outs[i]);
+        }
+    }
+    size_t ku = key_index(st, "modbus.unit_id");
+    if (cfg->modbus.unit_id > 247 && cfg->modbus.unit_id != 255)
+        return fail_at(st, mark_of(st, ku), "modbus.unit_id is %d, expected 0..247, or 255", cfg->modbus.unit_id);
+
+    /* the same coil for two jobs would mix their signals (or trigger itself) */
+    const char *coil_keys[4] = {"outputs.modbus.reject_coil", "outputs.modbus.good_coil",
+                                "outputs.modbus.heartbeat_coil", "trigger.modbus.input"};
+    int coils[4] = {cfg->outputs.modbus.reject_coil, cfg->outputs.modbus.good_coil,
+                    cfg->outputs.modbus.heartbeat_coil,
+                    cfg->trigger.mode == AD_TRIGGER_MODBUS && cfg->trigger.modbus.kind == AD_MODBUS_COIL
+                        ? cfg->trigger.modbus.input
+                        : -1};
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            if (coils[i] >= 0 && coils[i] == coils[j]) {
+                size_t kj = key_index(st, coil_keys[j]);
+                return fail_at(st, mark_of(st, st->line[kj] ? kj : key_index(st, coil_keys[i])),
+                               "%s and %s are both coil %d, expected a coil of its own for each", coil_keys[i],
+                               coil_keys[j], coils[i]);
+            }
+    return 0;
+}
+
 /* Checks that involve more than one key, then the derived defaults. */
 static int validate(parse_state *st, const char *basedir)
 {
@@ -752,6 +797,8 @@ static int validate(parse_state *st, const char *basedir)
                        "trigger.part.absent_percent %g is not below trigger.part.present_percent %g, expected "
                        "absent_percent < present_percent (the gap keeps a part on the edge from flickering)",
                        cfg->trigger.part.absent_percent, cfg->trigger.part.present_percent);
+
+    if (validate_modbus(st)) return -1;
 
     size_t kn = key_index(st, "line.name");
     if (!st->line[kn] && name_from_file(st->name, cfg->line.name, sizeof cfg->line.name))

@@ -47,6 +47,8 @@ static const char *const schedule_names[] = {"linear", "cosine", NULL};
 static const int schedule_values[] = {AD_SCHEDULE_LINEAR, AD_SCHEDULE_COSINE};
 static const char *const trigger_names[] = {"continuous", "part", "modbus", "mqtt", NULL};
 static const int trigger_values[] = {AD_TRIGGER_CONTINUOUS, AD_TRIGGER_PART, AD_TRIGGER_MODBUS, AD_TRIGGER_MQTT};
+static const char *const modbus_bit_names[] = {"discrete_input", "coil", NULL};
+static const int modbus_bit_values[] = {AD_MODBUS_DISCRETE_INPUT, AD_MODBUS_COIL};
 
 /* The parser stores enums through an int pointer. */
 _Static_assert(sizeof(enum ad_source_kind) == sizeof(int), "enum size");
@@ -56,6 +58,7 @@ _Static_assert(sizeof(enum ad_map_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum ad_score_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum ad_schedule) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum ad_trigger_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum ad_modbus_bit_kind) == sizeof(int), "enum size");
 
 static const ad_config_key keys[] = {
     {.name = "line.name", .type = AD_CFG_STRING, FIELD(line.name), .def = NULL, .example = "line3",
@@ -171,6 +174,14 @@ static const ad_config_key keys[] = {
         "part: below this percent of cells differing from the reference the station is empty again"),
     FLT("trigger.part.motion_percent", trigger.part.motion_percent, 1, 0, 100,
         "part: percent of cells differing from the previous frame below which the part is still"),
+    INT("trigger.modbus.input", trigger.modbus.input, 0, 0, 65535,
+        "modbus: address (0-based) of the discrete input or coil whose rising edge triggers an inspection"),
+    ENUMK("trigger.modbus.kind", trigger.modbus.kind, "discrete_input", modbus_bit_names, modbus_bit_values,
+          "modbus: what trigger.modbus.input addresses: a discrete input (photo-eye on remote I/O) or a coil (PLC bit)"),
+    INT("trigger.modbus.poll_ms", trigger.modbus.poll_ms, 10, 1, 10000,
+        "modbus: read the trigger input this often, milliseconds (an edge is seen up to this late)"),
+    INT("trigger.modbus.part_id_register", trigger.modbus.part_id_register, -1, -1, 65535,
+        "modbus: holding register read at each rising edge, its value in decimal becomes the part id; -1 = none"),
 
     {.name = "outputs.command.on_reject", .type = AD_CFG_STRING_LIST, FIELD(outputs.command.on_reject),
      .count_offset = offsetof(ad_config, outputs.command.argc), .def = "[]", .min = 0, .max = 64, .min_count = 0,
@@ -180,6 +191,33 @@ static const ad_config_key keys[] = {
         "A run still going after this is stopped (SIGTERM, 1 s later SIGKILL to its process group), milliseconds"),
     INT("outputs.command.queue", outputs.command.queue, 16, 1, 1024,
         "Rejects that may wait for the command; more are dropped and counted"),
+    INT("outputs.modbus.reject_coil", outputs.modbus.reject_coil, -1, -1, 65535,
+        "Coil (0-based address on modbus.host) pulsed for pulse_ms per reject, at inspection; "
+        "a reject while it is on keeps it on until pulse_ms after the latest; -1 = off"),
+    INT("outputs.modbus.good_coil", outputs.modbus.good_coil, -1, -1, 65535,
+        "Coil pulsed for pulse_ms per good part; -1 = off"),
+    INT("outputs.modbus.heartbeat_coil", outputs.modbus.heartbeat_coil, -1, -1, 65535,
+        "Coil toggled once a second while the camera is up (it stops while the camera is down); -1 = off"),
+    INT("outputs.modbus.score_register", outputs.modbus.score_register, -1, -1, 65535,
+        "Holding register given each part's score x score_scale, rounded and clamped to 0..65535, "
+        "written before the coil pulse; -1 = off"),
+    {.name = "outputs.modbus.score_scale", .type = AD_CFG_FLOAT, FIELD(outputs.modbus.score_scale), .def = "1000",
+     .min = 0, .max = 1e9, .range = "(0, 1e9]", .flags = AD_CFG_MIN_EXCLUSIVE,
+     .doc = "Multiplier of the score written to outputs.modbus.score_register"},
+    INT("outputs.modbus.pulse_ms", outputs.modbus.pulse_ms, 200, 10, 60000,
+        "Length of a reject or good coil pulse, milliseconds"),
+    INT("outputs.modbus.max_delay_ms", outputs.modbus.max_delay_ms, 1000, 10, 60000,
+        "A pulse not sent this long after its verdict (server down or slow) is dropped and counted, "
+        "so a late pulse never rejects the wrong part, milliseconds"),
+
+    STR("modbus.host", modbus.host, "", 0,
+        "Modbus TCP server (PLC or remote I/O), name or address, for outputs.modbus.* and trigger.mode modbus; "
+        "empty = none"),
+    INT("modbus.port", modbus.port, 502, 1, 65535, "Modbus TCP port of modbus.host"),
+    INT("modbus.unit_id", modbus.unit_id, 1, 0, 255,
+        "Unit identifier (slave id) sent with each request: 0..247, or 255 for a device that ignores it"),
+    INT("modbus.timeout_ms", modbus.timeout_ms, 500, 10, 60000,
+        "Connect and response timeout; a server that does not answer in time is reconnected, milliseconds"),
 
     INT("train.steps", train.steps, 3000, 1, 10000000, "Optimizer steps"),
     INT("train.batch", train.batch, 8, 1, 1024, "Crops per optimizer step"),

@@ -139,13 +139,14 @@ int  ad_mqtt_link_probe(const ad_config *cfg, char *err, size_t errlen);
 bool ad_mqtt_link_configured(const ad_config *cfg);
 bool ad_mqtt_link_same_settings(const ad_config *a, const ad_config *b);
 
-typedef struct ad_modbus_link ad_modbus_link;   /* modbus_link.c: modbus.*, outputs.modbus.*, trigger.modbus.* */
+/* modbus_link.c: modbus.*, outputs.modbus.*, trigger.modbus.* — the score
+ * register and the reject or good coil pulse at inspection, the heartbeat
+ * coil from status; nothing per record or minute (no recorded, no minute). */
+typedef struct ad_modbus_link ad_modbus_link;
 int  ad_modbus_link_open(ad_modbus_link **out, const ad_config *cfg, ad_trigger_queue *triggers,
                          char *err, size_t errlen);
 void ad_modbus_link_inspected(ad_modbus_link *l, const ad_verdict *v);
-void ad_modbus_link_recorded(ad_modbus_link *l, const ad_verdict *v);
 void ad_modbus_link_status(ad_modbus_link *l, const ad_line_status *s);
-void ad_modbus_link_minute(ad_modbus_link *l, const ad_minute_counts *c);
 void ad_modbus_link_counts(ad_modbus_link *l, ad_link_counts *c);
 void ad_modbus_link_close(ad_modbus_link *l);
 int  ad_modbus_link_probe(const ad_config *cfg, char *err, size_t errlen);
