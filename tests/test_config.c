@@ -26,7 +26,7 @@ static const bad_case bad_cases[] = {
     /* unknown keys, with the allowed ones and a hint for a misplaced key */
     {MIN_CFG "camera:\n  widht: 640\n",
      "bad.yaml:5:3: unknown key 'widht' in camera (did you mean width?), expected one of: source, device, replay_dir, replay_loop, "
-     "width, height, pixel_format, fps, roi, buffers, timeout_ms"},
+     "width, height, pixel_format, fps, roi, buffers, timeout_ms, controls"},
     {MIN_CFG "width: 640\n",
      "bad.yaml:4:1: unknown key 'width' at top level (did you mean camera.width?), expected one of: " TOP_KEYS},
     {MIN_CFG "camera:\n  roi:\n    z: 1\n",
@@ -50,7 +50,7 @@ static const bad_case bad_cases[] = {
      "bad.yaml:5:16: detector.noise_level: '.nan' is not a number, expected a number in 0.001..1"},
     {MIN_CFG "camera: 5\n",
      "bad.yaml:4:9: camera: got a single value, expected a mapping with keys source, device, replay_dir, "
-     "replay_loop, width, height, pixel_format, fps, roi, buffers, timeout_ms"},
+     "replay_loop, width, height, pixel_format, fps, roi, buffers, timeout_ms, controls"},
     {"model:\n  path: {a: 1}\nthreshold: 1\n",
      "bad.yaml:2:9: model.path: got a mapping, expected a path of at most 1023 bytes"},
     /* out of range */
@@ -144,6 +144,37 @@ static const bad_case bad_cases[] = {
     {MIN_CFG "camera:\n  roi: {x: 0, y: 6}\n",
      "bad.yaml:5:18: camera.roi.y is 6 but camera.roi.height is 0 (the whole frame), expected camera.roi.y 0 "
      "or a non-zero camera.roi.height"},
+    /* camera.controls: names as v4l2-ctl prints them, one value each */
+    {MIN_CFG "camera:\n  controls:\n    Gain: 5\n",
+     "bad.yaml:6:5: camera.controls: 'Gain' is not a control name as v4l2-ctl --list-ctrls prints it (did you "
+     "mean gain?), expected lower-case letters and digits joined by single underscores"},
+    {MIN_CFG "camera:\n  controls:\n    \"White Balance, Automatic\": false\n",
+     "bad.yaml:6:5: camera.controls: 'White Balance, Automatic' is not a control name as v4l2-ctl --list-ctrls "
+     "prints it (did you mean white_balance_automatic?), expected lower-case letters and digits joined by single "
+     "underscores"},
+    {MIN_CFG "camera:\n  controls: {gain: 5, gain: 6}\n",
+     "bad.yaml:5:23: duplicate key 'camera.controls.gain' (first given at line 5), expected each key once"},
+    {MIN_CFG "camera:\n  controls:\n    gain: 1.5\n",
+     "bad.yaml:6:11: camera.controls.gain: '1.5' is not an integer, expected an integer, true or false, or a menu "
+     "item name of at most 31 bytes"},
+    {MIN_CFG "camera:\n  controls:\n    gain:\n",
+     "bad.yaml:6:10: camera.controls.gain: the value is empty, expected an integer, true or false, or a menu item "
+     "name of at most 31 bytes"},
+    {MIN_CFG "camera:\n  controls:\n    auto_exposure: \"\"\n",
+     "bad.yaml:6:20: camera.controls.auto_exposure: the value is empty, expected an integer, true or false, or a "
+     "menu item name of at most 31 bytes"},
+    {MIN_CFG "camera:\n  controls:\n    gain: [1]\n",
+     "bad.yaml:6:11: camera.controls.gain: got a list, expected an integer, true or false, or a menu item name of "
+     "at most 31 bytes"},
+    {MIN_CFG "camera:\n  controls:\n    exposure_time_absolute: 99999999999999999999\n",
+     "bad.yaml:6:29: camera.controls.exposure_time_absolute: 99999999999999999999 is out of range, expected an "
+     "integer of at most 64 bits"},
+    {MIN_CFG "camera:\n  controls:\n    auto_exposure: aperture_priority_mode_of_a_long_menu\n",
+     "bad.yaml:6:20: camera.controls.auto_exposure: the menu item name is 37 bytes long, expected an integer, true "
+     "or false, or a menu item name of at most 31 bytes"},
+    {MIN_CFG "camera:\n  controls: [gain]\n",
+     "bad.yaml:5:13: camera.controls: got a list, expected a mapping of at most 32 V4L2 control names, as v4l2-ctl "
+     "--list-ctrls prints them, to an integer, true/false or a menu item name"},
     /* YAML features a config has no use for */
     {"model:\n  path: /m\nthreshold: &t 1\n",
      "bad.yaml:3:12: YAML anchor '&t' is not supported, expected a plain value"},
@@ -423,6 +454,123 @@ static char *print_to_string(const ad_config *cfg, bool reference)
     return buf;
 }
 
+/* camera.controls: what each value means, the empty forms, the limit, and
+ * the block form it is printed in (which must read back as written). */
+static void camera_controls_parse_and_print(void **state)
+{
+    (void)state;
+    const char *text = MIN_CFG "camera:\n  controls:\n    auto_exposure: manual_mode\n"
+                               "    exposure_time_absolute: -250\n    white_balance_automatic: FALSE\n"
+                               "    focus_absolute: +0\n    power_line_frequency: \"50 Hz\"\n    scene: 'true'\n"
+                               "    x1_y: \"7\"\n    gain_automatic: True\n";
+    ad_config a, b;
+    char err[AD_ERRLEN];
+    int rc = ad_config_parse("c.yaml", text, strlen(text), &a, err, sizeof err);
+    if (rc) print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+    static const char *const want[] = {
+        "auto_exposure: 'manual_mode'", "exposure_time_absolute: -250", "white_balance_automatic: false",
+        "focus_absolute: 0",            "power_line_frequency: '50 Hz'", "scene: 'true'",
+        "x1_y: '7'",                    "gain_automatic: true",         NULL,
+    };
+    ts_assert_controls(a.camera.controls, a.camera.ncontrols, want);
+    char *printed = print_to_string(&a, false);
+    assert_non_null(strstr(printed, "\n  controls:\n    auto_exposure: manual_mode\n    exposure_time_absolute: -250\n"
+                                    "    white_balance_automatic: false\n    focus_absolute: 0\n"
+                                    "    power_line_frequency: \"50 Hz\"\n    scene: \"true\"\n    x1_y: \"7\"\n"
+                                    "    gain_automatic: true\n"));
+    rc = ad_config_parse("c.yaml", printed, strlen(printed), &b, err, sizeof err);
+    if (rc) print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+    assert_memory_equal(&a, &b, sizeof a);
+    free(printed);
+
+    /* none: absent, commented out, or an empty flow mapping */
+    const char *none[] = {MIN_CFG, MIN_CFG "camera:\n  controls:\n    # gain: 5\n", MIN_CFG "camera:\n  controls: {}\n"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ad_config_parse("c.yaml", none[i], strlen(none[i]), &a, err, sizeof err), 0);
+        assert_int_equal(a.camera.ncontrols, 0);
+    }
+    printed = print_to_string(&a, false);
+    assert_non_null(strstr(printed, "\n  controls: {}\n"));
+    free(printed);
+
+    /* 32 controls fit, a 33rd is refused at its name */
+    char many[4096];
+    size_t used = (size_t)snprintf(many, sizeof many, "%scamera:\n  controls:\n", MIN_CFG);
+    for (int i = 0; i < 33; i++) used += (size_t)snprintf(many + used, sizeof many - used, "    c%d: %d\n", i, i);
+    assert_int_equal(ad_config_parse("c.yaml", many, used, &a, err, sizeof err), -1);
+    assert_string_equal(err, "c.yaml:38:5: camera.controls has more than 32 controls, expected a mapping of at most "
+                             "32 V4L2 control names, as v4l2-ctl --list-ctrls prints them, to an integer, true/false "
+                             "or a menu item name");
+    many[used - strlen("    c32: 32\n")] = '\0';
+    assert_int_equal(ad_config_parse("c.yaml", many, strlen(many), &a, err, sizeof err), 0);
+    assert_int_equal(a.camera.ncontrols, 32);
+    assert_true(a.camera.controls[31].value == 31);
+}
+
+/* The rule v4l2-ctl names controls by, which camera.controls keys follow. */
+static void control_names_as_v4l2_ctl_prints_them(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"White Balance, Automatic", "white_balance_automatic"},
+        {"Exposure Time, Absolute", "exposure_time_absolute"},
+        {"Focus, Automatic Continuous", "focus_automatic_continuous"},
+        {"Gain", "gain"},
+        {"Integer 32 Bits", "integer_32_bits"},
+        {"  (Leading) & trailing --", "leading_trailing"},
+        {"Percentage of Dropped Buffers", "percentage_of_dropped_buffers"},
+        {"100% Colorbar", "100_colorbar"},
+        {"Rec. 709", "rec_709"},
+        {"", ""},
+        {"--", ""},
+    };
+    char out[AD_CONTROL_NAME_BYTES];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ad_control_name(out, sizeof out, cases[i][0]);
+        assert_string_equal(out, cases[i][1]);
+    }
+    /* cut to the buffer, never ending in '_' */
+    char small[8];
+    ad_control_name(small, sizeof small, "Gain Red Channel");
+    assert_string_equal(small, "gain_re");
+    ad_control_name(small, sizeof small, "Gain Is Blue");
+    assert_string_equal(small, "gain_is");
+    ad_control_name(small, 6, "Gain Red");
+    assert_string_equal(small, "gain");
+}
+
+/* Where a key's value is, for problems found after parsing: the position
+ * the parser would give, in block and flow mappings. */
+static void key_positions_in_a_file(void **state)
+{
+    (void)state;
+    static const char text[] = "model:\n  path: /m\nthreshold: 1\n"
+                               "camera:\n  roi: {x: 1, y: [2, 3], width: 8}\n  controls:\n    gain: 5\n"
+                               "    brightness: {a: 1}\n    contrast: 7\n";
+    char where[1400], expected[1400], *dir = ts_tmpdir("config"), *path = ts_write_text(dir, "w.yaml", text);
+    static const struct {
+        const char *key;
+        int line, col;
+    } cases[] = {
+        {"camera.controls.gain", 7, 11}, {"camera.controls.contrast", 9, 15}, {"camera.roi.width", 5, 33},
+        {"camera.controls", 7, 5},       {"threshold", 3, 12},               {"camera.width", 0, 0},
+        {"camera.controls.hue", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ad_config_key_where(path, cases[i].key, where, sizeof where);
+        if (cases[i].line) snprintf(expected, sizeof expected, "%s:%d:%d", path, cases[i].line, cases[i].col);
+        else snprintf(expected, sizeof expected, "%s", path);
+        assert_string_equal(where, expected);
+    }
+    ad_config_key_where("/nonexistent/x.yaml", "threshold", where, sizeof where);
+    assert_string_equal(where, "/nonexistent/x.yaml");
+    free(path);
+    ts_rmtree(dir);
+    free(dir);
+}
+
 static void print_parses_back_to_the_same_struct(void **state)
 {
     (void)state;
@@ -432,6 +580,7 @@ static void print_parses_back_to_the_same_struct(void **state)
                        "  replay_dir: 'frames: a #b'\n  replay_loop: true\n  width: 800\n  height: 600\n"
                        "  pixel_format: RGB24\n  fps: 7.5\n  roi: {x: 8, y: 9, width: 64, height: 65}\n"
                        "  buffers: 6\n  timeout_ms: 500\n"
+                       "  controls: {auto_exposure: \"Manual Mode\", gain: -7, focus_automatic_continuous: false}\n"
                        "model:\n  path: \"/models/p\\u00e4rts\\nx.safetensors\"\n  color: rgb\n"
                        "  input_width: 64\n  input_height: 48\n  base_channels: 12\n  channel_mult: [1, 2, 4, 8]\n"
                        "  res_blocks: 2\n  groups: 4\n"
@@ -651,6 +800,9 @@ int main(void)
         cmocka_unit_test(markdown_table_has_a_row_per_key),
         cmocka_unit_test(example_file_parses_and_sets_every_key),
         cmocka_unit_test(relative_paths_resolve_against_the_config_folder),
+        cmocka_unit_test(camera_controls_parse_and_print),
+        cmocka_unit_test(control_names_as_v4l2_ctl_prints_them),
+        cmocka_unit_test(key_positions_in_a_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

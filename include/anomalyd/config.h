@@ -13,6 +13,8 @@
 
 #define AD_PATH_MAX 1024
 #define AD_MAX_LEVELS 6
+#define AD_MAX_CONTROLS 32        /* camera.controls entries */
+#define AD_CONTROL_NAME_BYTES 32  /* V4L2 control and menu item names: at most 31 bytes */
 
 enum ad_source_kind { AD_SOURCE_V4L2 = 0, AD_SOURCE_REPLAY = 1 };
 enum ad_pixfmt { AD_PIXFMT_AUTO = 0, AD_PIXFMT_GREY = 1, AD_PIXFMT_RGB24 = 2 };
@@ -24,6 +26,22 @@ enum ad_modbus_bit_kind { AD_MODBUS_DISCRETE_INPUT = 0, AD_MODBUS_COIL = 1 };
 enum ad_trigger_mode { AD_TRIGGER_CONTINUOUS = 0, AD_TRIGGER_PART = 1, AD_TRIGGER_MODBUS = 2, AD_TRIGGER_MQTT = 3 };
 
 #define AD_COMMAND_BYTES 4096          /* outputs.command.on_reject: argv, NUL-separated */
+
+/* One entry of camera.controls: a V4L2 control by the name v4l2-ctl
+ * --list-ctrls prints, and the value to hold it at. */
+enum ad_control_value { AD_CONTROL_INT = 0, AD_CONTROL_BOOL = 1, AD_CONTROL_ITEM = 2 };
+typedef struct ad_camera_control {
+    char name[AD_CONTROL_NAME_BYTES];  /* "exposure_time_absolute" */
+    enum ad_control_value kind;        /* how the value was written */
+    int64_t value;                     /* INT: the number (a menu's index), BOOL: 0 or 1 */
+    char item[AD_CONTROL_NAME_BYTES];  /* ITEM: a menu item's name, as written */
+} ad_camera_control;
+
+/* A V4L2 control's name the way v4l2-ctl prints it: letters and digits
+ * lower-cased, every run of other characters one '_', none at either end
+ * ("White Balance, Automatic" -> "white_balance_automatic"). out gets at
+ * most n-1 bytes. */
+void ad_control_name(char *out, size_t n, const char *driver_name);
 
 typedef struct ad_config {
     char path[AD_PATH_MAX];            /* file it was read from */
@@ -43,6 +61,8 @@ typedef struct ad_config {
         int roi_x, roi_y, roi_width, roi_height; /* roi_width/height 0 = whole frame */
         int buffers;                   /* mmap buffers, >= 4 */
         int timeout_ms;                /* poll timeout before a frame counts as missing */
+        int ncontrols;                 /* entries used in controls */
+        ad_camera_control controls[AD_MAX_CONTROLS]; /* camera.controls, in file order */
     } camera;
 
     struct {
@@ -166,6 +186,8 @@ typedef enum ad_config_type {
     AD_CFG_INT_LIST,     /* int[size] + int count at count_offset; each entry in [min, max] */
     AD_CFG_STRING_LIST,  /* char[size]: entries back to back, each NUL-terminated; int count
                             at count_offset; min_count..max entries (argv lists) */
+    AD_CFG_CONTROLS,     /* ad_camera_control[size] + int count at count_offset: a mapping
+                            of V4L2 control names to values (camera.controls) */
 } ad_config_type;
 
 enum {
@@ -243,5 +265,11 @@ void ad_config_print(FILE *out, const ad_config *cfg);
 int ad_config_write_threshold(const char *path, double threshold,
                               const char *expected, size_t expected_len,
                               char *err, size_t errlen);
+
+/* Where a key's value is in a config file: "FILE:LINE:COL" (1-based) for a
+ * dotted key such as "camera.controls.gain", or "FILE" when the file does not
+ * set it or cannot be read. For problems found after parsing (a control the
+ * camera lacks), so they point where the parser's errors would. */
+void ad_config_key_where(const char *path, const char *dotted, char *out, size_t n);
 
 #endif

@@ -387,6 +387,119 @@ static int parse_string_list(parse_state *st, const ad_config_key *k, size_t ki,
     return 0;
 }
 
+/* What a camera.controls value may be; a mapping's own expectation is the key's. */
+#define CONTROL_VALUE_EXPECT "an integer, true or false, or a menu item name of at most 31 bytes"
+
+/* One camera.controls value into c: an integer (a menu's index), true/false,
+ * or any other text as a menu item name. */
+static int parse_control_value(parse_state *st, const char *key, const yaml_event_t *ev, ad_camera_control *c)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+    size_t len = ev->data.scalar.length;
+    bool plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    char shown[128];
+    show(shown, sizeof shown, v, len);
+    const char *why = NULL;
+    if (len == 0 || is_null(v, len, plain)) why = "the value is empty";
+    else if (memchr(v, '\0', len)) why = "the value contains a NUL byte";
+    if (why) return fail_at(st, ev->start_mark, "camera.controls.%s: %s, expected " CONTROL_VALUE_EXPECT, key, why);
+    if (plain && all_digits(v + (v[0] == '+' || v[0] == '-'))) {
+        errno = 0;
+        long long x = strtoll(v, NULL, 10);
+        if (errno == ERANGE)
+            return fail_at(st, ev->start_mark,
+                           "camera.controls.%s: %s is out of range, expected an integer of at most 64 bits", key,
+                           shown);
+        c->kind = AD_CONTROL_INT;
+        c->value = x;
+        return 0;
+    }
+    if (plain && (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE") || !strcmp(v, "false") ||
+                  !strcmp(v, "False") || !strcmp(v, "FALSE"))) {
+        c->kind = AD_CONTROL_BOOL;
+        c->value = v[0] == 't' || v[0] == 'T';
+        return 0;
+    }
+    if (plain && is_decimal_number(v)) /* no V4L2 control takes a fraction */
+        return fail_at(st, ev->start_mark, "camera.controls.%s: '%s' is not an integer, expected " CONTROL_VALUE_EXPECT,
+                       key, shown);
+    if (len >= sizeof c->item)
+        return fail_at(st, ev->start_mark,
+                       "camera.controls.%s: the menu item name is %zu bytes long, expected " CONTROL_VALUE_EXPECT, key,
+                       len);
+    c->kind = AD_CONTROL_ITEM;
+    memcpy(c->item, v, len);
+    return 0;
+}
+
+/* camera.controls: a mapping of control names, as v4l2-ctl prints them, to
+ * values. Whether the camera has them is checked when it opens (and by
+ * --check-config). `start` is its MAPPING_START. */
+static int parse_controls(parse_state *st, const ad_config_key *k, size_t ki, yaml_mark_t start)
+{
+    ad_camera_control *dst = field(st->cfg, k);
+    int *count = (int *)((char *)st->cfg + k->count_offset);
+    size_t n = 0, first_line[AD_MAX_CONTROLS];
+    char expect[256];
+    ad_config_key_expect(k, expect, sizeof expect);
+    AD_ASSERT(k->size <= AD_MAX_CONTROLS);
+    memset(dst, 0, k->size * sizeof *dst);
+    for (;;) {
+        yaml_event_t kev, vev;
+        if (next_event(st, &kev)) return -1;
+        if (kev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&kev);
+            break;
+        }
+        if (kev.type != YAML_SCALAR_EVENT) {
+            fail_at(st, kev.start_mark, "%s: a control name is %s, expected %s", k->name, node_kind(kev.type), expect);
+            yaml_event_delete(&kev);
+            return -1;
+        }
+        const char *name = (const char *)kev.data.scalar.value;
+        size_t len = kev.data.scalar.length;
+        char shown[128], normal[AD_CONTROL_NAME_BYTES], hint[AD_CONTROL_NAME_BYTES + 32] = "";
+        show(shown, sizeof shown, name, len);
+        ad_control_name(normal, sizeof normal, name);
+        bool bad = len == 0 || len >= sizeof normal || memchr(name, '\0', len) || strcmp(normal, name) != 0;
+        if (bad && normal[0] && strlen(name) < sizeof normal)
+            snprintf(hint, sizeof hint, " (did you mean %s?)", normal);
+        for (size_t i = 0; !bad && i < n; i++)
+            if (strcmp(dst[i].name, name) == 0) {
+                fail_at(st, kev.start_mark, "duplicate key '%s.%s' (first given at line %zu), expected each key once",
+                        k->name, name, first_line[i]);
+                yaml_event_delete(&kev);
+                return -1;
+            }
+        if (bad)
+            fail_at(st, kev.start_mark,
+                    "%s: '%s' is not a control name as v4l2-ctl --list-ctrls prints it%s, expected lower-case "
+                    "letters and digits joined by single underscores",
+                    k->name, shown, hint);
+        else if (n == k->size)
+            fail_at(st, kev.start_mark, "%s has more than %zu controls, expected %s", k->name, k->size, expect);
+        if (bad || n == k->size) {
+            yaml_event_delete(&kev);
+            return -1;
+        }
+        memcpy(dst[n].name, name, len + 1);
+        first_line[n] = kev.start_mark.line + 1;
+        yaml_event_delete(&kev);
+        if (next_event(st, &vev)) return -1;
+        int rc = vev.type == YAML_SCALAR_EVENT
+                     ? parse_control_value(st, dst[n].name, &vev, &dst[n])
+                     : fail_at(st, vev.start_mark, "%s.%s: got %s, expected " CONTROL_VALUE_EXPECT, k->name,
+                               dst[n].name, node_kind(vev.type));
+        yaml_event_delete(&vev);
+        if (rc) return -1;
+        n++;
+    }
+    st->line[ki] = start.line + 1;
+    st->col[ki] = start.column + 1;
+    *count = (int)n;
+    return 0;
+}
+
 static int parse_value(parse_state *st, const ad_config_key *k)
 {
     size_t ki = (size_t)(k - st->keys);
@@ -405,6 +518,19 @@ static int parse_value(parse_state *st, const ad_config_key *k)
         yaml_mark_t start = ev.start_mark;
         yaml_event_delete(&ev);
         return argv ? parse_string_list(st, k, ki, start) : parse_int_list(st, k, ki, start);
+    }
+    if (k->type == AD_CFG_CONTROLS) {
+        yaml_mark_t start = ev.start_mark;
+        bool empty = ev.type == YAML_SCALAR_EVENT && /* every control commented out */
+                     is_null((const char *)ev.data.scalar.value, ev.data.scalar.length,
+                             ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE);
+        yaml_event_type_t t = ev.type;
+        yaml_event_delete(&ev);
+        if (t == YAML_MAPPING_START_EVENT) return parse_controls(st, k, ki, start);
+        if (!empty) return fail_at(st, start, "%s: got %s, expected %s", k->name, node_kind(t), expect);
+        st->line[ki] = start.line + 1;
+        st->col[ki] = start.column + 1;
+        return 0;
     }
     if (ev.type != YAML_SCALAR_EVENT) {
         fail_at(st, ev.start_mark, "%s: got %s, expected %s", k->name, node_kind(ev.type), expect);
@@ -940,6 +1066,11 @@ out:
 /* Sets one key from its table text; the table is ours, so failure is a bug. */
 static void set_default(const ad_config_key *k, const char *text, ad_config *cfg)
 {
+    if (k->type == AD_CFG_CONTROLS) { /* "{}": none */
+        AD_ASSERT(strcmp(text, "{}") == 0);
+        *(int *)((char *)cfg + k->count_offset) = 0;
+        return;
+    }
     if (k->type == AD_CFG_INT_LIST) {
         int *dst = field(cfg, k);
         int n = 0;

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "anomalyd/config.h"
 #include "anomalyd/util.h"
@@ -105,6 +106,32 @@ static void put_value(FILE *out, const ad_config_key *k, const ad_config *cfg)
         fputc(']', out);
         break;
     }
+    case AD_CFG_CONTROLS: AD_ASSERT(0 && "emit writes controls with put_controls"); break;
+    }
+}
+
+/* camera.controls as a block mapping below its key, or {} when empty. A
+ * menu item name is written plain when it cannot read back as anything else. */
+static void put_controls(FILE *out, const ad_config_key *k, const ad_config *cfg, int indent)
+{
+    int n = *(const int *)((const char *)cfg + k->count_offset);
+    const ad_camera_control *c = (const ad_camera_control *)((const char *)cfg + k->offset);
+    if (n == 0) fputs(" {}", out);
+    for (int i = 0; i < n; i++) {
+        fprintf(out, "\n%*s%s: ", indent, "", c[i].name);
+        if (c[i].kind == AD_CONTROL_BOOL) {
+            fputs(c[i].value ? "true" : "false", out);
+        } else if (c[i].kind == AD_CONTROL_INT) {
+            fprintf(out, "%" PRId64, c[i].value);
+        } else {
+            const char *v = c[i].item;
+            bool plain = !(v[0] >= '0' && v[0] <= '9') && strcasecmp(v, "true") && strcasecmp(v, "false") &&
+                         strcasecmp(v, "null");
+            for (const char *q = v; plain && *q; q++)
+                plain = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_';
+            if (plain) fputs(v, out);
+            else put_quoted(out, v);
+        }
     }
 }
 
@@ -145,8 +172,13 @@ static void emit(FILE *out, const ad_config *cfg, bool comments)
         for (const char *dot; (dot = strchr(rest, '.')); rest = dot + 1, depth++)
             fprintf(out, "%*s%.*s:\n", (int)(2 * depth), "", (int)(dot - rest), rest);
         if (comments) put_comment(out, &keys[i], (int)(2 * depth));
-        fprintf(out, "%*s%s: ", (int)(2 * depth), "", rest);
-        put_value(out, &keys[i], cfg);
+        fprintf(out, "%*s%s:", (int)(2 * depth), "", rest);
+        if (keys[i].type == AD_CFG_CONTROLS) {
+            put_controls(out, &keys[i], cfg, (int)(2 * depth) + 2);
+        } else {
+            fputc(' ', out);
+            put_value(out, &keys[i], cfg);
+        }
         fputc('\n', out);
         prev = name;
     }
@@ -203,6 +235,7 @@ static const char *type_name(const ad_config_key *k)
     case AD_CFG_ENUM: return "choice";
     case AD_CFG_INT_LIST: return "integer list";
     case AD_CFG_STRING_LIST: return "string list";
+    case AD_CFG_CONTROLS: return "mapping";
     }
     return "?";
 }
@@ -216,7 +249,7 @@ void ad_config_write_markdown(FILE *out)
         const ad_config_key *k = &keys[i];
         char allowed[256];
         if (k->type == AD_CFG_ENUM || k->type == AD_CFG_INT_LIST || k->type == AD_CFG_STRING_LIST ||
-            k->type == AD_CFG_U64 ||
+            k->type == AD_CFG_CONTROLS || k->type == AD_CFG_U64 ||
             (k->flags & AD_CFG_NAME_CHARS)) {
             ad_config_key_expect(k, allowed, sizeof allowed);
         } else if (k->type == AD_CFG_INT || k->type == AD_CFG_FLOAT) {
@@ -258,6 +291,13 @@ void ad_config_write_markdown_page(FILE *out)
           "- [etc/line3.yaml](../etc/line3.yaml) sets every key, each with a comment;\n"
           "  `anomalyctl init` writes such a file for a camera.\n"
           "- `man anomalyd.yaml` is this reference as a man page.\n"
+          "- `camera.controls` holds V4L2 controls by the names `v4l2-ctl --list-ctrls`\n"
+          "  prints (`auto_exposure: manual_mode`, `gain_automatic: false`, `gain: 40`).\n"
+          "  They are set at every open of the camera, automatic ones first, and read\n"
+          "  back; a value the driver changed is logged once. Which names and values\n"
+          "  are valid depends on the camera, so `--check-config` and the daemon's start\n"
+          "  check them against it (`FILE:LINE:COL` errors; a camera that cannot be\n"
+          "  opened then is a warning).\n"
           "\n",
           out);
     ad_config_write_markdown(out);

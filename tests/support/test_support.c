@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "anomalyd/config.h"
 #include "anomalyd/util.h"
 
 char *ts_tmpdir(const char *tag)
@@ -201,4 +202,22 @@ ts_yaml_key *ts_yaml_keys(const char *text, size_t *n)
     }
     *n = count;
     return keys;
+}
+
+void ts_assert_controls(const ad_camera_control *c, int n, const char *const *want)
+{
+    int i = 0;
+    for (; want[i]; i++) {
+        char got[128] = "(none)";
+        if (i >= n)
+            ;
+        else if (c[i].kind == AD_CONTROL_ITEM)
+            snprintf(got, sizeof got, "%s: '%s'", c[i].name, c[i].item);
+        else if (c[i].kind == AD_CONTROL_BOOL)
+            snprintf(got, sizeof got, "%s: %s", c[i].name, c[i].value ? "true" : "false");
+        else
+            snprintf(got, sizeof got, "%s: %lld", c[i].name, (long long)c[i].value);
+        if (strcmp(got, want[i])) fail_msg("control %d is %s, expected %s", i, got, want[i]);
+    }
+    assert_int_equal(n, i);
 }

@@ -43,6 +43,12 @@ typedef struct ts_yaml_key {
 } ts_yaml_key;
 ts_yaml_key *ts_yaml_keys(const char *text, size_t *n);
 
+/* Asserts that camera controls c[0..n) read, in order, as want, which ends
+ * with NULL: "gain: 40", "white_balance_automatic: false", a menu item name
+ * in quotes, "auto_exposure: 'manual_mode'". */
+struct ad_camera_control;
+void ts_assert_controls(const struct ad_camera_control *c, int n, const char *const *want);
+
 /* Golden fixtures written by tests/reference/make_golden.py into
  * FIXTURES_DIR/golden/: the path of NAME's network file and the tensors of
  * NAME.data.safetensors (free with ad_safetensors_free); a missing or
