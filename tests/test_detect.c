@@ -5,6 +5,8 @@
 #include "test_support.h"
 
 #include <math.h>
+#include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "anomalyd/config.h"
 #include "anomalyd/detect.h"
 #include "anomalyd/image.h"
+#include "anomalyd/unet.h"
 #include "anomalyd/util.h"
 
 static int cmp_desc(const void *a, const void *b)
@@ -293,6 +296,52 @@ static void contrast_baseline_map_box_and_heatmap(void **state)
     ad_detector_close(d);
 }
 
+/* The daemon inspects in a thread of its own, not the one that opened the
+ * detector: detector.threads must bind there too (OpenMP keeps the team
+ * size per thread). 7 is nobody's core count here, so a thread that did
+ * not follow the setting shows its default instead. */
+typedef struct inspect_thread_arg {
+    ad_detector *d;
+    const ad_image *im;
+    int rc, team;
+} inspect_thread_arg;
+
+static void *inspect_in_thread(void *p)
+{
+    inspect_thread_arg *a = p;
+    ad_result r;
+    char err[AD_ERRLEN];
+    a->rc = ad_detector_inspect(a->d, a->im, &r, err, sizeof err);
+    a->team = omp_get_max_threads();
+    return NULL;
+}
+
+static void threads_setting_binds_in_the_inspecting_thread(void **state)
+{
+    (void)state;
+    ad_config cfg;
+    parts_config(&cfg);
+    cfg.model.input_width = 32;
+    cfg.model.input_height = 32;
+    cfg.detector.threads = 7;
+    ad_detector_tuning tune = {.baseline = AD_BASELINE_CONTRAST};
+    ad_detector *d = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_detector_open_tuned(&d, &cfg, &tune, err, sizeof err), 0);
+    ad_image im = {0};
+    assert_int_equal(ad_image_alloc(&im, 64, 64, 1), 0);
+    memset(im.px, 100, 64 * 64);
+    inspect_thread_arg a = {d, &im, -1, 0};
+    pthread_t tid;
+    assert_int_equal(pthread_create(&tid, NULL, inspect_in_thread, &a), 0);
+    assert_int_equal(pthread_join(tid, NULL), 0);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(a.team, 7);
+    ad_image_free(&im);
+    ad_detector_close(d);
+    ad_nn_set_threads(2);
+}
+
 static void missing_model_is_a_clear_error(void **state)
 {
     (void)state;
@@ -315,6 +364,7 @@ int main(void)
         cmocka_unit_test(preprocess_crops_and_converts),
         cmocka_unit_test(zscore_baseline_finds_fixture_defects),
         cmocka_unit_test(contrast_baseline_map_box_and_heatmap),
+        cmocka_unit_test(threads_setting_binds_in_the_inspecting_thread),
         cmocka_unit_test(missing_model_is_a_clear_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

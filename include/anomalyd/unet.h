@@ -90,6 +90,12 @@ void ad_unet_reset_stats(ad_unet *u);
  * Process-wide and atomic: a reload may set it while another thread's
  * kernels read it. */
 void ad_nn_set_threads(int threads);
+/* OpenMP keeps the team size per thread, so a thread that never called
+ * ad_nn_set_threads (the daemon's inspection thread; the setting is made
+ * where the detector is opened) would run every parallel region without an
+ * explicit count on all cores. Makes the calling thread's default follow
+ * the setting; the detector calls it before each use. */
+void ad_nn_thread_follow(void);
 /* The setting; the first call without a prior set applies OpenMP's default.
  * OpenBLAS always runs single-threaded: kernels split work over OpenMP
  * threads and call sgemm on each share. A UNet's scratch is sized at reserve

@@ -479,6 +479,7 @@ int ad_detector_inspect(ad_detector *d, const ad_image *roi, ad_result *res,
 {
     double t0 = ad_now_sec();
     memset(res, 0, sizeof *res);
+    ad_nn_thread_follow();
     if (ad_detector_needs_stats(d))
         return ad_err(err, errlen, "this detector setting needs per-pixel statistics of good images first");
     if (load_input(d, roi, err, errlen) < 0) return -1;

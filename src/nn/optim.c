@@ -35,6 +35,12 @@ void ad_nn_set_threads(int threads)
     omp_set_num_threads(threads);
 }
 
+void ad_nn_thread_follow(void)
+{
+    int t = ad_nn_get_threads();
+    if (omp_get_max_threads() != t) omp_set_num_threads(t);
+}
+
 /* Same arithmetic as torch.optim.AdamW (decoupled decay, bias correction). */
 void ad_adamw_update(ad_adamw *opt, float *params, const float *grads, float *m, float *v, size_t n)
 {
