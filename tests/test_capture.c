@@ -221,6 +221,9 @@ static void test_capture_options_equal(void **state)
     char err[AD_ERRLEN];
     assert_int_equal(ad_config_load(CAPTURE_CONFIG, &cfg, err, sizeof err), 0);
     ad_capture_options a, b;
+    cfg.camera.ncontrols = 2; /* camera.controls: {gain: 40, auto_exposure: manual_mode} */
+    cfg.camera.controls[0] = (ad_camera_control){.name = "gain", .kind = AD_CONTROL_INT, .value = 40};
+    cfg.camera.controls[1] = (ad_camera_control){.name = "auto_exposure", .kind = AD_CONTROL_ITEM, .item = "manual_mode"};
     ad_capture_options_from_config(&a, &cfg);
     memset(&b, 0xA5, sizeof b); /* padding and string tails differ from a's zeros */
     b.source = a.source;
@@ -234,10 +237,17 @@ static void test_capture_options_equal(void **state)
     b.fps = a.fps;
     b.buffers = a.buffers;
     b.timeout_ms = a.timeout_ms;
+    b.ncontrols = a.ncontrols;
+    for (int i = 0; i < a.ncontrols; i++) {
+        strcpy(b.controls[i].name, a.controls[i].name);
+        b.controls[i].kind = a.controls[i].kind;
+        b.controls[i].value = a.controls[i].value;
+        strcpy(b.controls[i].item, a.controls[i].item);
+    }
     assert_true(memcmp(&a, &b, sizeof a) != 0);
     assert_true(ad_capture_options_equal(&a, &b));
 
-    for (int field = 0; field < 11; field++) {
+    for (int field = 0; field < 16; field++) {
         ad_capture_options c = a;
         switch (field) {
         case 0: c.source = c.source == AD_SOURCE_V4L2 ? AD_SOURCE_REPLAY : AD_SOURCE_V4L2; break;
@@ -251,6 +261,11 @@ static void test_capture_options_equal(void **state)
         case 8: c.fps += 1; break;
         case 9: c.buffers++; break;
         case 10: c.timeout_ms++; break;
+        case 11: c.ncontrols--; break; /* a SIGHUP that drops a control reopens too */
+        case 12: strcat(c.controls[0].name, "_x"); break;
+        case 13: c.controls[0].kind = AD_CONTROL_BOOL; break;
+        case 14: c.controls[0].value++; break;
+        case 15: strcpy(c.controls[1].item, "auto_mode"); break;
         }
         if (ad_capture_options_equal(&a, &c)) fail_msg("field %d changed but compares equal", field);
     }

@@ -27,6 +27,15 @@ struct sim_fmt {
     uint32_t flags;
 };
 
+/* A control as a driver holds it. menu: item texts by index, NULL = no
+ * such item (drivers skip some). */
+struct sim_ctrl {
+    uint32_t id, type, flags;
+    const char *name;
+    int64_t min, max, step, value;
+    const char *menu[8];
+};
+
 struct sim_ready {
     int index;
     uint32_t sequence, flags, bytesused;
@@ -53,6 +62,10 @@ static struct sim {
     int poll_errno;
     bool poll_ready_empty;           /* poll reports POLLIN with nothing queued */
     int qbuf_errno_once;             /* the next QBUF fails with this */
+    struct sim_ctrl ctrls[16];
+    int nctrls;
+    int query_ctrl_errno;            /* QUERY_EXT_CTRL fails with this */
+    int64_t exposure_quantum;        /* the driver rounds exposure down to multiples of this */
     /* state */
     bool opened;
     uint32_t w, h, fourcc, bpl, sizeimage;
@@ -70,7 +83,47 @@ static struct sim {
     int opens, closes, mmaps, munmaps, s_fmt_calls, s_parm_calls, last_s_fmt_call, last_s_parm_call;
     int calls;
     uint32_t asked_fourcc;
+    uint32_t set_order[32];          /* control ids in the order they were set */
+    int nset;
 } sim;
+
+/* Like a UVC webcam with vivid's gain cluster: exposure and gain have
+ * automatic counterparts that override them, and one disabled control. */
+static void sim_add_controls(void)
+{
+    static const struct sim_ctrl ctrls[] = {
+        {V4L2_CID_USER_CLASS, V4L2_CTRL_TYPE_CTRL_CLASS, V4L2_CTRL_FLAG_READ_ONLY, "User Controls", 0, 0, 0, 0, {0}},
+        {V4L2_CID_BRIGHTNESS, V4L2_CTRL_TYPE_INTEGER, 0, "Brightness", 0, 255, 1, 128, {0}},
+        {V4L2_CID_CONTRAST, V4L2_CTRL_TYPE_INTEGER, 0, "Contrast", 0, 100, 5, 50, {0}},
+        {V4L2_CID_AUTOGAIN, V4L2_CTRL_TYPE_BOOLEAN, V4L2_CTRL_FLAG_UPDATE, "Gain, Automatic", 0, 1, 1, 1, {0}},
+        {V4L2_CID_GAIN, V4L2_CTRL_TYPE_INTEGER, V4L2_CTRL_FLAG_VOLATILE, "Gain", 0, 255, 1, 100, {0}},
+        {V4L2_CID_POWER_LINE_FREQUENCY, V4L2_CTRL_TYPE_MENU, 0, "Power Line Frequency", 0, 2, 1, 1,
+         {"Disabled", "50 Hz", "60 Hz"}},
+        {V4L2_CID_HUE, V4L2_CTRL_TYPE_INTEGER, V4L2_CTRL_FLAG_DISABLED, "Hue", -128, 127, 1, 0, {0}},
+        {V4L2_CID_DO_WHITE_BALANCE, V4L2_CTRL_TYPE_BUTTON, V4L2_CTRL_FLAG_WRITE_ONLY, "Do White Balance", 0, 0, 0,
+         0, {0}},
+        {V4L2_CID_CAMERA_CLASS, V4L2_CTRL_TYPE_CTRL_CLASS, V4L2_CTRL_FLAG_READ_ONLY, "Camera Controls", 0, 0, 0, 0,
+         {0}},
+        {V4L2_CID_EXPOSURE_AUTO, V4L2_CTRL_TYPE_MENU, 0, "Auto Exposure", 0, 3, 1, 3,
+         {"Auto Mode", "Manual Mode", NULL, "Aperture Priority Mode"}},
+        {V4L2_CID_EXPOSURE_ABSOLUTE, V4L2_CTRL_TYPE_INTEGER, 0, "Exposure Time, Absolute", 3, 2047, 1, 250, {0}},
+        {V4L2_CID_EXPOSURE_AUTO_PRIORITY, V4L2_CTRL_TYPE_BOOLEAN, 0, "Exposure, Dynamic Framerate", 0, 1, 1, 0, {0}},
+        {V4L2_CID_PAN_ABSOLUTE, V4L2_CTRL_TYPE_INTEGER64, 0, "Pan, Absolute", -36000, 36000, 3600, 0, {0}},
+        {V4L2_CID_CAMERA_SENSOR_ROTATION, V4L2_CTRL_TYPE_INTEGER, V4L2_CTRL_FLAG_READ_ONLY, "Camera Sensor Rotation",
+         0, 270, 90, 0, {0}},
+    };
+    memcpy(sim.ctrls, ctrls, sizeof ctrls);
+    sim.nctrls = (int)(sizeof ctrls / sizeof ctrls[0]);
+}
+
+static struct sim_ctrl *sim_ctrl(uint32_t id)
+{
+    for (int i = 0; i < sim.nctrls; i++)
+        if (sim.ctrls[i].id == id && !(sim.ctrls[i].flags & V4L2_CTRL_FLAG_DISABLED)) return &sim.ctrls[i];
+    return NULL;
+}
+
+static int64_t sim_ctrl_value(uint32_t id) { return sim_ctrl(id)->value; }
 
 static void sim_reset(void)
 {
@@ -82,6 +135,7 @@ static void sim_reset(void)
     sim.fmts[2] = (struct sim_fmt){V4L2_PIX_FMT_RGB24, V4L2_FMT_FLAG_EMULATED};
     sim.nfmts = 3;
     sim.timeperframe = true;
+    sim_add_controls();
 }
 
 /* The camera fills the oldest queued buffer: pixel bytes = value. */
@@ -323,6 +377,62 @@ static int sim_ioctl(unsigned long request, void *arg)
         sim.nready = 0;
         for (int i = 0; i < sim.nbufs; i++) sim.queued[i] = false;
         return 0;
+    case VIDIOC_QUERY_EXT_CTRL: {
+        struct v4l2_query_ext_ctrl *q = arg;
+        if (sim.query_ctrl_errno) return sim_fail(sim.query_ctrl_errno);
+        assert_true(q->id & V4L2_CTRL_FLAG_NEXT_CTRL); /* enumeration only */
+        uint32_t after = q->id & ~(V4L2_CTRL_FLAG_NEXT_CTRL | V4L2_CTRL_FLAG_NEXT_COMPOUND);
+        const struct sim_ctrl *next = NULL;
+        for (int i = 0; i < sim.nctrls; i++) /* in id order, like the kernel */
+            if (sim.ctrls[i].id > after && (!next || sim.ctrls[i].id < next->id)) next = &sim.ctrls[i];
+        if (!next) return sim_fail(EINVAL);
+        memset(q, 0, sizeof *q);
+        q->id = next->id;
+        q->type = next->type;
+        q->flags = next->flags;
+        snprintf(q->name, sizeof q->name, "%s", next->name);
+        q->minimum = next->min;
+        q->maximum = next->max;
+        q->step = (uint64_t)next->step;
+        return 0;
+    }
+    case VIDIOC_QUERYMENU: {
+        struct v4l2_querymenu *m = arg;
+        const struct sim_ctrl *c = sim_ctrl(m->id);
+        if (!c || c->type != V4L2_CTRL_TYPE_MENU || m->index < c->min || m->index > c->max || m->index >= 8 ||
+            !c->menu[m->index])
+            return sim_fail(EINVAL);
+        snprintf((char *)m->name, sizeof m->name, "%s", c->menu[m->index]);
+        return 0;
+    }
+    case VIDIOC_G_EXT_CTRLS:
+    case VIDIOC_S_EXT_CTRLS: {
+        struct v4l2_ext_controls *cs = arg;
+        assert_int_equal(cs->count, 1);
+        struct v4l2_ext_control *x = &cs->controls[0];
+        assert_int_equal(cs->which, V4L2_CTRL_ID2WHICH(x->id)); /* one class per call */
+        struct sim_ctrl *c = sim_ctrl(x->id);
+        if (!c) return sim_fail(EINVAL);
+        bool is64 = c->type == V4L2_CTRL_TYPE_INTEGER64;
+        if (request == VIDIOC_G_EXT_CTRLS) {
+            if (c->flags & V4L2_CTRL_FLAG_WRITE_ONLY) return sim_fail(EACCES);
+            int64_t v = c->value;
+            if (c->id == V4L2_CID_GAIN && sim_ctrl_value(V4L2_CID_AUTOGAIN)) v = 17; /* what autogain chose */
+            if (is64) x->value64 = v;
+            else x->value = (int32_t)v;
+            return 0;
+        }
+        int64_t v = is64 ? x->value64 : x->value;
+        if (c->flags & V4L2_CTRL_FLAG_READ_ONLY) return sim_fail(EACCES);
+        if (v < c->min || v > c->max) return sim_fail(ERANGE);
+        /* like a UVC camera: exposure is refused while auto exposure runs */
+        if (c->id == V4L2_CID_EXPOSURE_ABSOLUTE && sim_ctrl_value(V4L2_CID_EXPOSURE_AUTO) != V4L2_EXPOSURE_MANUAL)
+            return sim_fail(EACCES);
+        if (c->id == V4L2_CID_EXPOSURE_ABSOLUTE && sim.exposure_quantum) v -= v % sim.exposure_quantum;
+        c->value = v;
+        if (sim.nset < 32) sim.set_order[sim.nset++] = c->id;
+        return 0;
+    }
     default:
         return sim_fail(ENOTTY);
     }
@@ -933,6 +1043,227 @@ static void test_options_from_config(void **state)
     assert_string_equal(ad_capture_status_name(AD_CAPTURE_NODEV), "no device");
 }
 
+/* ---- camera.controls ---- */
+
+/* Capture options from a config whose camera.controls block is `controls`
+ * (YAML lines indented by four). */
+static ad_capture_options options_with_controls(const char *controls)
+{
+    char text[2048], err[AD_ERRLEN];
+    snprintf(text, sizeof text, "model:\n  path: /m.safetensors\nthreshold: 1\ncamera:\n  controls:\n%s", controls);
+    ad_config cfg;
+    int rc = ad_config_parse("cam.yaml", text, strlen(text), &cfg, err, sizeof err);
+    if (rc) fail_msg("%s", err);
+    ad_capture_options o;
+    ad_capture_options_from_config(&o, &cfg);
+    return o;
+}
+
+static int set_position(uint32_t id)
+{
+    for (int i = 0; i < sim.nset; i++)
+        if (sim.set_order[i] == id) return i;
+    return -1;
+}
+
+static void test_controls_set_in_order_and_read_back(void **state)
+{
+    (void)state;
+    /* listed manual-first: the source turns the automatic ones off first */
+    ad_capture_options o = options_with_controls("    exposure_time_absolute: 400\n    gain: 40\n"
+                                                 "    auto_exposure: manual_mode\n    gain_automatic: false\n"
+                                                 "    brightness: 10\n    contrast: 35\n"
+                                                 "    power_line_frequency: \"50 Hz\"\n"
+                                                 "    exposure_dynamic_framerate: 0\n    pan_absolute: -7200\n");
+    char granted[256];
+    ad_source *src = open_ok(o, granted, sizeof granted);
+    assert_string_equal(granted, "640x480 GREY 30.00 fps, 4 buffers, 9 of 9 controls as asked");
+    assert_string_equal(ad_source_controls_report(src), "");
+    assert_true(sim_ctrl_value(V4L2_CID_EXPOSURE_AUTO) == V4L2_EXPOSURE_MANUAL);
+    assert_true(sim_ctrl_value(V4L2_CID_EXPOSURE_ABSOLUTE) == 400);
+    assert_true(sim_ctrl_value(V4L2_CID_AUTOGAIN) == 0);
+    assert_true(sim_ctrl_value(V4L2_CID_GAIN) == 40);
+    assert_true(sim_ctrl_value(V4L2_CID_BRIGHTNESS) == 10);
+    assert_true(sim_ctrl_value(V4L2_CID_CONTRAST) == 35);
+    assert_true(sim_ctrl_value(V4L2_CID_POWER_LINE_FREQUENCY) == 1);
+    assert_true(sim_ctrl_value(V4L2_CID_PAN_ABSOLUTE) == -7200); /* a 64-bit control */
+    assert_int_equal(sim.nset, 9);
+    assert_true(set_position(V4L2_CID_EXPOSURE_AUTO) < set_position(V4L2_CID_EXPOSURE_ABSOLUTE));
+    assert_true(set_position(V4L2_CID_AUTOGAIN) < set_position(V4L2_CID_GAIN));
+    assert_int_equal(set_position(V4L2_CID_EXPOSURE_AUTO), 0);
+    assert_int_equal(set_position(V4L2_CID_BRIGHTNESS), 5); /* the rest keep the config's order */
+    /* set again at every reopen: a replugged camera starts from its defaults */
+    ad_source_close(src);
+    sim_add_controls();
+    sim.nset = 0;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_source_open(src, NULL, 0, err, sizeof err), 0);
+    assert_int_equal(sim.nset, 9);
+    assert_true(sim_ctrl_value(V4L2_CID_EXPOSURE_ABSOLUTE) == 400);
+    assert_true(all_buffers_with_driver());
+    ad_source_destroy(src);
+}
+
+static void test_controls_the_driver_changed_are_reported(void **state)
+{
+    (void)state;
+    /* autogain left on overrides gain; the driver rounds exposure */
+    ad_capture_options o = options_with_controls("    gain_automatic: true\n    gain: 40\n"
+                                                 "    auto_exposure: 1\n    exposure_time_absolute: 250\n");
+    sim.exposure_quantum = 8;
+    char granted[256];
+    ad_source *src = open_ok(o, granted, sizeof granted);
+    assert_string_equal(granted, "640x480 GREY 30.00 fps, 4 buffers, 2 of 4 controls as asked");
+    assert_string_equal(ad_source_controls_report(src),
+                        "gain: wanted 40, got 17\nexposure_time_absolute: wanted 250, got 248");
+    ad_source_destroy(src);
+}
+
+static void test_controls_missing_refused_or_out_of_range_do_not_stop_the_camera(void **state)
+{
+    (void)state;
+    /* what a reopen finds when the camera was swapped for another model */
+    ad_capture_options o = options_with_controls("    focus_absolute: 5\n    brightness: 300\n    contrast: 33\n"
+                                                 "    auto_exposure: shutter_priority_mode\n"
+                                                 "    exposure_time_absolute: 250\n    gain_automatic: 2\n"
+                                                 "    power_line_frequency: true\n    camera_sensor_rotation: 90\n"
+                                                 "    do_white_balance: 1\n    hue: 0\n");
+    char granted[256];
+    ad_source *src = open_ok(o, granted, sizeof granted);
+    assert_string_equal(granted, "640x480 GREY 30.00 fps, 4 buffers, 0 of 10 controls as asked");
+    const char *report = ad_source_controls_report(src);
+    static const char *const expected[] = {
+        "focus_absolute: camera /dev/video0 has no control focus_absolute, expected one of its controls: brightness, "
+        "contrast, gain_automatic, gain, power_line_frequency, auto_exposure, exposure_time_absolute, "
+        "exposure_dynamic_framerate, pan_absolute",
+        "brightness: 300 is out of range for camera /dev/video0, expected an integer in 0..255",
+        "contrast: 33 is between two steps of camera /dev/video0, expected an integer in 0..100 in steps of 5 from 0",
+        "auto_exposure: 'shutter_priority_mode' is not an item of the auto_exposure menu of camera /dev/video0, "
+        "expected one of: 0 (auto_mode), 1 (manual_mode), 3 (aperture_priority_mode)",
+        "gain_automatic: 2 is not a boolean, expected true or false (gain_automatic of camera /dev/video0 is on/off)",
+        "power_line_frequency: true is not an item of the power_line_frequency menu of camera /dev/video0, expected "
+        "one of: 0 (disabled), 1 (50_hz), 2 (60_hz)",
+        "camera_sensor_rotation: camera_sensor_rotation of camera /dev/video0 is read-only, expected a control the "
+        "camera lets you set",
+        "do_white_balance: do_white_balance of camera /dev/video0 is a button (an action, not a setting), expected an "
+        "integer, boolean or menu control",
+        "hue: camera /dev/video0 has no control hue", /* disabled: as good as absent */
+        /* auto exposure is still on: a UVC camera refuses exposure */
+        "exposure_time_absolute: the camera refused 250 (Permission denied)",
+    };
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
+        if (!strstr(report, expected[i])) fail_msg("report lacks \"%s\":\n%s", expected[i], report);
+    /* the camera streams all the same */
+    sim_produce(7, 0, 0, 0);
+    ad_image frame = {0};
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_source_grab(src, &frame, NULL, NULL, err, sizeof err), AD_CAPTURE_OK);
+    ad_image_free(&frame);
+    ad_source_destroy(src);
+}
+
+static void test_controls_camera_gone_while_listing_them(void **state)
+{
+    (void)state;
+    ad_capture_options o = options_with_controls("    gain: 40\n");
+    ad_source *src = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_source_init_options(&src, &o, err, sizeof err), 0);
+    sim.query_ctrl_errno = ENODEV;
+    assert_int_equal(ad_source_open(src, NULL, 0, err, sizeof err), AD_CAPTURE_NODEV);
+    assert_string_equal(err, "camera /dev/video0 disappeared while listing its controls: No such device");
+    assert_false(sim.opened);
+    /* a camera without the control API: nothing set, said so, frames flow */
+    sim.query_ctrl_errno = ENOTTY;
+    assert_int_equal(ad_source_open(src, NULL, 0, err, sizeof err), 0);
+    assert_non_null(strstr(ad_source_controls_report(src), "gain: camera /dev/video0 has no control gain, expected "
+                                                           "one of its controls: none, it lists no settable controls"));
+    ad_source_destroy(src);
+}
+
+/* --check-config's check: every problem, each at its key's place in the file. */
+static void test_controls_check_names_file_line_column(void **state)
+{
+    (void)state;
+    char *dir = ts_tmpdir("v4l2");
+    char *path = ts_write_text(dir, "line3.yaml",
+                               "model:\n  path: /m.safetensors\nthreshold: 1\ncamera:\n  device: /dev/video0\n"
+                               "  controls:\n    gain_automatic: false\n    gain: 256\n    focus_absolute: 10\n"
+                               "    auto_exposure: manual_mode\n");
+    ad_config cfg;
+    char err[AD_ERRLEN], problems[4096], expected[4096];
+    assert_int_equal(ad_config_load(path, &cfg, err, sizeof err), 0);
+    int calls = sim.calls;
+    assert_int_equal(ad_camera_controls_check(&cfg, problems, sizeof problems, err, sizeof err), 2);
+    snprintf(expected, sizeof expected,
+             "%s:8:11: camera.controls.gain: 256 is out of range for camera /dev/video0, expected an integer in "
+             "0..255\n"
+             "%s:9:21: camera.controls.focus_absolute: camera /dev/video0 has no control focus_absolute, expected one "
+             "of its controls: brightness, contrast, gain_automatic, gain, power_line_frequency, auto_exposure, "
+             "exposure_time_absolute, exposure_dynamic_framerate, pan_absolute",
+             path, path);
+    assert_string_equal(problems, expected);
+    assert_int_equal(sim.nset, 0); /* checked, never set */
+    assert_true(sim.calls > calls);
+    assert_false(sim.opened);
+
+    /* all fine; no controls or a replay source: the camera is not asked */
+    cfg.camera.ncontrols = 1;
+    cfg.camera.controls[0].value = 255;
+    memcpy(&cfg.camera.controls[0], &cfg.camera.controls[1], sizeof cfg.camera.controls[0]);
+    cfg.camera.controls[0].value = 255;
+    assert_int_equal(ad_camera_controls_check(&cfg, problems, sizeof problems, err, sizeof err), 0);
+    assert_string_equal(problems, "");
+    cfg.camera.ncontrols = 0;
+    calls = sim.calls;
+    sim.open_errno = ENOENT;
+    assert_int_equal(ad_camera_controls_check(&cfg, problems, sizeof problems, err, sizeof err), 0);
+    /* the camera cannot be asked: the caller decides (a warning in --check-config) */
+    cfg.camera.ncontrols = 1;
+    assert_int_equal(ad_camera_controls_check(&cfg, problems, sizeof problems, err, sizeof err), AD_CAPTURE_NODEV);
+    assert_string_equal(err, "cannot open camera /dev/video0 to ask for its controls: No such file or directory");
+    free(path);
+    ts_rmtree(dir);
+    free(dir);
+}
+
+/* anomalyctl init's reading: current values, automatic ones at manual. */
+static void test_read_controls_turns_automatic_ones_off(void **state)
+{
+    (void)state;
+    ad_camera_control c[AD_MAX_CONTROLS];
+    int n = 0;
+    char off[512], err[AD_ERRLEN];
+    /* gain_automatic is on (1), auto_exposure at aperture priority (3) */
+    assert_int_equal(ad_v4l2_read_controls("/dev/video0", c, AD_MAX_CONTROLS, &n, off, sizeof off, err, sizeof err),
+                     0);
+    assert_string_equal(off, "auto_exposure (was aperture_priority_mode), gain_automatic (was true)");
+    static const char *const want[] = {
+        "auto_exposure: 'manual_mode'",
+        "exposure_dynamic_framerate: false",
+        "gain_automatic: false",
+        "exposure_time_absolute: 250",
+        "gain: 17", /* the value autogain had chosen */
+        "brightness: 128",
+        "contrast: 50",
+        "power_line_frequency: '50_hz'",
+        NULL,
+    };
+    ts_assert_controls(c, n, want);
+    assert_int_equal(sim.nset, 0); /* reading changes nothing */
+    assert_false(sim.opened);
+
+    /* already manual: nothing to say; max bounds the list */
+    sim_ctrl(V4L2_CID_EXPOSURE_AUTO)->value = V4L2_EXPOSURE_MANUAL;
+    sim_ctrl(V4L2_CID_AUTOGAIN)->value = 0;
+    assert_int_equal(ad_v4l2_read_controls("/dev/video0", c, 2, &n, off, sizeof off, err, sizeof err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(off, "");
+    sim.open_errno = ENOENT;
+    assert_int_equal(ad_v4l2_read_controls("/dev/video7", c, 2, &n, off, sizeof off, err, sizeof err), -1);
+    assert_non_null(strstr(err, "/dev/video7"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -955,6 +1286,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options_from_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_controls_set_in_order_and_read_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_controls_the_driver_changed_are_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_controls_missing_refused_or_out_of_range_do_not_stop_the_camera, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_controls_camera_gone_while_listing_them, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_controls_check_names_file_line_column, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_controls_turns_automatic_ones_off, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,6 +59,8 @@ typedef struct ad_capture_options {
     double fps;                    /* requested rate (v4l2) / playback rate (replay) */
     int buffers;                   /* mmap buffers requested (v4l2) */
     int timeout_ms;                /* poll timeout (v4l2) */
+    int ncontrols;                 /* camera.controls, set at every open (v4l2) */
+    ad_camera_control controls[AD_MAX_CONTROLS];
 } ad_capture_options;
 
 /* Output channels: GREY -> 1, RGB24 -> 3, auto -> model.color. */
@@ -68,6 +70,8 @@ void ad_capture_options_from_config(ad_capture_options *opt, const ad_config *cf
  * bytes of the struct, whose padding and bytes after a string's end mean
  * nothing. The daemon's reload reopens the camera only when this is false. */
 bool ad_capture_options_equal(const ad_capture_options *a, const ad_capture_options *b);
+/* True when a and b set the same camera.controls, in the same order. */
+bool ad_capture_controls_equal(const ad_capture_options *a, const ad_capture_options *b);
 
 typedef struct ad_source ad_source;
 
@@ -110,6 +114,37 @@ typedef struct ad_source_info {
     uint64_t bad_buffers;       /* buffers with V4L2_BUF_FLAG_ERROR or short */
 } ad_source_info;
 void ad_source_get_info(const ad_source *src, ad_source_info *info);
+
+/* ---- camera controls (camera.controls) ----
+ * Every open of a V4L2 source sets the configured controls, automatic ones
+ * first (auto_exposure before exposure_time_absolute, gain_automatic before
+ * gain), then reads each one back. A control the camera lacks, a value out
+ * of its range, a refusal, or a value the driver clamped or overrode does not
+ * stop the camera: the open succeeds and says so here. */
+
+/* What the last open said about the controls: "" when each was set and read
+ * back as asked (or none is configured), else one line per problem
+ * ("gain: wanted 50, got 17"), '\n'-separated. Owned by src. */
+const char *ad_source_controls_report(const ad_source *src);
+
+/* Checks cfg's camera.controls against the camera without streaming or
+ * setting anything: each name is one of its controls, each value inside the
+ * control's range or menu. Returns 0 when all are fine (and for a replay
+ * source or no controls); the number of problems, each a line in `problems`
+ * ("FILE:LINE:COL: camera.controls.gain: 300 is out of range ..., expected an
+ * integer in 0..255"); or AD_CAPTURE_NODEV / AD_CAPTURE_ERROR when the
+ * camera cannot be asked, with err saying why. */
+int ad_camera_controls_check(const ad_config *cfg, char *problems, size_t problems_len,
+                             char *err, size_t errlen);
+
+/* The camera's current values of the controls that change the picture
+ * (exposure, gain, white balance, focus, brightness, contrast ...) in the
+ * order they must be set, with every automatic one at its manual setting.
+ * `turned_off` names the automatic ones that were on ("auto_exposure (was
+ * aperture_priority_mode), gain_automatic (was true)"), "" when none. For
+ * anomalyctl init. 0, or -1 with err. */
+int ad_v4l2_read_controls(const char *device, ad_camera_control *out, int max, int *n,
+                          char *turned_off, size_t turned_off_len, char *err, size_t errlen);
 
 /* Reopen backoff for the outer loop: 1 s doubling to 30 s by default. */
 typedef struct ad_backoff {

@@ -40,12 +40,19 @@ struct ad_source {
     uint64_t seq;               /* next 64-bit frame number */
     ad_v4l2_state v4l2;
     ad_replay_state replay;
+    char controls_report[4096]; /* ad_source_controls_report */
 };
 
+/* v4l2_ioctl, again after EINTR: every device call of v4l2*.c. */
+int ad_v4l2_xioctl(int fd, unsigned long request, void *arg);
 int ad_v4l2_open(ad_source *src, char *granted, size_t granted_len, char *err, size_t errlen);
 int ad_v4l2_grab(ad_source *src, ad_image *frame, uint64_t *seq, uint64_t *dropped,
                  char *err, size_t errlen);
 void ad_v4l2_close(ad_source *src);
+/* Open step (v4l2_controls.c): sets opt.controls on the open fd and reads
+ * them back; problems go to controls_report. AD_CAPTURE_NODEV if the camera
+ * vanished meanwhile, else 0. `set` gets the number set as asked. */
+int ad_v4l2_apply_controls(ad_source *src, int *set, char *err, size_t errlen);
 
 int ad_replay_open(ad_source *src, char *granted, size_t granted_len, char *err, size_t errlen);
 int ad_replay_grab(ad_source *src, ad_image *frame, uint64_t *seq, uint64_t *dropped,

@@ -39,6 +39,19 @@ void ad_capture_options_from_config(ad_capture_options *opt, const ad_config *cf
     opt->fps = cfg->camera.fps;
     opt->buffers = cfg->camera.buffers;
     opt->timeout_ms = cfg->camera.timeout_ms;
+    opt->ncontrols = cfg->camera.ncontrols;
+    memcpy(opt->controls, cfg->camera.controls, sizeof opt->controls);
+}
+
+bool ad_capture_controls_equal(const ad_capture_options *a, const ad_capture_options *b)
+{
+    if (a->ncontrols != b->ncontrols) return false;
+    for (int i = 0; i < a->ncontrols; i++) {
+        const ad_camera_control *x = &a->controls[i], *y = &b->controls[i];
+        if (strcmp(x->name, y->name) || x->kind != y->kind || x->value != y->value || strcmp(x->item, y->item))
+            return false;
+    }
+    return true;
 }
 
 bool ad_capture_options_equal(const ad_capture_options *a, const ad_capture_options *b)
@@ -47,7 +60,8 @@ bool ad_capture_options_equal(const ad_capture_options *a, const ad_capture_opti
            strcmp(a->replay_dir, b->replay_dir) == 0 && a->replay_loop == b->replay_loop &&
            a->width == b->width && a->height == b->height &&
            a->pixel_format == b->pixel_format && a->channels == b->channels &&
-           a->fps == b->fps && a->buffers == b->buffers && a->timeout_ms == b->timeout_ms;
+           a->fps == b->fps && a->buffers == b->buffers && a->timeout_ms == b->timeout_ms &&
+           ad_capture_controls_equal(a, b);
 }
 
 int ad_source_init_options(ad_source **out, const ad_capture_options *opt,
@@ -91,6 +105,7 @@ int ad_source_open(ad_source *src, char *granted, size_t granted_len, char *err,
 {
     if (granted && granted_len) granted[0] = '\0';
     ad_source_close(src);
+    src->controls_report[0] = '\0';
     int rc = src->opt.source == AD_SOURCE_V4L2
                  ? ad_v4l2_open(src, granted, granted_len, err, errlen)
                  : ad_replay_open(src, granted, granted_len, err, errlen);
@@ -133,6 +148,8 @@ void ad_source_destroy(ad_source *src)
     ad_source_close(src);
     free(src);
 }
+
+const char *ad_source_controls_report(const ad_source *src) { return src->controls_report; }
 
 void ad_source_get_info(const ad_source *src, ad_source_info *info)
 {

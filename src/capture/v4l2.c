@@ -20,7 +20,7 @@
 #define MAX_FORMATS 128
 #define MAX_SIZES 64
 
-static int xioctl(int fd, unsigned long request, void *arg)
+int ad_v4l2_xioctl(int fd, unsigned long request, void *arg)
 {
     int r;
     do {
@@ -50,7 +50,7 @@ static int enum_modes_fd(int fd, ad_camera_mode **modes_out, size_t *n_out)
     size_t n = 0, cap = 0;
     for (uint32_t fi = 0; fi < MAX_FORMATS; fi++) {
         struct v4l2_fmtdesc fd_ = {.index = fi, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE};
-        if (xioctl(fd, VIDIOC_ENUM_FMT, &fd_) < 0) {
+        if (ad_v4l2_xioctl(fd, VIDIOC_ENUM_FMT, &fd_) < 0) {
             if (errno == EINVAL) break;
             free(modes);
             return -1;
@@ -63,7 +63,7 @@ static int enum_modes_fd(int fd, ad_camera_mode **modes_out, size_t *n_out)
         int nsizes = 0;
         for (uint32_t si = 0; si < MAX_SIZES; si++) {
             struct v4l2_frmsizeenum fs = {.index = si, .pixel_format = fd_.pixelformat};
-            if (xioctl(fd, VIDIOC_ENUM_FRAMESIZES, &fs) < 0) break;
+            if (ad_v4l2_xioctl(fd, VIDIOC_ENUM_FRAMESIZES, &fs) < 0) break;
             ad_camera_mode m = base;
             if (fs.type == V4L2_FRMSIZE_TYPE_DISCRETE) {
                 m.width = (int)fs.discrete.width;
@@ -77,7 +77,7 @@ static int enum_modes_fd(int fd, ad_camera_mode **modes_out, size_t *n_out)
                 struct v4l2_frmivalenum iv = {.index = ii, .pixel_format = fd_.pixelformat,
                                               .width = (uint32_t)m.width,
                                               .height = (uint32_t)m.height};
-                if (xioctl(fd, VIDIOC_ENUM_FRAMEINTERVALS, &iv) < 0) break;
+                if (ad_v4l2_xioctl(fd, VIDIOC_ENUM_FRAMEINTERVALS, &iv) < 0) break;
                 if (iv.type != V4L2_FRMIVAL_TYPE_DISCRETE) {
                     if (iv.stepwise.min.numerator)
                         m.fps[m.nfps++] = (double)iv.stepwise.min.denominator /
@@ -188,7 +188,7 @@ static int check_capabilities(ad_source *src, char *err, size_t errlen)
     const char *dev = src->opt.device;
     struct v4l2_capability cap;
     memset(&cap, 0, sizeof cap);
-    if (xioctl(src->v4l2.fd, VIDIOC_QUERYCAP, &cap) < 0) {
+    if (ad_v4l2_xioctl(src->v4l2.fd, VIDIOC_QUERYCAP, &cap) < 0) {
         int e = errno;
         if (device_gone(e)) {
             ad_err(err, errlen, "camera %s disappeared while opening it: %s", dev, strerror(e));
@@ -223,7 +223,7 @@ static int choose_format(ad_source *src, uint32_t *fourcc, char *err, size_t err
     bool native_grey = false, native_rgb = false;
     for (uint32_t i = 0; i < MAX_FORMATS; i++) {
         struct v4l2_fmtdesc fd_ = {.index = i, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE};
-        if (xioctl(src->v4l2.fd, VIDIOC_ENUM_FMT, &fd_) < 0) {
+        if (ad_v4l2_xioctl(src->v4l2.fd, VIDIOC_ENUM_FMT, &fd_) < 0) {
             if (errno == EINVAL) break;
             int e = errno;
             ad_err(err, errlen, "cannot list the formats of camera %s: %s", src->opt.device,
@@ -258,7 +258,7 @@ static int set_format(ad_source *src, uint32_t fourcc, char *err, size_t errlen)
     fmt.fmt.pix.height = (uint32_t)src->opt.height;
     fmt.fmt.pix.pixelformat = fourcc;
     fmt.fmt.pix.field = V4L2_FIELD_NONE;
-    if (xioctl(src->v4l2.fd, VIDIOC_S_FMT, &fmt) < 0) {
+    if (ad_v4l2_xioctl(src->v4l2.fd, VIDIOC_S_FMT, &fmt) < 0) {
         int e = errno;
         if (device_gone(e)) {
             ad_err(err, errlen, "camera %s disappeared while setting its format: %s", dev,
@@ -320,7 +320,7 @@ static int set_rate(ad_source *src, char *err, size_t errlen)
     memset(&parm, 0, sizeof parm);
     parm.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
     src->info.fps = 0;
-    if (xioctl(src->v4l2.fd, VIDIOC_G_PARM, &parm) < 0) {
+    if (ad_v4l2_xioctl(src->v4l2.fd, VIDIOC_G_PARM, &parm) < 0) {
         if (device_gone(errno)) {
             ad_err(err, errlen, "camera %s disappeared while setting its frame rate: %s",
                    src->opt.device, strerror(errno));
@@ -341,7 +341,7 @@ static int set_rate(ad_source *src, char *err, size_t errlen)
         memset(&parm, 0, sizeof parm);
         parm.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
         parm.parm.capture.timeperframe = tpf;
-        if (xioctl(src->v4l2.fd, VIDIOC_S_PARM, &parm) < 0) {
+        if (ad_v4l2_xioctl(src->v4l2.fd, VIDIOC_S_PARM, &parm) < 0) {
             if (device_gone(errno)) {
                 ad_err(err, errlen, "camera %s disappeared while setting its frame rate: %s",
                        src->opt.device, strerror(errno));
@@ -349,7 +349,7 @@ static int set_rate(ad_source *src, char *err, size_t errlen)
             }
             memset(&parm, 0, sizeof parm);
             parm.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
-            if (xioctl(src->v4l2.fd, VIDIOC_G_PARM, &parm) < 0) return 0;
+            if (ad_v4l2_xioctl(src->v4l2.fd, VIDIOC_G_PARM, &parm) < 0) return 0;
         }
     }
     struct v4l2_fract g = parm.parm.capture.timeperframe;
@@ -365,7 +365,7 @@ static int request_buffers(ad_source *src, char *err, size_t errlen)
     req.count = (uint32_t)src->opt.buffers;
     req.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
     req.memory = V4L2_MEMORY_MMAP;
-    if (xioctl(src->v4l2.fd, VIDIOC_REQBUFS, &req) < 0) {
+    if (ad_v4l2_xioctl(src->v4l2.fd, VIDIOC_REQBUFS, &req) < 0) {
         int e = errno;
         /* EINVAL can mean "no mmap streaming", but the camera claimed
          * streaming I/O and drivers also fail transiently: worth a retry. */
@@ -400,7 +400,7 @@ static int map_buffers(ad_source *src, char *err, size_t errlen)
         b.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
         b.memory = V4L2_MEMORY_MMAP;
         b.index = (uint32_t)i;
-        if (xioctl(src->v4l2.fd, VIDIOC_QUERYBUF, &b) < 0) {
+        if (ad_v4l2_xioctl(src->v4l2.fd, VIDIOC_QUERYBUF, &b) < 0) {
             int e = errno;
             ad_err(err, errlen, "camera %s: cannot query capture buffer %d: %s", dev, i,
                    strerror(e));
@@ -433,7 +433,7 @@ static int queue_buffer(ad_source *src, int index)
     b.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
     b.memory = V4L2_MEMORY_MMAP;
     b.index = (uint32_t)index;
-    return xioctl(src->v4l2.fd, VIDIOC_QBUF, &b);
+    return ad_v4l2_xioctl(src->v4l2.fd, VIDIOC_QBUF, &b);
 }
 
 static int start_streaming(ad_source *src, char *err, size_t errlen)
@@ -447,7 +447,7 @@ static int start_streaming(ad_source *src, char *err, size_t errlen)
         }
     }
     int type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
-    if (xioctl(src->v4l2.fd, VIDIOC_STREAMON, &type) < 0) {
+    if (ad_v4l2_xioctl(src->v4l2.fd, VIDIOC_STREAMON, &type) < 0) {
         ad_err(err, errlen, "camera %s refused to start streaming: %s", dev, strerror(errno));
         return AD_CAPTURE_NODEV; /* transient on real cameras: the outer loop retries */
     }
@@ -481,12 +481,13 @@ static void describe_granted(ad_source *src, char *granted, size_t len)
 int ad_v4l2_open(ad_source *src, char *granted, size_t granted_len, char *err, size_t errlen)
 {
     uint32_t fourcc = 0;
-    int rc;
+    int rc, controls_set = 0;
     if ((rc = open_device(src, err, errlen)) < 0) goto fail;
     if ((rc = check_capabilities(src, err, errlen)) < 0) goto fail;
     if ((rc = choose_format(src, &fourcc, err, errlen)) < 0) goto fail;
     if ((rc = set_format(src, fourcc, err, errlen)) < 0) goto fail;
     if ((rc = set_rate(src, err, errlen)) < 0) goto fail;
+    if ((rc = ad_v4l2_apply_controls(src, &controls_set, err, errlen)) < 0) goto fail;
     if ((rc = request_buffers(src, err, errlen)) < 0) goto fail;
     if ((rc = map_buffers(src, err, errlen)) < 0) goto fail;
     if ((rc = start_streaming(src, err, errlen)) < 0) goto fail;
@@ -499,6 +500,10 @@ int ad_v4l2_open(ad_source *src, char *granted, size_t granted_len, char *err, s
     if (!src->info.converted) snprintf(src->info.native_fourcc, 8, "%s", src->info.fourcc);
     else src->info.native_fourcc[0] = '\0';
     describe_granted(src, granted, granted_len);
+    size_t used = granted ? strlen(granted) : 0;
+    if (src->opt.ncontrols > 0 && used + 1 < granted_len)
+        snprintf(granted + used, granted_len - used, ", %d of %d controls as asked", controls_set,
+                 src->opt.ncontrols);
     return 0;
 fail:
     ad_v4l2_close(src);
@@ -576,7 +581,7 @@ int ad_v4l2_grab(ad_source *src, ad_image *frame, uint64_t *seq, uint64_t *dropp
         memset(&b, 0, sizeof b);
         b.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
         b.memory = V4L2_MEMORY_MMAP;
-        if (xioctl(v->fd, VIDIOC_DQBUF, &b) < 0) {
+        if (ad_v4l2_xioctl(v->fd, VIDIOC_DQBUF, &b) < 0) {
             int e = errno;
             if (e == EAGAIN) break;
             v->gone_errno = e;
@@ -657,7 +662,7 @@ void ad_v4l2_close(ad_source *src)
     ad_v4l2_state *v = &src->v4l2;
     if (v->fd >= 0 && v->streaming) {
         int type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
-        xioctl(v->fd, VIDIOC_STREAMOFF, &type);
+        ad_v4l2_xioctl(v->fd, VIDIOC_STREAMOFF, &type);
     }
     v->streaming = false;
     for (int i = 0; i < v->nbufs; i++)
@@ -670,7 +675,7 @@ void ad_v4l2_close(ad_source *src)
         memset(&req, 0, sizeof req);
         req.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
         req.memory = V4L2_MEMORY_MMAP;
-        xioctl(v->fd, VIDIOC_REQBUFS, &req); /* count 0 frees the driver's buffers */
+        ad_v4l2_xioctl(v->fd, VIDIOC_REQBUFS, &req); /* count 0 frees the driver's buffers */
     }
     v->nbufs = 0;
     if (v->fd >= 0) v4l2_close(v->fd);
