@@ -238,6 +238,21 @@ static void zscore_baseline_finds_fixture_defects(void **state)
     ad_detector_close(d);
 }
 
+/* The contrast baseline (no model) at a 32x32 input, and a flat 64x64 gray
+ * image of 100 into *im. */
+static ad_detector *contrast_detector(ad_config *cfg, ad_image *im)
+{
+    cfg->model.input_width = 32;
+    cfg->model.input_height = 32;
+    ad_detector_tuning tune = {.baseline = AD_BASELINE_CONTRAST};
+    ad_detector *d = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_detector_open_tuned(&d, cfg, &tune, err, sizeof err), 0);
+    assert_int_equal(ad_image_alloc(im, 64, 64, 1), 0);
+    memset(im->px, 100, 64 * 64);
+    return d;
+}
+
 static void contrast_baseline_map_box_and_heatmap(void **state)
 {
     (void)state;
@@ -247,17 +262,11 @@ static void contrast_baseline_map_box_and_heatmap(void **state)
     cfg.detector.score = AD_SCORE_TOPK;
     cfg.detector.topk_percent = 100; /* mean of the whole map */
     cfg.threshold = 0.05;
-    cfg.model.input_width = 32;
-    cfg.model.input_height = 32;
-    ad_detector_tuning tune = {.baseline = AD_BASELINE_CONTRAST};
-    ad_detector *d = NULL;
     char err[AD_ERRLEN];
-    assert_int_equal(ad_detector_open_tuned(&d, &cfg, &tune, err, sizeof err), 0);
     /* flat 64x64 image with one bright 8x8 square at (40, 16): the map is
      * high only around it, and the box maps back to ROI (64x64) pixels */
     ad_image im = {0};
-    assert_int_equal(ad_image_alloc(&im, 64, 64, 1), 0);
-    memset(im.px, 100, 64 * 64);
+    ad_detector *d = contrast_detector(&cfg, &im);
     for (int y = 16; y < 24; y++)
         for (int x = 40; x < 48; x++) im.px[y * 64 + x] = 250;
     ad_result r;
@@ -321,16 +330,9 @@ static void threads_setting_binds_in_the_inspecting_thread(void **state)
     (void)state;
     ad_config cfg;
     parts_config(&cfg);
-    cfg.model.input_width = 32;
-    cfg.model.input_height = 32;
     cfg.detector.threads = 7;
-    ad_detector_tuning tune = {.baseline = AD_BASELINE_CONTRAST};
-    ad_detector *d = NULL;
-    char err[AD_ERRLEN];
-    assert_int_equal(ad_detector_open_tuned(&d, &cfg, &tune, err, sizeof err), 0);
     ad_image im = {0};
-    assert_int_equal(ad_image_alloc(&im, 64, 64, 1), 0);
-    memset(im.px, 100, 64 * 64);
+    ad_detector *d = contrast_detector(&cfg, &im);
     inspect_thread_arg a = {d, &im, -1, 0};
     pthread_t tid;
     assert_int_equal(pthread_create(&tid, NULL, inspect_in_thread, &a), 0);
