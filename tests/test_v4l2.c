@@ -18,6 +18,7 @@
 #include "anomalyd/capture.h"
 #include "anomalyd/config.h"
 #include "anomalyd/util.h"
+#include "commands.h"
 
 #define SIM_FD 77
 #define SIM_MAXBUF 32
@@ -1264,6 +1265,58 @@ static void test_read_controls_turns_automatic_ones_off(void **state)
     assert_non_null(strstr(err, "/dev/video7"));
 }
 
+/* anomalyctl init --device on the simulated camera: the controls land in the
+ * file with a comment saying why, and a source opened from that file sets
+ * every one of them as asked. */
+static void test_init_writes_the_controls_a_source_sets(void **state)
+{
+    (void)state;
+    char *dir = ts_tmpdir("v4l2"), path[1200];
+    snprintf(path, sizeof path, "%s/station.yaml", dir);
+    char *argv[] = {"init", "--line", "station", "--device", "/dev/video0", "--out", path, "--state", dir, NULL};
+    assert_int_equal(ad_cmd_init(9, argv), 0);
+    assert_int_equal(sim.nset, 0);
+    uint8_t *text;
+    size_t len;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_read_file(path, 1 << 20, &text, &len, err, sizeof err), 0);
+    /* the comment as one paragraph, whatever its wrapping */
+    char *flat = ad_xcalloc(len + 1, 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!strncmp((char *)text + i, "\n  # ", 5)) {
+            flat[o++] = ' ';
+            i += 4;
+        } else {
+            flat[o++] = (char)text[i];
+        }
+    }
+    assert_non_null(strstr(flat, "Automatic exposure, gain, white balance and focus are off: they change the picture "
+                                 "during a shift, and a model trained on one exposure flags the next as defective. "
+                                 "Turned off here: auto_exposure (was aperture_priority_mode), gain_automatic (was "
+                                 "true)."));
+    assert_non_null(strstr((char *)text, "\n  controls:\n    auto_exposure: manual_mode\n"
+                                         "    exposure_dynamic_framerate: false\n    gain_automatic: false\n"
+                                         "    exposure_time_absolute: 250\n    gain: 17\n    brightness: 128\n"
+                                         "    contrast: 50\n    power_line_frequency: 50_hz\n"));
+    free(flat);
+    free(text);
+
+    ad_config cfg;
+    assert_int_equal(ad_config_load(path, &cfg, err, sizeof err), 0);
+    assert_int_equal(cfg.camera.ncontrols, 8);
+    ad_capture_options o2;
+    ad_capture_options_from_config(&o2, &cfg);
+    char granted[256];
+    ad_source *src = open_ok(o2, granted, sizeof granted);
+    assert_non_null(strstr(granted, ", 8 of 8 controls as asked"));
+    assert_string_equal(ad_source_controls_report(src), "");
+    assert_true(sim_ctrl_value(V4L2_CID_GAIN) == 17); /* frozen where autogain had it */
+    ad_source_destroy(src);
+    ts_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1293,6 +1346,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_controls_camera_gone_while_listing_them, setup, teardown),
         cmocka_unit_test_setup_teardown(test_controls_check_names_file_line_column, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_controls_turns_automatic_ones_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_init_writes_the_controls_a_source_sets, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

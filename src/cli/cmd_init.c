@@ -4,7 +4,10 @@
  * it offers and picks: a native GREY mode if there is one (no conversion),
  * else the mode libv4l2 can deliver as RGB24; among sizes, the largest one
  * not above 1280x720 (inspection resizes the ROI anyway), at its highest
- * listed rate. With --replay it reads the first PNG of a folder instead, so
+ * listed rate. It also writes the camera's current values of the controls
+ * that change the picture under camera.controls, with automatic exposure,
+ * gain, white balance and focus turned off, so the picture the model is
+ * trained on stays put. With --replay it reads the first PNG of a folder instead, so
  * the whole walkthrough can be tried without a camera. The file is the
  * effective config (every key, defaults filled in) under a comment block
  * that says what to do next; `man anomalyd.yaml` documents each key. */
@@ -30,7 +33,9 @@ static void usage(FILE *out)
             "\n"
             "Writes a starter config for a new station: probes the camera's formats and\n"
             "sizes (or reads the first PNG of a replay folder), fills in the camera\n"
-            "section, and puts model, database and images under the state folder.\n"
+            "section with the camera's controls at their current values (automatic\n"
+            "exposure, gain, white balance and focus turned off), and puts model,\n"
+            "database and images under the state folder.\n"
             "\n"
             "  --line NAME    station name (A-Z a-z 0-9 _ . -), used for file names\n"
             "  --device DEV   V4L2 camera to probe, e.g. /dev/video0\n"
@@ -99,6 +104,13 @@ typedef struct init_args {
     bool force;
 } init_args;
 
+/* What was found on the camera besides its modes. */
+typedef struct camera_notes {
+    char granted[256];           /* "/dev/video0 offers 640x480 GREY at 30.00 fps" */
+    char turned_off[512];        /* automatic controls that were on, "" when none */
+    char controls_warning[AD_ERRLEN]; /* why camera.controls stayed empty, "" when read */
+} camera_notes;
+
 static int parse_args(init_args *a, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -138,11 +150,13 @@ static int parse_args(init_args *a, int argc, char **argv)
     return AD_CLI_RUN;
 }
 
-/* The camera section from what the camera offers (pick_mode); granted says
- * what was found. 0 or -1 with err. */
-static int camera_from_device(const char *device, ad_config *cfg, char *granted,
-                              size_t granted_len, char *err, size_t errlen)
+/* The camera section from what the camera offers (pick_mode) and its
+ * controls; notes say what was found. 0 or -1 with err. */
+static int camera_from_device(const char *device, ad_config *cfg, camera_notes *notes, char *err,
+                              size_t errlen)
 {
+    char *granted = notes->granted;
+    size_t granted_len = sizeof notes->granted;
     ad_camera_mode *modes = NULL;
     size_t n = 0;
     if (ad_v4l2_list_modes(device, &modes, &n, err, errlen)) return -1;
@@ -164,13 +178,20 @@ static int camera_from_device(const char *device, ad_config *cfg, char *granted,
              cfg->camera.height, m->fourcc, m->emulated ? " (converted by libv4l2)" : "",
              cfg->camera.fps);
     free(modes);
+    /* without them the camera still works, as it does today */
+    if (ad_v4l2_read_controls(device, cfg->camera.controls, AD_MAX_CONTROLS, &cfg->camera.ncontrols,
+                              notes->turned_off, sizeof notes->turned_off, notes->controls_warning,
+                              sizeof notes->controls_warning))
+        cfg->camera.ncontrols = 0;
     return 0;
 }
 
 /* The camera section from the replay folder's first frame. */
-static int camera_from_replay(const char *replay, ad_config *cfg, char *granted,
-                              size_t granted_len, char *err, size_t errlen)
+static int camera_from_replay(const char *replay, ad_config *cfg, camera_notes *notes, char *err,
+                              size_t errlen)
 {
+    char *granted = notes->granted;
+    size_t granted_len = sizeof notes->granted;
     char first[AD_PATH_MAX + 256];
     ad_image im = {0, 0, 0, NULL};
     if (first_png(replay, first, sizeof first, err, errlen) ||
@@ -209,10 +230,59 @@ static void model_and_paths(const init_args *a, ad_config *cfg)
              a->state, a->line);
 }
 
+/* Comment lines at `indent`, text wrapped at 78 columns. */
+static void put_wrapped_comment(FILE *out, int indent, const char *text)
+{
+    const char *p = text;
+    while (*p) {
+        int room = 78 - indent - 2, used = 0;
+        fprintf(out, "%*s#", indent, "");
+        while (*p) {
+            size_t word = strcspn(p, " ");
+            if (used && used + 1 + (int)word > room) break;
+            fprintf(out, " %.*s", (int)word, p);
+            used += 1 + (int)word;
+            p += word;
+            while (*p == ' ') p++;
+        }
+        fputc('\n', out);
+    }
+}
+
+/* Every key, with a comment above camera.controls: where its values came
+ * from and why the automatic controls are off. */
+static void put_config(FILE *out, const ad_config *cfg, const camera_notes *notes)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) ad_die("open_memstream failed");
+    ad_config_print(mem, cfg);
+    fclose(mem);
+    const char *at = cfg->camera.ncontrols ? strstr(text, "\n  controls:\n") : NULL;
+    if (!at) {
+        fputs(text, out);
+        free(text);
+        return;
+    }
+    char why[2048];
+    snprintf(why, sizeof why,
+             "The camera's values when anomalyctl init ran, set again at every open (names and ranges: "
+             "v4l2-ctl -d %s --list-ctrls-menus). Automatic exposure, gain, white balance and focus are off: "
+             "they change the picture during a shift, and a model trained on one exposure flags the next as "
+             "defective.%s%s Set the manual values before recording good parts, then keep them.",
+             cfg->camera.device, notes->turned_off[0] ? " Turned off here: " : "", notes->turned_off);
+    fwrite(text, 1, (size_t)(at + 1 - text), out);
+    put_wrapped_comment(out, 2, why);
+    fputs(at + 1, out);
+    free(text);
+}
+
 /* The file: the next steps as comments, then every key. Caller frees. */
-static char *starter_text(const init_args *a, const ad_config *cfg, const char *granted,
+static char *starter_text(const init_args *a, const ad_config *cfg, const camera_notes *notes,
                           size_t *len)
 {
+    const char *granted = notes->granted;
     char *text = NULL;
     FILE *mem = open_memstream(&text, len);
     if (!mem) ad_die("open_memstream failed");
@@ -232,14 +302,14 @@ static char *starter_text(const init_args *a, const ad_config *cfg, const char *
             "#   5. rejects: sqlite3 %s \"SELECT * FROM rejects ORDER BY id DESC LIMIT 10\"\n",
             line, granted, out_path, state, line, out_path, state, line, out_path, line,
             cfg->reject_log.database);
-    ad_config_print(mem, cfg);
+    put_config(mem, cfg, notes);
     fclose(mem);
     return text;
 }
 
 /* Builds the config and writes it (refusing to overwrite without --force).
  * 0, or AD_EXIT_FAILURE with the error printed. */
-static int run(const init_args *a, ad_config *cfg, char *granted, size_t granted_len)
+static int run(const init_args *a, ad_config *cfg, camera_notes *notes)
 {
     char err[AD_ERRLEN];
     struct stat sb;
@@ -250,15 +320,15 @@ static int run(const init_args *a, ad_config *cfg, char *granted, size_t granted
     }
     ad_config_defaults(cfg);
     snprintf(cfg->line.name, sizeof cfg->line.name, "%s", a->line);
-    int rc = a->device ? camera_from_device(a->device, cfg, granted, granted_len, err, sizeof err)
-                       : camera_from_replay(a->replay, cfg, granted, granted_len, err, sizeof err);
+    int rc = a->device ? camera_from_device(a->device, cfg, notes, err, sizeof err)
+                       : camera_from_replay(a->replay, cfg, notes, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "anomalyctl init: %s\n", err);
         return AD_EXIT_FAILURE;
     }
     model_and_paths(a, cfg);
     size_t len = 0;
-    char *text = starter_text(a, cfg, granted, &len);
+    char *text = starter_text(a, cfg, notes, &len);
     /* What we write must load: validate it before it lands. */
     ad_config check;
     rc = 0;
@@ -273,9 +343,14 @@ static int run(const init_args *a, ad_config *cfg, char *granted, size_t granted
     return rc;
 }
 
-static void report(const init_args *a, const ad_config *cfg, const char *granted)
+static void report(const init_args *a, const ad_config *cfg, const camera_notes *notes)
 {
-    printf("%s\nwrote %s (%s %dx%d, inspected at %dx%d)\n", granted, a->out_path,
+    if (notes->controls_warning[0])
+        printf("warning: camera.controls left empty: %s\n", notes->controls_warning);
+    else if (a->device)
+        printf("camera.controls: %d of the camera's controls at their current values%s%s\n",
+               cfg->camera.ncontrols, notes->turned_off[0] ? "; turned off: " : "", notes->turned_off);
+    printf("%s\nwrote %s (%s %dx%d, inspected at %dx%d)\n", notes->granted, a->out_path,
            cfg->model.color == AD_COLOR_GRAY ? "gray" : "colour", cfg->camera.width,
            cfg->camera.height, cfg->model.input_width, cfg->model.input_height);
     printf("next: anomalyctl capture --config %s --count 200 --out %s/%s-good\n", a->out_path,
@@ -288,8 +363,9 @@ int ad_cmd_init(int argc, char **argv)
     int rc = parse_args(&a, argc, argv);
     if (rc != AD_CLI_RUN) return rc;
     ad_config cfg;
-    char granted[256];
-    rc = run(&a, &cfg, granted, sizeof granted);
-    if (rc == 0) report(&a, &cfg, granted);
+    camera_notes notes;
+    memset(&notes, 0, sizeof notes);
+    rc = run(&a, &cfg, &notes);
+    if (rc == 0) report(&a, &cfg, &notes);
     return rc;
 }

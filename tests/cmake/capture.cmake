@@ -4,6 +4,8 @@ if(TARGET test_v4l2)
   target_link_options(test_v4l2 PRIVATE
     -Wl,--wrap=v4l2_open -Wl,--wrap=v4l2_close -Wl,--wrap=v4l2_ioctl
     -Wl,--wrap=v4l2_mmap -Wl,--wrap=v4l2_munmap -Wl,--wrap=poll)
+  # anomalyctl init --device runs on the simulated camera too
+  target_include_directories(test_v4l2 PRIVATE ${CMAKE_SOURCE_DIR}/src/cli)
   set_tests_properties(test_v4l2 PROPERTIES LABELS "unit;capture")
 endif()
 if(TARGET test_capture)
