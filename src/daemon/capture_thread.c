@@ -82,6 +82,21 @@ static int grab_frames(ad_capture_thread *t, ad_source *src, const ad_camera_set
     return rc;
 }
 
+/* Each open sets camera.controls again (a replugged camera starts from its
+ * defaults); what did not go as asked is logged once, not at every reopen:
+ * when it differs from what the last open said. */
+static void log_controls(const char *camera, const char *report, char *last, size_t lastlen)
+{
+    if (strcmp(report, last) == 0) return;
+    if (!report[0]) ad_log(AD_LOG_INFO, "camera %s: every camera.controls entry is set as asked again", camera);
+    for (const char *line = report; *line;) {
+        size_t len = strcspn(line, "\n");
+        ad_log(AD_LOG_WARN, "camera %s: camera.controls.%.*s", camera, (int)len, line);
+        line += len + (line[len] == '\n');
+    }
+    ad_fmt_trunc(last, lastlen, "%s", report);
+}
+
 void *ad_capture_thread_main(void *arg)
 {
     ad_capture_thread *t = arg;
@@ -91,7 +106,7 @@ void *ad_capture_thread_main(void *arg)
     ad_latch open_latch = {0}, grab_latch = {0};
     ad_image frame = {0};
     ad_camera_settings cam;
-    char err[AD_ERRLEN], msg[AD_ERRLEN + 128], granted[256];
+    char err[AD_ERRLEN], msg[AD_ERRLEN + 128], granted[256], controls[4096] = "";
 
     while (!atomic_load(&t->stop)) {
         ad_camera_slot_take(t->camera, &cam);
@@ -101,6 +116,7 @@ void *ad_capture_thread_main(void *arg)
         if (rc == 0) {
             ad_latch_clear(&open_latch, "camera is back");
             ad_log(AD_LOG_INFO, "camera %s open: %s", cam.name, granted);
+            log_controls(cam.name, ad_source_controls_report(src), controls, sizeof controls);
             ad_backoff_reset(&backoff);
             set_status(t, "");
             atomic_store(&t->up, 1);

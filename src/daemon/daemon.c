@@ -29,7 +29,8 @@ static void usage(FILE *out)
             "Inspects camera frames with a diffusion model and logs rejects to SQLite.\n"
             "\n"
             "  -c, --config FILE   the line's YAML config (e.g. /etc/anomalyd/line3.yaml)\n"
-            "  -t, --check-config  validate the config and load the model, print the\n"
+            "  -t, --check-config  validate the config, load the model, check\n"
+            "                      camera.controls against the camera, print the\n"
             "                      effective config, exit 0 (ok) or 1/2 (like sshd -t)\n"
             "      --no-drop       replay source only: capture waits for inspection\n"
             "                      instead of dropping frames (re-inspecting recordings)\n"
@@ -56,9 +57,17 @@ static int check_config(const ad_config *cfg)
         return 1;
     }
     ad_source_destroy(src);
+    bool checked;
+    if (ad_daemon_check_controls(cfg, true, &checked)) {
+        ad_detector_close(det);
+        return 2;
+    }
     ad_config_print(stdout, cfg);
-    fprintf(stderr, "anomalyd: %s: config OK, model %s OK (sha256 %s)\n", cfg->path,
+    fprintf(stderr, "anomalyd: %s: config OK, model %s OK (sha256 %s)", cfg->path,
             cfg->model.path, ad_detector_model_sha256(det));
+    if (checked)
+        fprintf(stderr, ", camera.controls OK on %s (%d)", cfg->camera.device, cfg->camera.ncontrols);
+    fputc('\n', stderr);
     ad_detector_close(det);
     return 0;
 }
@@ -74,6 +83,8 @@ static int run(ad_daemon *d, bool no_drop)
     char err[AD_ERRLEN];
     ad_log(AD_LOG_INFO, "anomalyd %s starting: config %s, line %s, camera %s", ANOMALYD_VERSION,
            m->config_path, c->line.name, ad_daemon_camera_name(c));
+    bool controls_checked;
+    if (ad_daemon_check_controls(c, false, &controls_checked)) return 2;
     ad_detector *det = NULL;
     if (ad_detector_open(&det, c, err, sizeof err) != 0) {
         ad_log(AD_LOG_ERR, "cannot load the model: %s", err);

@@ -47,6 +47,13 @@ void ad_thread_enter(const char *name);
 void ad_cond_wait_s(pthread_cond_t *c, pthread_mutex_t *m, double s);
 /* The camera as logs and rows name it: the device, or the replay folder. */
 const char *ad_daemon_camera_name(const ad_config *cfg);
+/* camera.controls against the camera itself (a file can name a control the
+ * camera lacks, or a value out of its range): 2 when it does, each problem
+ * told at its FILE:LINE:COL; 0 when all fit (*checked set), or when the
+ * camera cannot be asked now: a warning, and the capture thread reports
+ * them when the camera opens. to_stderr: --check-config's output, else the
+ * log. Start, --check-config and a reload that changes the camera use it. */
+int ad_daemon_check_controls(const ad_config *cfg, bool to_stderr, bool *checked);
 
 /* "Log each distinct error once": a message is logged unless its key is
  * the same as the last one's; the repeats are counted and told when the

@@ -1,6 +1,6 @@
 /* Helpers every daemon thread uses: "log each distinct error once",
- * truncating format, thread entry, timed condition wait. See
- * daemon_internal.h. */
+ * truncating format, thread entry, timed condition wait, the camera.controls
+ * check. See daemon_internal.h. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -39,6 +39,29 @@ void ad_cond_wait_s(pthread_cond_t *c, pthread_mutex_t *m, double s)
 const char *ad_daemon_camera_name(const ad_config *cfg)
 {
     return cfg->camera.source == AD_SOURCE_REPLAY ? cfg->camera.replay_dir : cfg->camera.device;
+}
+
+int ad_daemon_check_controls(const ad_config *cfg, bool to_stderr, bool *checked)
+{
+    char problems[8192], err[AD_ERRLEN];
+    *checked = false;
+    int rc = ad_camera_controls_check(cfg, problems, sizeof problems, err, sizeof err);
+    if (rc < 0) {
+        if (to_stderr)
+            fprintf(stderr, "anomalyd: warning: camera.controls not checked: %s; they are checked when the "
+                    "camera opens\n", err);
+        else
+            ad_log(AD_LOG_WARN, "camera.controls not checked: %s; they are checked when the camera opens", err);
+        return 0;
+    }
+    *checked = cfg->camera.source == AD_SOURCE_V4L2 && cfg->camera.ncontrols > 0;
+    for (char *line = problems, *next; rc > 0 && line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        if (to_stderr) fprintf(stderr, "anomalyd: %s\n", line);
+        else ad_log(AD_LOG_ERR, "%s", line);
+    }
+    return rc > 0 ? 2 : 0;
 }
 
 int ad_latch_log_keyed(ad_latch *l, const char *key, enum ad_log_level level, const char *msg)

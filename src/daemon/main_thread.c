@@ -110,6 +110,18 @@ static void reload(ad_daemon *d)
         ad_log(AD_LOG_ERR, "reload failed, still running on the previous config: %s", err);
         return;
     }
+    /* new camera.controls (or a new camera) must fit the camera, as at start;
+     * what the running ones already lack was logged when the camera opened */
+    ad_capture_options now_cam, new_cam;
+    ad_capture_options_from_config(&now_cam, &m->cfg);
+    ad_capture_options_from_config(&new_cam, &nc);
+    bool checked, controls_changed = !ad_capture_controls_equal(&new_cam, &now_cam) ||
+                                     strcmp(new_cam.device, now_cam.device) != 0;
+    if (controls_changed && ad_daemon_check_controls(&nc, false, &checked)) {
+        ad_log(AD_LOG_ERR, "reload failed, still running on the previous config: camera.controls do not fit "
+               "the camera (above)");
+        return;
+    }
     ad_detector *nd = NULL;
     if (ad_detector_open(&nd, &nc, err, sizeof err) != 0) {
         ad_log(AD_LOG_ERR, "reload failed, still running on the previous config and model: %s", err);
