@@ -414,11 +414,13 @@ static bool serve(ad_modbus_link *l)
     pthread_mutex_lock(&l->lock);
     for (;;) {
         double now = ad_now_sec();
-        if (l->q_len || l->heartbeat_due || l->stop) break;
+        if (l->q_len || l->heartbeat_due) break;
+        if (l->stop && !l->reject.on && !l->good.on) break;
         double next = now + 1.0;
-        if (l->set.trigger && l->next_poll < next) next = l->next_poll;
+        if (l->set.trigger && !l->stop && l->next_poll < next) next = l->next_poll;
         if (l->reject.on && l->reject.off_at < next) next = l->reject.off_at;
         if (l->good.on && l->good.off_at < next) next = l->good.off_at;
+        if (l->stop && l->stop_by < next) next = l->stop_by;
         if (next <= now) break;
         wait_until(l, next);
         if (ad_now_sec() >= next) break;
