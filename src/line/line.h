@@ -62,6 +62,7 @@
 #include <stddef.h>
 
 #include "anomalyd/config.h"
+#include "anomalyd/image.h"
 #include "anomalyd/store.h"
 
 /* ---- one inspected part ----
@@ -111,6 +112,68 @@ void ad_trigger_queue_counts(ad_trigger_queue *q, ad_trigger_counts *c);
 /* Wakes a waiting take (stopping); later takes return false at once. */
 void ad_trigger_queue_close(ad_trigger_queue *q);
 
+/* ---- the part trigger: parts detected in the frames (part_trigger.c) ----
+ * Every frame's ROI (as ad_preprocess_roi cuts it) is shrunk to a small gray
+ * grid (trigger.part.grid cells on its long side, area averaged) and
+ * compared cell by cell: a cell differs when its gray level moved by more
+ * than trigger.part.pixel_delta. Three shares of differing cells drive it:
+ *   present: against the empty-station reference (a part is there at
+ *            present_percent, gone below absent_percent);
+ *   motion:  against the previous frame (still below motion_percent);
+ *   change:  against the frame last inspected (another part when it
+ *            differs from it as much as a part from the empty station).
+ * States: EMPTY -> (present) MOVING -> (settle_frames still frames in a
+ * row: INSPECT that frame) RESTING. From RESTING, empty again re-arms
+ * (EMPTY); motion makes it DISTURBED until still again: then it is another
+ * part (INSPECT) when on the way the ROI differed from the part inspected
+ * by present_percent or more, else the same part shaken (RESTING).
+ * A part that leaves while MOVING was never at rest: never inspected,
+ * counted as unsettled. The daemon runs it on every captured frame (the
+ * capture thread), so no frame goes unseen while an inspection runs.
+ * Not thread-safe: one thread owns it. */
+typedef struct ad_part_detector ad_part_detector;
+
+enum ad_part_state { AD_PART_EMPTY = 0, AD_PART_MOVING, AD_PART_RESTING, AD_PART_DISTURBED };
+
+enum ad_part_event {
+    AD_PART_NOTHING = 0,        /* no change worth telling */
+    AD_PART_ARRIVED,            /* a part came into the empty ROI */
+    AD_PART_INSPECT,            /* this frame: a new part's first frame at rest; inspect it */
+    AD_PART_LEFT,               /* the inspected part left; re-armed */
+    AD_PART_LEFT_UNSETTLED,     /* a part left without ever coming to rest: not inspected */
+};
+
+typedef struct ad_part_step {
+    enum ad_part_event event;
+    enum ad_part_state state;   /* after this frame */
+    double present, motion, change; /* percent of cells differing (motion 100 on the first frame) */
+} ad_part_step;
+
+typedef struct ad_part_counts {
+    long arrived, inspected, unsettled, frames;
+} ad_part_counts;
+
+/* The ROI as the part trigger sees it: gray, shrunk to the grid (long side
+ * `grid` cells, the other in proportion, at least 1). The one policy, used
+ * by the detector and by anomalyctl capture --empty. dst allocated. */
+int ad_part_grid(const ad_image *roi, int grid, ad_image *dst, char *err, size_t errlen);
+/* Percent of cells of a and b (same size, gray) differing by more than delta. */
+double ad_part_differ_percent(const ad_image *a, const ad_image *b, int delta);
+
+/* From cfg's trigger.* and the reference ROI image (any size, gray or RGB).
+ * Owns a copy; free with ad_part_detector_close (NULL ok). */
+int ad_part_detector_open(ad_part_detector **out, const ad_config *cfg, const ad_image *reference,
+                          char *err, size_t errlen);
+/* Reads trigger.part.reference (PNG) and opens; errors name the file and
+ * say how to record it. */
+int ad_part_detector_load(ad_part_detector **out, const ad_config *cfg, char *err, size_t errlen);
+/* One frame's ROI. -1 when it cannot be compared (a ROI of another size
+ * than the reference): err says so, the state is unchanged. */
+int ad_part_detector_feed(ad_part_detector *d, const ad_image *roi, ad_part_step *out, char *err,
+                          size_t errlen);
+void ad_part_detector_counts(const ad_part_detector *d, ad_part_counts *c);
+void ad_part_detector_close(ad_part_detector *d);
+
 /* ---- the daemon's status, once a second (MQTT status, Modbus heartbeat) ---- */
 typedef struct ad_line_status {
     bool camera_up;
@@ -156,14 +219,15 @@ bool ad_modbus_link_same_settings(const ad_config *a, const ad_config *b);
 /* command_link.c: outputs.command.* — runs on_reject per recorded reject
  * from its own thread (bounded queue), with the verdict in ANOMALYD_*
  * environment variables; kills it after timeout_ms (SIGTERM, then SIGKILL
- * to its whole process group). No trigger, no status, no probe: triggers
- * is ignored (always NULL). */
+ * to its whole process group). No trigger and no status: triggers is
+ * ignored; probe checks that the program is there and executable. */
 typedef struct ad_command_link ad_command_link;
 int  ad_command_link_open(ad_command_link **out, const ad_config *cfg, ad_trigger_queue *triggers,
                           char *err, size_t errlen);
 void ad_command_link_recorded(ad_command_link *l, const ad_verdict *v);
 void ad_command_link_counts(ad_command_link *l, ad_link_counts *c);
 void ad_command_link_close(ad_command_link *l);
+int  ad_command_link_probe(const ad_config *cfg, char *err, size_t errlen);
 bool ad_command_link_configured(const ad_config *cfg);
 bool ad_command_link_same_settings(const ad_config *a, const ad_config *b);
 

@@ -1,6 +1,7 @@
 #include "test_support.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -79,6 +80,29 @@ size_t ts_count(const char *hay, const char *needle)
     size_t n = 0;
     for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
     return n;
+}
+
+void ts_stderr_capture_start(ts_stderr_capture *c, const char *dir)
+{
+    snprintf(c->path, sizeof c->path, "%s/stderr.log", dir);
+    fflush(stderr);
+    c->saved = dup(STDERR_FILENO);
+    int fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(c->saved >= 0 && fd >= 0);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+}
+
+char *ts_stderr_capture_stop(ts_stderr_capture *c)
+{
+    fflush(stderr);
+    dup2(c->saved, STDERR_FILENO);
+    close(c->saved);
+    uint8_t *text = NULL;
+    size_t len = 0;
+    char err[AD_ERRLEN];
+    if (ad_read_file(c->path, 1 << 24, &text, &len, err, sizeof err) != 0) fail_msg("%s", err);
+    return (char *)text;
 }
 
 char *ts_bin(const char *name)

@@ -22,6 +22,14 @@ char *ts_write_text(const char *dir, const char *name, const char *text);
 int ts_run(const char *cmdline, char **output);
 /* Occurrences of needle in hay (not overlapping). */
 size_t ts_count(const char *hay, const char *needle);
+/* stderr into dir/stderr.log until stop, to count what the code under test
+ * logs; stop restores stderr and returns the text (malloc'd). */
+typedef struct ts_stderr_capture {
+    char path[1200];
+    int saved;
+} ts_stderr_capture;
+void ts_stderr_capture_start(ts_stderr_capture *c, const char *dir);
+char *ts_stderr_capture_stop(ts_stderr_capture *c);
 /* Path of a built program (BIN_DIR/name), malloc'd. */
 char *ts_bin(const char *name);
 /* Runs the built program with args (shell words) like ts_run; returns its
