@@ -9,7 +9,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/fixtures-check.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 "$gen" "$tmp"
 status=0
-for d in parts parts_rgb replay png; do
+for d in parts parts_rgb replay line png; do
   if ! diff -r "$tmp/$d" "$fixtures/$d"; then
     echo "fixtures/$d differs from a fresh run of gen_fixtures (run tools/make-fixtures.sh and commit, or fix the generator's determinism)" >&2
     status=1

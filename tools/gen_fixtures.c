@@ -3,6 +3,7 @@
  * ground-truth masks, written in the MVTec AD layout.
  *
  *   gen_fixtures [--seed N] OUTDIR    -> OUTDIR/parts, OUTDIR/parts_rgb, OUTDIR/replay,
+ *                                        OUTDIR/line (a station's replays with truth.csv),
  *                                        OUTDIR/png (every PNG kind, corrupt and truncated files)
  *
  * Byte-for-byte reproducible: every image draws from its own RNG stream
@@ -507,6 +508,160 @@ done:
     return rc;
 }
 
+/* ---- a station on the line: replays for the part trigger ---------------
+ *
+ * One fixed station (the same plate and light in every sequence) seen by an
+ * 80x80 gray camera, the ROI at x=8 y=8 64x64 as in the replay above. Parts
+ * slide in from the left, may rest at the ROI's centre, and slide out to the
+ * right. Each sequence folder holds its frames and truth.csv: one row per
+ * part with its defect and the frames it is in view, at rest and leaving
+ * (rests_from = -1: it never comes to rest). The model's rest position is
+ * the parts' centre (offset 8), where the training parts sit. */
+
+#define LINE_STEP 8   /* pixels a part moves per frame while sliding */
+
+typedef struct line_part {
+    enum defect kind;
+    int enter, rest, leave;       /* first frame of: sliding in, at rest, sliding out */
+    int rest_frames;              /* 0: slides through without stopping */
+} line_part;
+
+typedef struct line_seq {
+    const char *name;
+    int frames;
+    line_part parts[4];
+    int nparts;
+} line_seq;
+
+static void shift_defect(defect_shape *d, double dx, double dy)
+{
+    for (int i = 0; i < d->npts; i++) d->px[i] += dx, d->py[i] += dy;
+    d->sx += dx, d->sy += dy;
+    d->bx += dx, d->by += dy;
+}
+
+/* The x offset of part q at frame f from its rest position, or a huge one
+ * when it is out of view. Slides in over 64/LINE_STEP frames. */
+static double line_offset(const line_part *q, int f)
+{
+    int slide = 64 / LINE_STEP;
+    if (q->rest_frames == 0) { /* slides straight through */
+        int t = f - q->enter;
+        return t < 0 || t > 2 * slide ? 1e4 : (double)(t - slide) * LINE_STEP;
+    }
+    if (f < q->enter || f >= q->leave + slide + 1) return 1e4;
+    if (f < q->rest) return -(double)(q->rest - f) * LINE_STEP;
+    if (f < q->leave) return 0.0;
+    return (double)(f - q->leave + 1) * LINE_STEP;
+}
+
+static int make_line_seq(const char *outdir, uint64_t seed, int index, const line_seq *s)
+{
+    char dir[4096], err[AD_ERRLEN];
+    snprintf(dir, sizeof dir, "%s/line/%s", outdir, s->name);
+    if (ad_mkdirs(dir, 0755, err, sizeof err) != 0) {
+        fprintf(stderr, "gen_fixtures: %s\n", err);
+        return -1;
+    }
+    /* the station: its plate and light, the same in every sequence */
+    ad_rng sr;
+    ad_rng_seed(&sr, stream_seed(seed, 5, 0, 0));
+    part station;
+    part_sample(&station, &sr, 0, 8.0, 8.0);
+    part parts[4];
+    defect_shape defects[4];
+    for (int k = 0; k < s->nparts; k++) {
+        ad_rng r;
+        ad_rng_seed(&r, stream_seed(seed, 5, 1 + index, k));
+        part_sample(&parts[k], &r, 0, 8.0, 8.0);
+        parts[k].bg = station.bg;
+        parts[k].bg_var = station.bg_var;
+        parts[k].salt_bg = station.salt_bg;
+        memset(&defects[k], 0, sizeof defects[k]);
+        if (s->parts[k].kind != DEF_NONE) defect_sample(&defects[k], &parts[k], &r, s->parts[k].kind);
+    }
+    ad_image im = {0};
+    if (ad_image_alloc(&im, 80, 80, 1) != 0) return -1;
+    int rc = 0;
+    for (int f = 0; f < s->frames && rc == 0; f++) {
+        ad_rng noise;
+        ad_rng_seed(&noise, stream_seed(seed, 5, 100 + index, f));
+        /* the part furthest in front (the one arriving) is drawn last, over the one leaving */
+        part empty = station;
+        empty.cx = empty.cy = -1e4;
+        ad_image layer = {0};
+        render(&im, NULL, &empty, NULL, &noise);
+        for (int k = 0; k < s->nparts; k++) {
+            double dx = line_offset(&s->parts[k], f);
+            if (dx > 100 || dx < -100) continue;
+            part p = parts[k];
+            p.cx += dx;
+            defect_shape d = defects[k];
+            shift_defect(&d, dx, 0.0);
+            ad_rng pn = noise;
+            if (ad_image_alloc(&layer, 80, 80, 1) != 0) {
+                rc = -1;
+                break;
+            }
+            render(&layer, NULL, &p, d.kind == DEF_NONE ? NULL : &d, &pn);
+            /* keep the part's own pixels (within its radius) over what is there */
+            for (int y = 0; y < 80; y++)
+                for (int x = 0; x < 80; x++) {
+                    double ex = x + 0.5 - p.cx, ey = y + 0.5 - p.cy;
+                    if (ex * ex + ey * ey <= (p.radius + 4.0) * (p.radius + 4.0))
+                        im.px[y * 80 + x] = layer.px[y * 80 + x];
+                }
+            ad_image_free(&layer);
+        }
+        char name[64];
+        snprintf(name, sizeof name, "frame_%04d.png", f);
+        if (rc == 0) rc = write_png(dir, name, &im);
+    }
+    ad_image_free(&im);
+    if (rc != 0) return rc;
+
+    char path[4200];
+    snprintf(path, sizeof path, "%s/truth.csv", dir);
+    FILE *csv = fopen(path, "w");
+    if (!csv) {
+        fprintf(stderr, "gen_fixtures: %s: cannot create: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fputs("part,defect,enters,rests_from,rests_to,gone_at\n", csv);
+    for (int k = 0; k < s->nparts; k++) {
+        const line_part *q = &s->parts[k];
+        int slide = 64 / LINE_STEP;
+        int gone = q->rest_frames ? q->leave + slide + 1 : q->enter + 2 * slide + 1;
+        fprintf(csv, "%d,%s,%d,%d,%d,%d\n", k + 1, defect_names[q->kind], q->enter,
+                q->rest_frames ? q->rest : -1, q->rest_frames ? q->leave - 1 : -1, gone);
+    }
+    if (fclose(csv) != 0) {
+        fprintf(stderr, "gen_fixtures: %s: cannot write: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* A part sliding in at frame e, resting n frames: rest = e + 8, leave = rest + n. */
+#define LP(kind, e, n) {kind, e, (e) + 64 / LINE_STEP, (e) + 64 / LINE_STEP + (n), n}
+
+static int make_line_replays(const char *outdir, uint64_t seed)
+{
+    static const line_seq seqs[] = {
+        {"empty", 20, {{0}}, 0},
+        {"arrive_rest_leave", 44, {LP(DEF_NONE, 4, 12)}, 1},
+        /* the second part enters while the first leaves: the ROI is never empty */
+        {"back_to_back", 60, {LP(DEF_NONE, 2, 12), LP(DEF_NONE, 22, 12)}, 2},
+        {"never_settles", 26, {{DEF_NONE, 4, 0, 0, 0}}, 1},
+        {"defect_rests_60", 90, {LP(DEF_SCRATCH, 4, 60)}, 1},
+        /* the end-to-end mix: good and defective parts with gaps */
+        {"mixed", 130, {LP(DEF_NONE, 2, 10), LP(DEF_SPOT, 32, 10), LP(DEF_NONE, 62, 10), LP(DEF_CRACK, 92, 10)}, 4},
+    };
+    for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++)
+        if (make_line_seq(outdir, seed, (int)i, &seqs[i]) != 0) return -1;
+    return 0;
+}
+
 /* ---- PNG samples of every kind, for the loader's tests and fuzz corpus ---
  *
  * Pixel (x, y) of channel ch holds sample_value(x, y, ch) mod 2^depth;
@@ -784,7 +939,8 @@ static int usage(FILE *f)
 {
     fprintf(f, "usage: gen_fixtures [--seed N] OUTDIR\n"
                "Writes OUTDIR/parts (gray), OUTDIR/parts_rgb (RGB) in the MVTec AD layout\n"
-               "OUTDIR/replay (80x80 frames + labels.csv) and OUTDIR/png (PNG samples of\n"
+               "OUTDIR/replay (80x80 frames + labels.csv), OUTDIR/line (a station's\n"
+               "replays for the part trigger, each with truth.csv) and OUTDIR/png (PNG samples of\n"
                "every kind, corrupt and truncated ones). Default seed %u.\n",
             DEFAULT_SEED);
     return f == stderr ? 2 : 0;
@@ -815,7 +971,8 @@ int main(int argc, char **argv)
     static const dataset_spec parts = {"parts", 1, 1, 60, 16, 6};
     static const dataset_spec parts_rgb = {"parts_rgb", 2, 3, 30, 8, 4};
     if (make_mvtec(outdir, seed, &parts) != 0 || make_mvtec(outdir, seed, &parts_rgb) != 0 ||
-        make_replay(outdir, seed) != 0 || make_png_samples(outdir) != 0)
+        make_replay(outdir, seed) != 0 || make_line_replays(outdir, seed) != 0 ||
+        make_png_samples(outdir) != 0)
         return 1;
     return 0;
 }
