@@ -121,9 +121,68 @@ static void test_schema_created(void **state)
                                "('rejects','counters','rejects_ts','counters_minute')"),
                      4);
     sqlite3_close(db);
-    /* Reopening an existing v1 database is a no-op migration. */
+    /* Reopening a database of this version is a no-op migration. */
     assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     ad_store_close(st);
+}
+
+/* Creates the log through the store, then changes it behind its back. */
+static void create_then_alter(fx *f, const char *sql)
+{
+    ad_store *st = NULL;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
+    ad_store_close(st);
+    sqlite3 *db = open_raw(f->db);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* A log written by an anomalyd of schema version 1 (no part columns),
+ * holding one row, is migrated in place: the row stays, with NULL part,
+ * and new rows carry their part; the read-only reader opens both. */
+static void test_version_1_log_migrated(void **state)
+{
+    fx *f = *state;
+    ad_store *st = NULL;
+    char err[AD_ERRLEN];
+    /* back to what version 1 wrote: the same tables without the part columns */
+    create_then_alter(f, "ALTER TABLE rejects DROP COLUMN part;"
+                         "ALTER TABLE rejects DROP COLUMN part_id;"
+                         "ALTER TABLE rejects DROP COLUMN trigger;"
+                         "INSERT INTO rejects (ts, line, camera, frame_seq, score, threshold, area,"
+                         " model_sha256) VALUES ('2025-12-01 10:00:00.000', 'line3', 'cam', 7, 0.9,"
+                         " 0.5, 3, 'old');"
+                         "PRAGMA user_version = 1;");
+    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
+    ad_reject r;
+    make_reject(&r, "2026-01-01 00:00:00.000", 8, 0.8);
+    r.part = 12;
+    snprintf(r.part_id, sizeof r.part_id, "SN-0042");
+    snprintf(r.trigger, sizeof r.trigger, "mqtt");
+    bool skipped = false;
+    assert_int_equal(ad_store_add_reject(st, &r, &skipped, err, sizeof err), 0);
+    ad_store_close(st);
+
+    sqlite3 *db = open_raw(f->db);
+    assert_int_equal(q_int(db, "PRAGMA user_version"), 2);
+    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM rejects WHERE frame_seq = 7 AND model_sha256 = 'old' AND "
+                               "part IS NULL AND part_id IS NULL AND trigger IS NULL"),
+                     1);
+    assert_int_equal(q_int(db, "SELECT part FROM rejects WHERE frame_seq = 8"), 12);
+    char *id = q_text(db, "SELECT part_id || ' ' || trigger FROM rejects WHERE frame_seq = 8");
+    assert_string_equal(id, "SN-0042 mqtt");
+    free(id);
+    sqlite3_close(db);
+
+    ad_store_reader *rd = NULL;
+    assert_int_equal(ad_store_reader_open(&rd, f->db, err, sizeof err), 0);
+    ad_reject *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(ad_store_read_rejects(rd, "2000-01-01", "2100-01-01", false, 10, &rows, &n, err, sizeof err), 0);
+    assert_int_equal(n, 2);
+    free(rows);
+    ad_store_reader_close(rd);
 }
 
 static void test_newer_schema_refused(void **state)
@@ -131,11 +190,7 @@ static void test_newer_schema_refused(void **state)
     fx *f = *state;
     ad_store *st = NULL;
     char err[AD_ERRLEN];
-    assert_int_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
-    ad_store_close(st);
-    sqlite3 *db = open_raw(f->db);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 7", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    create_then_alter(f, "PRAGMA user_version = 7");
     assert_int_not_equal(ad_store_open(&st, &f->opt, err, sizeof err), 0);
     assert_null(st);
     assert_non_null(strstr(err, "newer anomalyd"));
@@ -589,6 +644,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_1_log_migrated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reject_with_images, setup, teardown),
         cmocka_unit_test_setup_teardown(test_images_disabled, setup, teardown),

@@ -24,7 +24,7 @@
 #include "anomalyd/config.h"
 #include "anomalyd/image.h"
 
-#define AD_STORE_SCHEMA_VERSION 1
+#define AD_STORE_SCHEMA_VERSION 2
 
 /* Return codes besides 0: AD_STORE_RETRY means the database is busy, locked,
  * read-only, full or failing I/O right now: nothing was recorded, keep the
@@ -41,6 +41,9 @@ typedef struct ad_reject {
     int box_x, box_y, box_w, box_h; /* frame pixels; w = h = 0 if no box */
     long area;                /* frame pixels over the pixel threshold */
     char model_sha256[65];
+    long part;                /* part number since the daemon started (0 = NULL: rows of version 1) */
+    char part_id[64];         /* the trigger's part id ("" = NULL) */
+    char trigger[16];         /* continuous, part, modbus, mqtt ("" = NULL) */
     const ad_image *frame;    /* ROI image to save, or NULL */
     const ad_image *heatmap;  /* overlay to save, or NULL */
     /* Filled by ad_store_save_images (empty = no file); ad_store_add_reject

@@ -62,6 +62,21 @@ static const char *SCHEMA_V1[] = {
     NULL,
 };
 
+/* Version 2: which part a row is (station triggers: one verdict per part).
+ * Rows of version 1 keep NULL there; readers of version 1 columns never
+ * notice the new ones. */
+static const char *SCHEMA_V2[] = {
+    "ALTER TABLE rejects ADD COLUMN part INTEGER",        /* from 1 since the daemon started */
+    "ALTER TABLE rejects ADD COLUMN part_id TEXT",        /* the trigger's part id, NULL = none */
+    "ALTER TABLE rejects ADD COLUMN trigger TEXT",        /* continuous, part, modbus, mqtt */
+    "PRAGMA user_version = 2",
+    NULL,
+};
+
+/* What takes a log from version i to i + 1. */
+static const char *const *const MIGRATIONS[] = {SCHEMA_V1, SCHEMA_V2};
+_Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == AD_STORE_SCHEMA_VERSION, "a migration per version");
+
 /* Conditions that may go away by themselves or after a reopen. */
 static bool transient(int rc)
 {
@@ -170,18 +185,21 @@ static int migrate(ad_store *st, char *err, size_t errlen)
     rc = exec1(st->db, "BEGIN IMMEDIATE");
     if (rc != SQLITE_OK) return fail(st, rc, err, errlen, "cannot start the schema migration");
     /* Another process may have migrated while we waited for the lock. */
-    rc = query_int(st->db, "PRAGMA user_version", &version);
-    if (rc == SQLITE_OK && version == 0) {
-        for (int i = 0; SCHEMA_V1[i] && rc == SQLITE_OK; i++) rc = exec1(st->db, SCHEMA_V1[i]);
-    }
+    long long from = version;
+    rc = query_int(st->db, "PRAGMA user_version", &from);
+    for (long long v = from; rc == SQLITE_OK && v >= 0 && v < AD_STORE_SCHEMA_VERSION; v++)
+        for (int i = 0; MIGRATIONS[v][i] && rc == SQLITE_OK; i++) rc = exec1(st->db, MIGRATIONS[v][i]);
     if (rc == SQLITE_OK) rc = exec1(st->db, "COMMIT");
     if (rc != SQLITE_OK) {
         int e = fail(st, rc, err, errlen, "cannot create the schema");
         exec1(st->db, "ROLLBACK");
         return e;
     }
-    if (version == 0) ad_log(AD_LOG_INFO, "%s: created reject log, schema version %d",
-                             st->db_path, AD_STORE_SCHEMA_VERSION);
+    if (from == 0)
+        ad_log(AD_LOG_INFO, "%s: created reject log, schema version %d", st->db_path, AD_STORE_SCHEMA_VERSION);
+    else if (from < AD_STORE_SCHEMA_VERSION)
+        ad_log(AD_LOG_INFO, "%s: reject log migrated from schema version %lld to %d (rows kept)", st->db_path,
+               from, AD_STORE_SCHEMA_VERSION);
     return 0;
 }
 
@@ -234,8 +252,8 @@ static int db_open(ad_store *st, char *err, size_t errlen)
     rc = sqlite3_prepare_v3(st->db,
                             "INSERT INTO rejects (ts, line, camera, frame_seq, score, threshold,"
                             " box_x, box_y, box_w, box_h, area, image_path, heatmap_path,"
-                            " image_bytes, model_sha256)"
-                            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            " image_bytes, model_sha256, part, part_id, trigger)"
+                            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             -1, SQLITE_PREPARE_PERSISTENT, &st->ins_reject, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v3(st->db,
@@ -539,6 +557,9 @@ static int insert_one(sqlite3_stmt *s, const ad_reject *r)
     bind_text_or_null(s, 13, r->heatmap_path);
     sqlite3_bind_int64(s, 14, r->image_bytes);
     sqlite3_bind_text(s, 15, r->model_sha256, -1, SQLITE_TRANSIENT);
+    if (r->part > 0) sqlite3_bind_int64(s, 16, r->part);
+    bind_text_or_null(s, 17, r->part_id);
+    bind_text_or_null(s, 18, r->trigger);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
