@@ -513,7 +513,7 @@ done:
  * One fixed station (the same plate and light in every sequence) seen by an
  * 80x80 gray camera, the ROI at x=8 y=8 64x64 as in the replay above. Parts
  * slide in from the left, may rest at the ROI's centre, and slide out to the
- * right. Each sequence folder holds its frames and truth.csv: one row per
+ * right. Each sequence folder holds frames/ and truth.csv: one row per
  * part with its defect and the frames it is in view, at rest and leaving
  * (rests_from = -1: it never comes to rest). The model's rest position is
  * the parts' centre (offset 8), where the training parts sit. */
@@ -558,7 +558,7 @@ static double line_offset(const line_part *q, int f)
 static int make_line_seq(const char *outdir, uint64_t seed, int index, const line_seq *s)
 {
     char dir[4096], err[AD_ERRLEN];
-    snprintf(dir, sizeof dir, "%s/line/%s", outdir, s->name);
+    snprintf(dir, sizeof dir, "%s/line/%s/frames", outdir, s->name);
     if (ad_mkdirs(dir, 0755, err, sizeof err) != 0) {
         fprintf(stderr, "gen_fixtures: %s\n", err);
         return -1;
@@ -621,7 +621,7 @@ static int make_line_seq(const char *outdir, uint64_t seed, int index, const lin
     if (rc != 0) return rc;
 
     char path[4200];
-    snprintf(path, sizeof path, "%s/truth.csv", dir);
+    snprintf(path, sizeof path, "%s/line/%s/truth.csv", outdir, s->name);
     FILE *csv = fopen(path, "w");
     if (!csv) {
         fprintf(stderr, "gen_fixtures: %s: cannot create: %s\n", path, strerror(errno));
