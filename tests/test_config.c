@@ -462,7 +462,7 @@ static void camera_controls_parse_and_print(void **state)
     const char *text = MIN_CFG "camera:\n  controls:\n    auto_exposure: manual_mode\n"
                                "    exposure_time_absolute: -250\n    white_balance_automatic: FALSE\n"
                                "    focus_absolute: +0\n    power_line_frequency: \"50 Hz\"\n    scene: 'true'\n"
-                               "    x1_y: \"7\"\n    gain_automatic: True\n";
+                               "    x1_y: \"7\"\n    gain_automatic: True\n    plf: 50_hz\n    e: \"1e5\"\n";
     ad_config a, b;
     char err[AD_ERRLEN];
     int rc = ad_config_parse("c.yaml", text, strlen(text), &a, err, sizeof err);
@@ -471,14 +471,15 @@ static void camera_controls_parse_and_print(void **state)
     static const char *const want[] = {
         "auto_exposure: 'manual_mode'", "exposure_time_absolute: -250", "white_balance_automatic: false",
         "focus_absolute: 0",            "power_line_frequency: '50 Hz'", "scene: 'true'",
-        "x1_y: '7'",                    "gain_automatic: true",         NULL,
+        "x1_y: '7'",                    "gain_automatic: true",         "plf: '50_hz'",
+        "e: '1e5'",                     NULL,
     };
     ts_assert_controls(a.camera.controls, a.camera.ncontrols, want);
     char *printed = print_to_string(&a, false);
     assert_non_null(strstr(printed, "\n  controls:\n    auto_exposure: manual_mode\n    exposure_time_absolute: -250\n"
                                     "    white_balance_automatic: false\n    focus_absolute: 0\n"
                                     "    power_line_frequency: \"50 Hz\"\n    scene: \"true\"\n    x1_y: \"7\"\n"
-                                    "    gain_automatic: true\n"));
+                                    "    gain_automatic: true\n    plf: 50_hz\n    e: \"1e5\"\n"));
     rc = ad_config_parse("c.yaml", printed, strlen(printed), &b, err, sizeof err);
     if (rc) print_error("%s\n", err);
     assert_int_equal(rc, 0);

@@ -124,8 +124,8 @@ static void put_controls(FILE *out, const ad_config_key *k, const ad_config *cfg
         } else if (c[i].kind == AD_CONTROL_INT) {
             fprintf(out, "%" PRId64, c[i].value);
         } else {
-            const char *v = c[i].item;
-            bool plain = !(v[0] >= '0' && v[0] <= '9') && strcasecmp(v, "true") && strcasecmp(v, "false") &&
+            const char *v = c[i].item; /* "50_hz" plain; "7", "1e5" and "true" would read back as others */
+            bool plain = v[strspn(v, "0123456789eE")] != '\0' && strcasecmp(v, "true") && strcasecmp(v, "false") &&
                          strcasecmp(v, "null");
             for (const char *q = v; plain && *q; q++)
                 plain = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_';

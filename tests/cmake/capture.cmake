@@ -33,9 +33,9 @@ if(NOT ANOMALYD_SANITIZE)
   target_include_directories(anomalyd_core_vm PUBLIC ${CMAKE_SOURCE_DIR}/include
                              PRIVATE ${CMAKE_SOURCE_DIR}/src)
   target_compile_definitions(anomalyd_core_vm PUBLIC ANOMALYD_VERSION="${PROJECT_VERSION}")
-  target_link_libraries(anomalyd_core_vm PUBLIC
-    PkgConfig::PNG PkgConfig::YAML PkgConfig::SQLITE PkgConfig::JANSSON
-    PkgConfig::V4L2 PkgConfig::OPENBLAS OpenMP::OpenMP_C Threads::Threads m)
+  # the same libraries as anomalyd_core, whatever it gains (libmodbus, libmosquitto ...)
+  get_target_property(core_libs anomalyd_core LINK_LIBRARIES)
+  target_link_libraries(anomalyd_core_vm PUBLIC ${core_libs})
   anomalyd_vm_portable(anomalyd_core_vm)
 
   set(vm_bin ${CMAKE_BINARY_DIR}/vm-bin)
