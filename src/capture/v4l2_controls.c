@@ -222,15 +222,19 @@ static void written_value(const ad_camera_control *c, char *out, size_t n)
     else snprintf(out, n, "%lld", (long long)c->value);
 }
 
-/* "gain, brightness, ...": the names camera.controls could use. */
+/* "gain, brightness, ...": the names camera.controls could use, as many
+ * whole names as fit, then "...". */
 static void describe_names(const dev_controls *dev, char *out, size_t n)
 {
     size_t used = 0;
     out[0] = '\0';
-    for (size_t i = 0; i < dev->n && used + 1 < n; i++) {
+    for (size_t i = 0; i < dev->n; i++) {
         if (unsupported_type(dev->v[i].type) || (dev->v[i].flags & V4L2_CTRL_FLAG_READ_ONLY)) continue;
-        int w = snprintf(out + used, n - used, "%s%s", used ? ", " : "", dev->v[i].name);
-        if (w > 0) used += (size_t)w < n - used ? (size_t)w : n - used - 1;
+        if (used + strlen(dev->v[i].name) + sizeof ", , ..." > n) {
+            snprintf(out + used, n - used, ", ...");
+            return;
+        }
+        used += (size_t)snprintf(out + used, n - used, "%s%s", used ? ", " : "", dev->v[i].name);
     }
     if (!used) snprintf(out, n, "none, it lists no settable controls");
 }
