@@ -14,6 +14,7 @@
 #include "test_support.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -596,6 +597,114 @@ static void test_wrong_config_errors(void **state)
     }
 }
 
+/* ---- the real anomalyd (replay of the fixture frames, fixture model) ---- */
+
+/* The harness's config (replay in a loop at 30 fps, threshold 0: every
+ * part is a reject) plus Modbus keys; %d in yaml is the PLC's port. */
+static void daemon_config(fx *f, int port, const char *yaml)
+{
+    write_config(f, 0.0, true, 30);
+    FILE *fp = fopen(f->config, "a");
+    assert_non_null(fp);
+    fprintf(fp, yaml, port);
+    fclose(fp);
+}
+
+/* Rising-edge writes ("on") of coil addr from index 0. */
+static int coil_pulses(plc *p, int addr)
+{
+    static plc_write w[4096];
+    int n = coil_writes(p, 0, addr, w, 4096), on = 0;
+    for (int i = 0; i < n; i++) on += w[i].value == 1;
+    return on;
+}
+
+static void stop_daemon(fx *f)
+{
+    kill(f->pid, SIGTERM);
+    assert_int_equal(wait_exit(f), 0);
+}
+
+/* The daemon test's PLC and fixture, freed (the daemon killed) by the
+ * teardown even when the test fails. */
+static plc *d_plc;
+static fx *d_fx;
+
+static int daemon_teardown(void **state)
+{
+    (void)state;
+    fx_free(d_fx);
+    plc_free(d_plc);
+    d_fx = NULL;
+    d_plc = NULL;
+    return 0;
+}
+
+/* trigger.mode modbus: no edge, no inspection; each rising edge, exactly
+ * one inspection: one row and one reject pulse. */
+static void test_daemon_inspects_once_per_edge(void **state)
+{
+    (void)state;
+    plc *p = d_plc = start_plc();
+    fx *f = d_fx = fx_new("modbus-trigger");
+    daemon_config(f, plc_port(p),
+                  "trigger:\n  mode: modbus\n  modbus:\n    input: 3\n    poll_ms: 5\n"
+                  "outputs:\n  modbus:\n    reject_coil: 5\n    pulse_ms: 50\n"
+                  "modbus:\n  host: 127.0.0.1\n  port: %d\n");
+    start_daemon(f, NULL);
+    wait_notify(f, "READY=1");
+    WAIT_UNTIL(plc_reads(p) >= 20); /* frames stream, the input is polled, no edge */
+    wait_polls(p, 50);
+    assert_int_equal(db_rows(f), 0);
+    assert_int_equal(coil_pulses(p, 5), 0);
+
+    for (int k = 1; k <= 3; k++) {
+        make_edge(p, 3);
+        WAIT_UNTIL(db_rows(f) >= k && coil_pulses(p, 5) >= k);
+        /* the input stays high: nothing more for this part */
+        wait_polls(p, 40);
+        assert_int_equal(db_rows(f), k);
+        assert_int_equal(coil_pulses(p, 5), k);
+    }
+    stop_daemon(f);
+    assert_int_equal(db_rows(f), 3);
+}
+
+/* The PLC down at start and mid-run: inspection and the reject log go on,
+ * the log says so once each time, the pulses come back with the server. */
+static void test_daemon_goes_on_while_plc_is_down(void **state)
+{
+    (void)state;
+    plc *p = d_plc = start_plc();
+    plc_down(p);
+    fx *f = d_fx = fx_new("modbus-down");
+    daemon_config(f, plc_port(p),
+                  "outputs:\n  modbus:\n    reject_coil: 5\n    pulse_ms: 50\n"
+                  "modbus:\n  host: 127.0.0.1\n  port: %d\n");
+    start_daemon(f, NULL);
+    wait_notify(f, "READY=1");
+    WAIT_UNTIL(db_rows(f) >= 10);
+    sleep_s(2.0); /* several reconnect attempts */
+    assert_int_equal(log_count(f, "modbus: cannot reach 127.0.0.1"), 1);
+
+    assert_int_equal(plc_restart(p), 0);
+    WAIT_UNTIL(coil_pulses(p, 5) >= 1);
+    wait_log(f, "is back after", 1);
+
+    plc_down(p);
+    wait_log(f, "modbus: lost 127.0.0.1", 1);
+    long long rows = db_rows(f);
+    WAIT_UNTIL(db_rows(f) >= rows + 10);
+    sleep_s(2.0);
+    assert_int_equal(log_count(f, "modbus: lost 127.0.0.1"), 1);
+    int pulses = coil_pulses(p, 5);
+    assert_int_equal(plc_restart(p), 0);
+    WAIT_UNTIL(coil_pulses(p, 5) > pulses);
+    wait_log(f, "is back after", 2);
+    assert_int_equal(log_count(f, "modbus: cannot reach 127.0.0.1"), 1);
+    stop_daemon(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -610,7 +719,13 @@ int main(void)
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_configured_and_same_settings),
         cmocka_unit_test(test_wrong_config_errors),
+        cmocka_unit_test_teardown(test_daemon_inspects_once_per_edge, daemon_teardown),
+        cmocka_unit_test_teardown(test_daemon_goes_on_while_plc_is_down, daemon_teardown),
     };
+    /* while debugging: MODBUS_ONLY='*daemon*', MODBUS_SKIP='*daemon*' */
+    const char *only = getenv("MODBUS_ONLY"), *skip = getenv("MODBUS_SKIP");
+    if (only && *only) cmocka_set_test_filter(only);
+    if (skip && *skip) cmocka_set_skip_filter(skip);
     redirect_log();
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     restore_log(failed != 0);
