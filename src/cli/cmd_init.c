@@ -270,8 +270,9 @@ static void put_config(FILE *out, const ad_config *cfg, const camera_notes *note
              "The camera's values when anomalyctl init ran, set again at every open (names and ranges: "
              "v4l2-ctl -d %s --list-ctrls-menus). Automatic exposure, gain, white balance and focus are off: "
              "they change the picture during a shift, and a model trained on one exposure flags the next as "
-             "defective.%s%s Set the manual values before recording good parts, then keep them.",
-             cfg->camera.device, notes->turned_off[0] ? " Turned off here: " : "", notes->turned_off);
+             "defective.%s%s%s Set the manual values before recording good parts, then keep them.",
+             cfg->camera.device, notes->turned_off[0] ? " Turned off here: " : "", notes->turned_off,
+             notes->turned_off[0] ? "." : "");
     fwrite(text, 1, (size_t)(at + 1 - text), out);
     put_wrapped_comment(out, 2, why);
     fputs(at + 1, out);
