@@ -30,7 +30,7 @@ SQLITE=$(command -v sqlite3 || true)
 
 copies=(--copy "$BIN/vm-bin" --copy "$V4L2CTL" --copy "$VM/capture-scenarios.sh")
 [[ -n $SQLITE ]] && copies+=(--copy "$SQLITE")
-copies+=(--copy "$VM/daemon-scenarios.sh")
+copies+=(--copy "$VM/daemon-lib.sh" --copy "$VM/daemon-scenarios.sh" --copy "$VM/controls-scenarios.sh")
 [[ -d $SRC/fixtures/model ]] && copies+=(--copy "$SRC/fixtures/model")
 
 # The daemon scenarios need the fixture model and sqlite3 (to count rows);
@@ -49,12 +49,13 @@ failed=0
 sh $VM/capture-scenarios.sh $BIN/vm-bin/vm_capture_probe $V4L2CTL $CAPTURE_MODE || failed=\$((failed + \$?))
 if [ $CAPTURE_MODE = extra ]; then
     sh $VM/daemon-scenarios.sh $BIN/vm-bin $V4L2CTL $SQLITE $SRC/fixtures || failed=\$((failed + \$?))
+    sh $VM/controls-scenarios.sh $BIN/vm-bin $V4L2CTL $SQLITE $SRC/fixtures || failed=\$((failed + \$?))
 fi
 [ \$failed -eq 0 ] || { echo "FAILED CHECKS: \$failed"; exit 1; }
 EOF
 
 set +e
-"$VM/vivid-vm.sh" --cache "$BIN/vm-cache" --timeout 300 "${copies[@]}" -- "$BIN/vm-main.sh" \
+"$VM/vivid-vm.sh" --cache "$BIN/vm-cache" --timeout 480 "${copies[@]}" -- "$BIN/vm-main.sh" \
     | tee "$BIN/vm-test.log"
 rc=${PIPESTATUS[0]}
 set -e
