@@ -263,6 +263,22 @@ static void trigger_queue_is_bounded_and_counts_drops(void **state)
     ad_trigger_fire(q, longid, 6.0);
     assert_true(ad_trigger_take(q, &t, 0));
     assert_int_equal(strlen(t.part_id), 63);
+    /* a reload's new length keeps the oldest that fit, in order */
+    ad_trigger_queue_resize(q, 4);
+    for (int i = 0; i < 4; i++) ad_trigger_fire(q, NULL, 10.0 + i);
+    ad_trigger_queue_resize(q, 3);
+    assert_true(ad_trigger_take(q, &t, 0));
+    assert_true(t.t_fired == 10.0);
+    ad_trigger_fire(q, NULL, 20.0);
+    ad_trigger_fire(q, NULL, 21.0); /* full again: dropped */
+    for (double want = 11.0; want <= 12.0; want += 1.0) {
+        assert_true(ad_trigger_take(q, &t, 0));
+        assert_true(t.t_fired == want);
+    }
+    assert_true(ad_trigger_take(q, &t, 0));
+    assert_true(t.t_fired == 20.0);
+    ad_trigger_queue_counts(q, &c);
+    assert_int_equal(c.dropped, 3 + 1 + 1);
     ad_trigger_queue_close(q);
     ad_trigger_fire(q, "late", 7.0);
     assert_false(ad_trigger_take(q, &t, 1.0)); /* closed: at once */

@@ -7,11 +7,13 @@
 
 #include "daemon_internal.h"
 
-void ad_capture_thread_init(ad_capture_thread *t, ad_mailbox *mb, ad_camera_slot *camera)
+void ad_capture_thread_init(ad_capture_thread *t, ad_mailbox *mb, ad_camera_slot *camera,
+                            ad_part_stage *parts)
 {
     memset(t, 0, sizeof *t);
     t->mailbox = mb;
     t->camera = camera;
+    t->parts = parts;
     pthread_mutex_init(&t->status_lock, NULL);
 }
 
@@ -59,7 +61,9 @@ static int grab_frames(ad_capture_thread *t, ad_source *src, const ad_camera_set
             timeouts = 0;
             ad_latch_clear(latch, "frames are arriving again");
             atomic_fetch_add(&t->captured, 1);
-            if (ad_mailbox_put(t->mailbox, frame, seq)) atomic_fetch_add(&t->dropped, 1);
+            double now = ad_now_sec();
+            ad_part_stage_frame(t->parts, frame, now); /* before the frame leaves: it may fire for it */
+            if (ad_mailbox_put(t->mailbox, frame, seq, now)) atomic_fetch_add(&t->dropped, 1);
             continue;
         }
         if (rc == AD_CAPTURE_END) {

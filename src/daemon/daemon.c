@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "anomalyd/capture.h"
 #include "anomalyd/config.h"
@@ -62,6 +63,21 @@ static int check_config(const ad_config *cfg)
         ad_detector_close(det);
         return 2;
     }
+    ad_part_detector *parts = NULL;
+    if (cfg->trigger.mode == AD_TRIGGER_PART && ad_part_detector_load(&parts, cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "anomalyd: %s: %s\n", cfg->path, err);
+        ad_detector_close(det);
+        return 1;
+    }
+    ad_part_detector_close(parts);
+    /* peers that do not answer now may later: warnings, not errors */
+    char warnings[4096];
+    if (ad_line_io_probe(cfg, warnings, sizeof warnings) > 0)
+        for (char *line = warnings, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next) *next++ = '\0';
+            fprintf(stderr, "anomalyd: %s: warning: %s\n", cfg->path, line);
+        }
     ad_config_print(stdout, cfg);
     fprintf(stderr, "anomalyd: %s: config OK, model %s OK (sha256 %s)", cfg->path,
             cfg->model.path, ad_detector_model_sha256(det));
@@ -112,14 +128,34 @@ static int run(ad_daemon *d, bool no_drop)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* the line: after the mask, so the links' threads inherit it */
+    d->triggers = ad_trigger_queue_create(c->trigger.queue);
+    ad_part_stage_init(&d->parts, d->triggers);
+    int code = 0;
+    if (ad_part_stage_offer(&d->parts, c, err, sizeof err) != 0) {
+        ad_log(AD_LOG_ERR, "%s", err);
+        code = 1;
+    } else if (ad_line_io_open(&d->io, c, d->triggers, err, sizeof err) != 0) {
+        ad_log(AD_LOG_ERR, "cannot start the line outputs: %s", err);
+        code = 2;
+    }
+    if (code) {
+        ad_part_stage_destroy(&d->parts);
+        ad_trigger_queue_destroy(d->triggers);
+        ad_store_close(store);
+        ad_detector_close(det);
+        return code;
+    }
+
     ad_mailbox_init(&d->mailbox, no_drop);
     ad_camera_slot_init(&d->camera, c);
     ad_reload_slot_init(&d->reload);
     ad_inspect_stats_init(&d->stats, c->threshold);
     ad_writer_queue_init(&d->queue);
-    ad_capture_thread_init(&d->capture, &d->mailbox, &d->camera);
-    ad_inspect_thread_init(&d->inspect, &d->mailbox, &d->reload, &d->queue, &d->stats, c, det);
-    ad_writer_thread_init(&d->writer, &d->queue, store);
+    ad_capture_thread_init(&d->capture, &d->mailbox, &d->camera, &d->parts);
+    ad_inspect_thread_init(&d->inspect, &d->mailbox, &d->reload, d->triggers, &d->queue, &d->stats, d->io, c,
+                           det);
+    ad_writer_thread_init(&d->writer, &d->queue, store, d->io);
     m->lat_scratch = ad_xmalloc(AD_MINUTE_SAMPLES_MAX * sizeof(double));
     ad_main_thread_minute_start(d);
 
@@ -137,6 +173,8 @@ static int run(ad_daemon *d, bool no_drop)
     ad_main_thread_minute_flush(d);
     ad_writer_queue_stop(&d->queue);
     pthread_join(d->writer.tid, NULL);
+    ad_line_io_close(d->io); /* after the writer: the last rejects reach the links */
+    d->io = NULL;
 
     ad_counts n;
     ad_daemon_read_counts(d, &n);
@@ -145,6 +183,14 @@ static int run(ad_daemon *d, bool no_drop)
            "%ld not recorded), images skipped %ld",
            n.captured, n.inspected, n.dropped, n.rejects, n.rows_written, n.rows_lost,
            n.images_skipped);
+    if (m->cfg.trigger.mode != AD_TRIGGER_CONTINUOUS) {
+        ad_trigger_counts tc;
+        ad_trigger_queue_counts(d->triggers, &tc);
+        ad_log(AD_LOG_INFO, "triggers: %ld fired, %ld served, %ld dropped (queue full) or not served; parts "
+               "that passed without coming to rest: %ld; frames passed over: %ld", tc.fired,
+               atomic_load(&d->inspect.inspected), tc.dropped + atomic_load(&d->inspect.unserved),
+               n.unsettled, atomic_load(&d->inspect.passed_over));
+    }
 
     ad_writer_thread_destroy(&d->writer);
     ad_inspect_thread_destroy(&d->inspect);
@@ -154,6 +200,8 @@ static int run(ad_daemon *d, bool no_drop)
     ad_reload_slot_destroy(&d->reload);
     ad_camera_slot_destroy(&d->camera);
     ad_mailbox_destroy(&d->mailbox);
+    ad_part_stage_destroy(&d->parts);
+    ad_trigger_queue_destroy(d->triggers);
     free(m->lat_scratch);
     return n.rows_lost ? 1 : 0;
 }

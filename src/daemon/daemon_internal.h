@@ -2,13 +2,20 @@
  * the threads hand things to each other through.
  *
  *   capture    --frame----------------> ad_mailbox ---------> inspection
- *   inspection --reject rows----------> ad_writer_queue ----> writer
+ *   capture    --part at rest---------> ad_trigger_queue ---> inspection  (trigger.mode part:
+ *                                       ad_part_stage on every frame; Modbus and MQTT links
+ *                                       fire into the same queue)
+ *   inspection --verdict of each part-> ad_line_io (links: Modbus, MQTT, command)
+ *   inspection --reject rows----------> ad_writer_queue ----> writer --recorded--> ad_line_io
  *   main       --minute counters------> ad_writer_queue ----> writer
+ *   main       --status, minute-------> ad_line_io
  *   inspection --score, latency-------> ad_inspect_stats ---> main
  *   main, on SIGHUP:
  *              --camera settings------> ad_camera_slot -----> capture
  *              --detector and config--> ad_reload_slot -----> inspection
  *              --log options----------> ad_writer_queue ----> writer
+ *              --part trigger---------> ad_part_stage ------> capture
+ *              --links----------------> ad_line_io_reload
  *
  * Each interface owns its lock; nothing else is shared. A thread's counters
  * are atomics in its own struct, written by that thread alone and read by
@@ -32,6 +39,7 @@
 #include "anomalyd/image.h"
 #include "anomalyd/store.h"
 #include "anomalyd/util.h"
+#include "line/line.h"
 
 #define AD_MINUTE_SAMPLES_MAX 65536 /* scores/latencies kept per minute for quantiles */
 #define AD_RATE_WINDOW 60           /* seconds of history for the status rates */
@@ -81,6 +89,7 @@ typedef struct ad_mailbox {
     pthread_cond_t filled, emptied;
     ad_image slot;
     uint64_t seq;
+    double t;                /* ad_now_sec() when the slot's frame was captured */
     bool full;
     bool wait_for_taker; /* put waits while the slot is full */
     bool ended;          /* the source has no more frames */
@@ -91,16 +100,17 @@ enum ad_mailbox_take { AD_MAILBOX_FRAME, AD_MAILBOX_EMPTY, AD_MAILBOX_DONE };
 
 void ad_mailbox_init(ad_mailbox *mb, bool wait_for_taker);
 void ad_mailbox_destroy(ad_mailbox *mb);
-/* Swaps *frame (the newest) into the slot, *frame gets the slot's old
- * buffer. Returns true when that replaced a frame never taken. */
-bool ad_mailbox_put(ad_mailbox *mb, ad_image *frame, uint64_t seq);
+/* Swaps *frame (the newest, captured at ad_now_sec() t) into the slot,
+ * *frame gets the slot's old buffer. Returns true when that replaced a
+ * frame never taken. */
+bool ad_mailbox_put(ad_mailbox *mb, ad_image *frame, uint64_t seq, double t);
 /* The source ended: takes return DONE once the slot is empty. */
 void ad_mailbox_end(ad_mailbox *mb);
 /* Stop: takes return DONE, a waiting put returns. */
 void ad_mailbox_close(ad_mailbox *mb);
-/* Swaps the slot's frame into *work: FRAME; nothing within timeout_s:
- * EMPTY; closed, or ended and empty: DONE. */
-enum ad_mailbox_take ad_mailbox_take(ad_mailbox *mb, ad_image *work, uint64_t *seq,
+/* Swaps the slot's frame into *work (its capture time into *t): FRAME;
+ * nothing within timeout_s: EMPTY; closed, or ended and empty: DONE. */
+enum ad_mailbox_take ad_mailbox_take(ad_mailbox *mb, ad_image *work, uint64_t *seq, double *t,
                                      double timeout_s);
 
 /* ---- reload of the camera settings: main -> capture (handoff.c) ---- */
@@ -141,6 +151,36 @@ void ad_reload_slot_offer(ad_reload_slot *s, ad_detector *det, const ad_config *
 /* True and the new detector (now the caller's) and config, if one waits. */
 bool ad_reload_slot_take(ad_reload_slot *s, ad_detector **det, ad_config *cfg);
 
+/* ---- the part trigger on every frame: capture -> trigger queue (part_stage.c) ----
+ * With trigger.mode part the capture thread shows the stage every frame it
+ * grabs (a small gray grid of the ROI: cheap), so no frame goes unseen while
+ * an inspection runs; a part's first frame at rest fires a trigger stamped
+ * with that frame's capture time, which the inspection thread serves with
+ * that frame. The main thread opens a new detector on start and reload. */
+typedef struct ad_part_stage {
+    pthread_mutex_t lock;
+    ad_part_detector *det;      /* NULL unless trigger.mode is part */
+    ad_config *cfg;             /* the ROI and trigger.* det was opened with */
+    long long ref_mtime_ns, ref_size; /* the reference file det read */
+    ad_trigger_queue *triggers; /* out; the daemon's */
+    ad_part_counts before;      /* counts of detectors replaced by reloads */
+    /* the capture thread's own */
+    ad_image roi;
+    ad_latch latch;
+} ad_part_stage;
+
+void ad_part_stage_init(ad_part_stage *s, ad_trigger_queue *triggers);
+void ad_part_stage_destroy(ad_part_stage *s);
+/* Main: for trigger.mode part, opens a detector from the reference when
+ * there is none, when the ROI or trigger.* changed or the reference file
+ * did; other modes close it. -1 with err (the reference cannot be read):
+ * the stage keeps what it had. */
+int ad_part_stage_offer(ad_part_stage *s, const ad_config *cfg, char *err, size_t errlen);
+/* Capture: one frame, captured at ad_now_sec() t. */
+void ad_part_stage_frame(ad_part_stage *s, const ad_image *frame, double t);
+/* Main: parts seen since the start. */
+void ad_part_stage_counts(ad_part_stage *s, ad_part_counts *c);
+
 /* ---- inspection results: inspection -> main (handoff.c) ----
  * The last score for the status line, and this minute's scores and
  * latencies for the quantiles of the status line and the counters row. */
@@ -168,6 +208,8 @@ typedef struct ad_job {
     struct ad_job *next;
     enum ad_job_kind kind;
     ad_reject row;
+    ad_verdict verdict;   /* the reject's, told to the links once its images are done */
+    bool told;            /* ad_line_io_recorded called */
     ad_image frame, heat; /* owned; px == NULL when absent */
     ad_minute_counts minute;
 } ad_job;
@@ -220,6 +262,7 @@ bool ad_writer_queue_empty(ad_writer_queue *q);
 typedef struct ad_capture_thread {
     ad_mailbox *mailbox;        /* out: frames */
     ad_camera_slot *camera;     /* in: settings */
+    ad_part_stage *parts;       /* out: part triggers (every frame is shown to it) */
     atomic_int stop;            /* in: set by the main thread */
     atomic_int up;              /* out: the camera streams */
     atomic_long captured, dropped;
@@ -228,30 +271,41 @@ typedef struct ad_capture_thread {
     pthread_t tid;
 } ad_capture_thread;
 
-void ad_capture_thread_init(ad_capture_thread *t, ad_mailbox *mb, ad_camera_slot *camera);
+void ad_capture_thread_init(ad_capture_thread *t, ad_mailbox *mb, ad_camera_slot *camera,
+                            ad_part_stage *parts);
 void ad_capture_thread_destroy(ad_capture_thread *t);
 void *ad_capture_thread_main(void *arg);
 /* Main: the camera status line part ("" while the camera streams). */
 void ad_capture_thread_status(ad_capture_thread *t, char *out, size_t n);
 
-/* Inspection (inspect_thread.c): takes the newest frame, runs the detector,
- * queues a row (and images) per reject. */
+/* Inspection (inspect_thread.c): takes the newest frame; inspects every
+ * one (trigger.mode continuous) or, per trigger, the first frame captured
+ * after it (and trigger.delay_ms for modbus, mqtt); each inspection is a
+ * part with a number and one verdict, told to the links at once; queues a
+ * row (and images) per reject. */
 typedef struct ad_inspect_thread {
     ad_mailbox *mailbox;        /* in: frames */
     ad_reload_slot *reload;     /* in: new detector and config */
+    ad_trigger_queue *triggers; /* in: part, Modbus and MQTT triggers */
     ad_writer_queue *writer;    /* out: reject rows */
     ad_inspect_stats *stats;    /* out: scores and latencies */
+    ad_line_io *io;             /* out: verdicts */
     ad_config cfg;              /* its own copy; set before start */
     ad_detector *det;           /* owned; set before start */
+    ad_trigger pending;         /* a trigger waiting for its frame ... */
+    bool has_pending;           /* ... when set */
     atomic_long inspected, rejects, errors, images_skipped;
+    atomic_long passed_over;    /* frames not inspected: no trigger waited for them */
+    atomic_long unserved;       /* triggers that never got a frame (the source ended, the mode changed) */
     atomic_llong heartbeat_ms;  /* last sign of life, for the watchdog */
     atomic_int done;            /* the source ended and every frame is inspected */
     pthread_t tid;
 } ad_inspect_thread;
 
 void ad_inspect_thread_init(ad_inspect_thread *t, ad_mailbox *mb, ad_reload_slot *reload,
-                            ad_writer_queue *writer, ad_inspect_stats *stats,
-                            const ad_config *cfg, ad_detector *det);
+                            ad_trigger_queue *triggers, ad_writer_queue *writer,
+                            ad_inspect_stats *stats, ad_line_io *io, const ad_config *cfg,
+                            ad_detector *det);
 void ad_inspect_thread_destroy(ad_inspect_thread *t); /* closes the detector */
 void *ad_inspect_thread_main(void *arg);
 
@@ -260,11 +314,12 @@ void *ad_inspect_thread_main(void *arg);
 typedef struct ad_writer_thread {
     ad_writer_queue *queue;     /* in: jobs and orders */
     ad_store *store;            /* owned; opened before start */
+    ad_line_io *io;             /* out: each reject once its images are written or skipped */
     atomic_long rows_written, rows_lost, images_skipped;
     pthread_t tid;
 } ad_writer_thread;
 
-void ad_writer_thread_init(ad_writer_thread *t, ad_writer_queue *q, ad_store *store);
+void ad_writer_thread_init(ad_writer_thread *t, ad_writer_queue *q, ad_store *store, ad_line_io *io);
 void ad_writer_thread_destroy(ad_writer_thread *t); /* closes the store */
 void *ad_writer_thread_main(void *arg);
 
@@ -278,6 +333,7 @@ typedef struct ad_rate_hist {
 
 typedef struct ad_counts {
     long captured, inspected, dropped, rejects, images_skipped, rows_written, rows_lost;
+    long unsettled;             /* parts that passed without coming to rest (part trigger) */
 } ad_counts;
 
 typedef struct ad_main_thread {
@@ -292,6 +348,9 @@ typedef struct ad_main_thread {
 
 /* The whole daemon: the interfaces and the threads that use them. */
 typedef struct ad_daemon {
+    ad_trigger_queue *triggers; /* owned; trigger.queue long */
+    ad_part_stage parts;
+    ad_line_io *io;             /* owned; the configured links */
     ad_mailbox mailbox;
     ad_camera_slot camera;
     ad_reload_slot reload;

@@ -26,7 +26,7 @@ void ad_mailbox_destroy(ad_mailbox *mb)
     pthread_cond_destroy(&mb->emptied);
 }
 
-bool ad_mailbox_put(ad_mailbox *mb, ad_image *frame, uint64_t seq)
+bool ad_mailbox_put(ad_mailbox *mb, ad_image *frame, uint64_t seq, double t)
 {
     pthread_mutex_lock(&mb->lock);
     while (mb->wait_for_taker && mb->full && !mb->closed)
@@ -36,6 +36,7 @@ bool ad_mailbox_put(ad_mailbox *mb, ad_image *frame, uint64_t seq)
     mb->slot = *frame;
     *frame = tmp;
     mb->seq = seq;
+    mb->t = t;
     mb->full = true;
     pthread_cond_signal(&mb->filled);
     pthread_mutex_unlock(&mb->lock);
@@ -59,7 +60,7 @@ void ad_mailbox_close(ad_mailbox *mb)
     pthread_mutex_unlock(&mb->lock);
 }
 
-enum ad_mailbox_take ad_mailbox_take(ad_mailbox *mb, ad_image *work, uint64_t *seq,
+enum ad_mailbox_take ad_mailbox_take(ad_mailbox *mb, ad_image *work, uint64_t *seq, double *t,
                                      double timeout_s)
 {
     pthread_mutex_lock(&mb->lock);
@@ -75,6 +76,7 @@ enum ad_mailbox_take ad_mailbox_take(ad_mailbox *mb, ad_image *work, uint64_t *s
         *work = mb->slot;
         mb->slot = tmp;
         *seq = mb->seq;
+        *t = mb->t;
         mb->full = false;
         pthread_cond_signal(&mb->emptied);
     }

@@ -21,6 +21,9 @@ void ad_daemon_read_counts(ad_daemon *d, ad_counts *c)
         atomic_load(&d->inspect.images_skipped) + atomic_load(&d->writer.images_skipped);
     c->rows_written = atomic_load(&d->writer.rows_written);
     c->rows_lost = atomic_load(&d->writer.rows_lost);
+    ad_part_counts parts;
+    ad_part_stage_counts(&d->parts, &parts);
+    c->unsettled = parts.unsettled;
 }
 
 static void minute_now(char out[32])
@@ -61,6 +64,7 @@ void ad_main_thread_minute_flush(ad_daemon *d)
            "%ld, score p50 %.4f max %.4f, latency p50 %.1f ms p99 %.1f ms (%.0f s)",
            c->minute, c->captured, c->inspected, c->dropped, c->rejects, c->images_skipped,
            c->score_p50, c->score_max, c->latency_ms_p50, c->latency_ms_p99, c->seconds);
+    ad_line_io_minute(d->io, c);
     ad_writer_queue_push(&d->queue, j);
 }
 
@@ -82,10 +86,15 @@ static void send_status(ad_daemon *d)
     double fps = dt > 0 ? di / dt : 0;
     double rate = di > 0 ? 100.0 * (double)dr / (double)di : 0;
 
-    char cam[AD_ERRLEN], msg[AD_ERRLEN + 512];
+    char cam[AD_ERRLEN], msg[AD_ERRLEN + 1024], links[512];
     double last, thr, lat50, lat99;
     ad_capture_thread_status(&d->capture, cam, sizeof cam);
     ad_inspect_stats_peek(&d->stats, &last, &thr, &lat50, &lat99, m->lat_scratch);
+    ad_line_status line = {.camera_up = atomic_load(&d->capture.up) != 0, .inspected = now.inspected,
+                           .rejects = now.rejects, .parts = now.inspected, .last_score = last,
+                           .threshold = thr, .state = cam[0] ? cam : "running"};
+    ad_line_io_status(d->io, &line);
+    ad_line_io_describe(d->io, links, sizeof links);
     if (cam[0])
         ad_fmt_trunc(msg, sizeof msg, "STATUS=%s: %s", m->cfg.line.name, cam);
     else
@@ -95,6 +104,11 @@ static void send_status(ad_daemon *d)
                      "inspected %ld, dropped %ld, rejects %ld, images skipped %ld",
                      m->cfg.line.name, fps, rate, dt, last, thr, lat50, lat99, now.captured,
                      now.inspected, now.dropped, now.rejects, now.images_skipped);
+    size_t used = strlen(msg);
+    if (m->cfg.trigger.mode == AD_TRIGGER_PART && !cam[0])
+        ad_fmt_trunc(msg + used, sizeof msg - used, ", parts not at rest %ld", now.unsettled);
+    used = strlen(msg);
+    if (links[0]) ad_fmt_trunc(msg + used, sizeof msg - used, "; %s", links);
     ad_sd_notify(msg);
 }
 
@@ -122,8 +136,13 @@ static void reload(ad_daemon *d)
                "the camera (above)");
         return;
     }
+    if (ad_part_stage_offer(&d->parts, &nc, err, sizeof err) != 0) {
+        ad_log(AD_LOG_ERR, "reload failed, still running on the previous config: %s", err);
+        return;
+    }
     ad_detector *nd = NULL;
     if (ad_detector_open(&nd, &nc, err, sizeof err) != 0) {
+        ad_part_stage_offer(&d->parts, &m->cfg, err, sizeof err); /* back to what it had */
         ad_log(AD_LOG_ERR, "reload failed, still running on the previous config and model: %s", err);
         return;
     }
@@ -139,6 +158,9 @@ static void reload(ad_daemon *d)
     ad_store_options_from_config(&new_store, &nc);
     if (!ad_store_options_equal(&new_store, &now_store))
         ad_writer_queue_reopen_store(&d->queue, &new_store);
+    if (nc.trigger.queue != m->cfg.trigger.queue) ad_trigger_queue_resize(d->triggers, nc.trigger.queue);
+    if (ad_line_io_reload(d->io, &nc, err, sizeof err) != 0)
+        ad_log(AD_LOG_ERR, "reload: an output refused its new settings and keeps its old ones: %s", err);
     m->cfg = nc;
     ad_log(AD_LOG_INFO, "reloaded %s: threshold %g, model %s (sha256 %.12s)", m->config_path,
            nc.threshold, nc.model.path, sha);

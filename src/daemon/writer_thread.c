@@ -15,11 +15,12 @@
 #define WRITER_STOP_GRACE_S 20.0  /* at shutdown, keep retrying this long */
 #define RETENTION_EVERY_S 600.0
 
-void ad_writer_thread_init(ad_writer_thread *t, ad_writer_queue *q, ad_store *store)
+void ad_writer_thread_init(ad_writer_thread *t, ad_writer_queue *q, ad_store *store, ad_line_io *io)
 {
     memset(t, 0, sizeof *t);
     t->queue = q;
     t->store = store;
+    t->io = io;
 }
 
 void ad_writer_thread_destroy(ad_writer_thread *t)
@@ -42,9 +43,10 @@ typedef struct writer_turns {
 static void log_lost_row(const ad_reject *r, const char *why)
 {
     ad_log(AD_LOG_ERR,
-           "reject NOT recorded (%s): ts=%s line=%s camera=%s frame=%llu score=%.6f "
-           "threshold=%.6f box=%d,%d,%d,%d area=%ld model=%s image=%s heatmap=%s",
-           why, r->ts, r->line, r->camera, (unsigned long long)r->frame_seq, r->score,
+           "reject NOT recorded (%s): ts=%s line=%s camera=%s part=%ld part_id=%s trigger=%s frame=%llu "
+           "score=%.6f threshold=%.6f box=%d,%d,%d,%d area=%ld model=%s image=%s heatmap=%s",
+           why, r->ts, r->line, r->camera, r->part, r->part_id[0] ? r->part_id : "-",
+           r->trigger[0] ? r->trigger : "-", (unsigned long long)r->frame_seq, r->score,
            r->threshold, r->box_x, r->box_y, r->box_w, r->box_h, r->area, r->model_sha256,
            r->image_path[0] ? r->image_path : "-", r->heatmap_path[0] ? r->heatmap_path : "-");
 }
@@ -80,12 +82,24 @@ static ad_job *pop(ad_job_list *l)
     return j;
 }
 
+/* The links hear of a reject once, with the paths its images got (empty
+ * when skipped), whether or not the database takes the row yet: the row is
+ * held and retried, the line should not wait for it. */
+static void tell_recorded(ad_writer_thread *t, ad_job *j)
+{
+    ad_fmt_trunc(j->verdict.image_path, sizeof j->verdict.image_path, "%s", j->row.image_path);
+    ad_fmt_trunc(j->verdict.heatmap_path, sizeof j->verdict.heatmap_path, "%s", j->row.heatmap_path);
+    if (t->io) ad_line_io_recorded(t->io, &j->verdict);
+    j->told = true;
+}
+
 /* Images of the held rejects that carry them; a failure skips the images,
- * never the row. */
+ * never the row. Then each reject is told to the links. */
 static void write_images(ad_writer_thread *t, writer_turns *w)
 {
     char err[AD_ERRLEN], msg[AD_ERRLEN + 128];
     for (ad_job *j = w->held.head; j; j = j->next) {
+        if (j->kind == AD_JOB_REJECT && !j->told && !j->frame.px && !j->heat.px) tell_recorded(t, j);
         if (j->kind != AD_JOB_REJECT || (!j->frame.px && !j->heat.px)) continue;
         j->row.frame = j->frame.px ? &j->frame : NULL;
         j->row.heatmap = j->heat.px ? &j->heat : NULL;
@@ -101,6 +115,7 @@ static void write_images(ad_writer_thread *t, writer_turns *w)
         ad_image_free(&j->frame);
         ad_image_free(&j->heat);
         ad_writer_queue_images_done(t->queue);
+        tell_recorded(t, j);
     }
 }
 

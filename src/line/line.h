@@ -106,6 +106,9 @@ void ad_trigger_fire(ad_trigger_queue *q, const char *part_id, double t_fired);
 /* The oldest pending trigger into *out: true; none within timeout_s
  * (0 = do not wait): false. */
 bool ad_trigger_take(ad_trigger_queue *q, ad_trigger *out, double timeout_s);
+/* SIGHUP's new trigger.queue: keeps the oldest pending triggers that fit,
+ * drops (and counts) the rest. */
+void ad_trigger_queue_resize(ad_trigger_queue *q, int capacity);
 /* Drops every pending trigger (counted as dropped); returns how many. */
 long ad_trigger_flush(ad_trigger_queue *q);
 void ad_trigger_queue_counts(ad_trigger_queue *q, ad_trigger_counts *c);

@@ -82,6 +82,22 @@ bool ad_trigger_take(ad_trigger_queue *q, ad_trigger *out, double timeout_s)
     return got;
 }
 
+void ad_trigger_queue_resize(ad_trigger_queue *q, int capacity)
+{
+    AD_ASSERT(capacity >= 1);
+    ad_trigger *ring = ad_xcalloc((size_t)capacity, sizeof *ring);
+    pthread_mutex_lock(&q->lock);
+    int keep = q->count < capacity ? q->count : capacity;
+    for (int i = 0; i < keep; i++) ring[i] = q->ring[(q->head + i) % q->capacity];
+    q->counts.dropped += q->count - keep;
+    free(q->ring);
+    q->ring = ring;
+    q->capacity = capacity;
+    q->head = 0;
+    q->count = keep;
+    pthread_mutex_unlock(&q->lock);
+}
+
 long ad_trigger_flush(ad_trigger_queue *q)
 {
     pthread_mutex_lock(&q->lock);

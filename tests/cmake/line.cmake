@@ -3,3 +3,10 @@
 if(TARGET test_line)
   target_include_directories(test_line PRIVATE ${CMAKE_SOURCE_DIR}/src)
 endif()
+# test_line_replay: the real anomalyctl (capture --empty) and anomalyd
+# (trigger.mode part, --no-drop) on every replay of fixtures/line.
+if(TARGET test_line_replay)
+  target_link_libraries(test_line_replay PRIVATE daemon_harness)
+  add_dependencies(test_line_replay anomalyd anomalyctl)
+  set_tests_properties(test_line_replay PROPERTIES LABELS integration)
+endif()

@@ -76,6 +76,11 @@ void write_config(fx *f, double threshold, bool loop, double fps)
              "reject_log:\n  database: %s\n  image_dir: %s\n  retention_days: 30\n"
              "  max_megabytes: 100\n",
              f->replay, loop ? "true" : "false", fps, f->model, threshold, f->db, f->images);
+    write_config_text(f, text);
+}
+
+void write_config_text(fx *f, const char *text)
+{
     char tmp[1300];
     snprintf(tmp, sizeof tmp, "%s.new", f->config);
     FILE *fp = fopen(tmp, "w");

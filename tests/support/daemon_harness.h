@@ -42,6 +42,8 @@ void fx_free(fx *f);
  * file): replay source of f->replay at fps, f->model with its head,
  * threshold, images on. */
 void write_config(fx *f, double threshold, bool loop, double fps);
+/* Writes text as f->config, replaced atomically like write_config's. */
+void write_config_text(fx *f, const char *text);
 
 /* Starts anomalyd --config f->config [extra], stdout and stderr appended to
  * f->log, NOTIFY_SOCKET and WATCHDOG_USEC set. start_daemon_env also sets
