@@ -6,7 +6,7 @@
  * never settles is never inspected (and said so); every defective part
  * gives exactly one SQLite row, carrying its part number; the command
  * output runs once per reject with that part's number. */
-#include "daemon_harness.h"
+#include "line_station.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -16,78 +16,26 @@
 
 #include "anomalyd/util.h"
 
-#define MAX_PARTS 8
-
-typedef struct truth_part {
-    char defect[32];
-    int rests_from, rests_to; /* -1: never at rest */
-} truth_part;
-
 typedef struct inspection {
     long part;
     int frame;
     bool reject;
 } inspection;
 
-static char *reference_dir; /* the empty station, recorded once for every test */
+static char *reference; /* the empty station, recorded once for every test */
 
-static char reference[1300];
-
-/* anomalyctl capture --empty on the empty station's replay. */
 static int record_empty_station(void **state)
 {
     (void)state;
-    reference_dir = ts_tmpdir("line-ref");
-    char yaml[4096];
-    snprintf(yaml, sizeof yaml,
-             "line: {name: station}\n"
-             "camera: {source: replay, replay_dir: %s/line/empty/frames, width: 80, height: 80, fps: 200,\n"
-             "         roi: {x: 8, y: 8, width: 64, height: 64}}\n"
-             "model: {path: %s/model/parts.safetensors, color: gray, input_width: 64, input_height: 64}\n"
-             "threshold: 0.39\n",
-             FIXTURES_DIR, FIXTURES_DIR);
-    char *cfg = ts_write_text(reference_dir, "empty.yaml", yaml);
-    snprintf(reference, sizeof reference, "%s/station/empty.png", reference_dir);
-    char args[4096];
-    snprintf(args, sizeof args, "capture --config %s --empty --count 20 --out %s", cfg, reference);
-    int rc;
-    char *out = ts_run_bin("anomalyctl", args, &rc);
-    if (rc != 0) print_error("%s\n", out);
-    assert_int_equal(rc, 0);
-    assert_non_null(strstr(out, "empty station: 20 frames averaged into"));
-    assert_non_null(strstr(out, "ok: pixel_delta 20 is above the noise"));
-    free(out);
-    free(cfg);
+    reference = ls_record_reference();
     return 0;
 }
 
 static int remove_reference(void **state)
 {
     (void)state;
-    ts_rmtree(reference_dir);
-    free(reference_dir);
+    ls_reference_free(reference);
     return 0;
-}
-
-static int read_truth(const char *seq, truth_part *parts)
-{
-    char path[1200], line[256];
-    snprintf(path, sizeof path, "%s/line/%s/truth.csv", FIXTURES_DIR, seq);
-    FILE *fp = fopen(path, "r");
-    assert_non_null(fp);
-    int n = 0;
-    assert_non_null(fgets(line, sizeof line, fp)); /* header */
-    while (fgets(line, sizeof line, fp)) {
-        int part, enters, gone;
-        assert_true(n < MAX_PARTS);
-        truth_part *t = &parts[n];
-        assert_int_equal(sscanf(line, "%d,%31[^,],%d,%d,%d,%d", &part, t->defect, &enters, &t->rests_from,
-                                &t->rests_to, &gone),
-                         6);
-        n++;
-    }
-    fclose(fp);
-    return n;
 }
 
 /* The daemon's line for each part: "good: frame F score ..., part N (part)"
@@ -110,48 +58,19 @@ static int read_inspections(const char *log, inspection *out, int max)
     return n;
 }
 
-/* The config of anomalyd on fixtures/line/SEQ (looped or not) with
- * trigger.mode MODE and the reference; extra: more YAML (keys it does not
- * set: outputs). Replaced atomically, for reloads. */
-static void write_line_config(fx *f, const char *seq, bool loop, const char *mode, const char *reference_path,
-                              const char *extra)
-{
-    char yaml[16384];
-    snprintf(yaml, sizeof yaml,
-             "line:\n  name: dtest\n"
-             "camera:\n  source: replay\n  replay_dir: %s/line/%s/frames\n  replay_loop: %s\n  width: 80\n"
-             "  height: 80\n  fps: 100\n  roi: {x: 8, y: 8, width: 64, height: 64}\n"
-             "model:\n  path: %s\n  color: gray\n  input_width: 64\n  input_height: 64\n"
-             "detector:\n  noise_level: 0.1\n  steps: 1\n  draws: 1\n  sigma: 1\n  map: head\n  threads: 1\n"
-             "threshold: 0.39\n"
-             "reject_log:\n  database: %s\n  image_dir: %s\n"
-             "trigger:\n  mode: %s\n  part:\n    reference: %s\n"
-             "%s",
-             FIXTURES_DIR, seq, loop ? "true" : "false", f->model, f->db, f->images, mode, reference_path,
-             extra ? extra : "");
-    write_config_text(f, yaml);
-}
-
 /* anomalyd --no-drop on fixtures/line/SEQ to its end. */
 static void run_sequence(fx *f, const char *seq, const char *extra)
 {
-    write_line_config(f, seq, false, "part", reference, extra);
-    start_daemon(f, "--no-drop");
-    int rc = wait_exit(f);
-    if (rc != 0) {
-        char *log = read_log(f);
-        print_error("%s\n", log);
-        free(log);
-    }
-    assert_int_equal(rc, 0);
+    ls_write_config(f, seq, false, "part", reference, extra);
+    ls_run_to_end(f);
 }
 
 /* Checks a finished run of seq against its truth; returns the defective
  * parts' part numbers in reject_parts (*nrejects of them). */
 static void check_against_truth(fx *f, const char *seq, long *reject_parts, int *nrejects)
 {
-    truth_part truth[MAX_PARTS];
-    int nt = read_truth(seq, truth);
+    ls_part truth[LS_MAX_PARTS];
+    int nt = ls_read_truth(seq, truth);
     inspection seen[64];
     char *log = read_log(f);
     int ns = read_inspections(log, seen, 64);
@@ -194,7 +113,7 @@ static void sequence_matches_truth(const char *seq, int expect_inspected, int ex
 {
     fx *f = fx_new("line-replay");
     run_sequence(f, seq, NULL);
-    long rejects[MAX_PARTS];
+    long rejects[LS_MAX_PARTS];
     int n;
     check_against_truth(f, seq, rejects, &n);
     assert_int_equal(n, expect_rows);
@@ -227,7 +146,7 @@ static void a_part_that_never_settles_is_logged_not_inspected(void **state)
     (void)state;
     fx *f = fx_new("line-replay");
     run_sequence(f, "never_settles", NULL);
-    long rejects[MAX_PARTS];
+    long rejects[LS_MAX_PARTS];
     int n;
     check_against_truth(f, "never_settles", rejects, &n);
     assert_int_equal(log_count(f, "a part passed without coming to rest: not inspected (1 so far"), 1);
@@ -263,7 +182,7 @@ static void a_mix_gives_one_row_and_one_command_run_per_defective_part(void **st
     char out[1300], extra[4096];
     make_hook(f, "$ANOMALYD_VERDICT $ANOMALYD_PART $ANOMALYD_IMAGE", out, sizeof out, extra, sizeof extra);
     run_sequence(f, "mixed", extra);
-    long rejects[MAX_PARTS];
+    long rejects[LS_MAX_PARTS];
     int n;
     check_against_truth(f, "mixed", rejects, &n);
     assert_int_equal(n, 2);
@@ -297,7 +216,7 @@ static void check_config_reads_the_reference_and_probes_the_outputs(void **state
     fx *f = fx_new("line-check");
     char missing[1300], args[1400];
     snprintf(missing, sizeof missing, "%s/nothing-here.png", f->dir);
-    write_line_config(f, "mixed", false, "part", missing, NULL);
+    ls_write_config(f, "mixed", false, "part", missing, NULL);
     snprintf(args, sizeof args, "--config %s --check-config", f->config);
     int rc;
     char *out = ts_run_bin("anomalyd", args, &rc);
@@ -306,7 +225,7 @@ static void check_config_reads_the_reference_and_probes_the_outputs(void **state
     assert_non_null(strstr(out, "record it with: anomalyctl capture --config"));
     free(out);
 
-    write_line_config(f, "mixed", false, "part", reference,
+    ls_write_config(f, "mixed", false, "part", reference,
                       "outputs:\n  command:\n    on_reject: [/nonexistent/reject-gate, --now]\n");
     out = ts_run_bin("anomalyd", args, &rc);
     assert_int_equal(rc, 0);
@@ -350,24 +269,24 @@ static void sighup_applies_trigger_and_output_changes(void **state)
     snprintf(missing, sizeof missing, "%s/nothing-here.png", f->dir);
     make_hook(f, "$ANOMALYD_PART", out, sizeof out, extra, sizeof extra);
 
-    write_line_config(f, "mixed", true, "part", reference, NULL);
+    ls_write_config(f, "mixed", true, "part", reference, NULL);
     start_daemon(f, "--no-drop");
     wait_log(f, "reject: frame", 1);
     assert_int_equal(file_lines(out), 0);
 
-    write_line_config(f, "mixed", true, "part", reference, extra);
+    ls_write_config(f, "mixed", true, "part", reference, extra);
     kill(f->pid, SIGHUP);
     wait_log(f, "reload: command output opened with the new settings", 1);
     wait_lines(out, 2);
     assert_int_equal(log_count(f, "part trigger: empty station"), 1); /* not reopened */
 
-    write_line_config(f, "mixed", true, "part", missing, extra);
+    ls_write_config(f, "mixed", true, "part", missing, extra);
     kill(f->pid, SIGHUP);
     wait_log(f, "reload failed, still running on the previous config", 1);
     int runs = file_lines(out);
     wait_lines(out, runs + 2); /* the command still runs, the part trigger still inspects */
 
-    write_line_config(f, "mixed", true, "continuous", reference, NULL);
+    ls_write_config(f, "mixed", true, "continuous", reference, NULL);
     kill(f->pid, SIGHUP);
     wait_log(f, "reload: command output closed (no longer configured)", 1);
     wait_log(f, "trigger continuous", 1);

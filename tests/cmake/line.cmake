@@ -4,9 +4,12 @@ if(TARGET test_line)
   target_include_directories(test_line PRIVATE ${CMAKE_SOURCE_DIR}/src)
 endif()
 # test_line_replay: the real anomalyctl (capture --empty) and anomalyd
-# (trigger.mode part, --no-drop) on every replay of fixtures/line.
+# (trigger.mode part, --no-drop) on every replay of fixtures/line, through
+# tests/support/line_station.c (the station's reference, configs, truth).
+add_library(line_station STATIC ${CMAKE_CURRENT_SOURCE_DIR}/support/line_station.c)
+target_link_libraries(line_station PUBLIC daemon_harness)
 if(TARGET test_line_replay)
-  target_link_libraries(test_line_replay PRIVATE daemon_harness)
+  target_link_libraries(test_line_replay PRIVATE line_station)
   add_dependencies(test_line_replay anomalyd anomalyctl)
   set_tests_properties(test_line_replay PROPERTIES LABELS integration)
 endif()
