@@ -14,6 +14,9 @@
 # detector links) are for the fuzz stage (tests/fuzz/, label fuzz).
 # libmodbus-dev: the Modbus TCP link (outputs.modbus, trigger.mode modbus);
 # the tests and bench/latency.sh also build their PLC stand-in with it.
+# libmosquitto-dev: the MQTT link (outputs.mqtt, trigger.mode mqtt);
+# mosquitto is the broker its tests start (test_mqtt_link, test_mqtt_daemon),
+# openssl makes the certificates of their TLS case.
 # gcc's ThreadSanitizer runtime (libtsan2, the TSan stage) comes with
 # build-essential.
 set -eu
@@ -25,6 +28,7 @@ $SUDO apt-get install -y --no-install-recommends \
     build-essential cmake pkg-config git ca-certificates \
     libv4l-dev libpng-dev libsqlite3-dev libyaml-dev libcmocka-dev \
     libopenblas-dev libjansson-dev libmodbus-dev sqlite3 procps python3 \
+    libmosquitto-dev mosquitto openssl \
     qemu-system-x86 busybox-static cpio kmod v4l-utils xz-utils \
     clang libclang-rt-14-dev libomp-14-dev \
     man-db lintian adduser dpkg-dev file systemd debootstrap valgrind chromium \

@@ -15,7 +15,7 @@
 /* The smallest valid file: the two required keys. */
 #define MIN_CFG "model:\n  path: /m.safetensors\nthreshold: 0.5\n"
 /* The sections at top level, as messages list them (one place to extend). */
-#define TOP_KEYS "line, camera, model, detector, threshold, reject_log, trigger, outputs, modbus, train"
+#define TOP_KEYS "line, camera, model, detector, threshold, reject_log, trigger, outputs, modbus, mqtt, train"
 
 typedef struct bad_case {
     const char *yaml;

@@ -208,6 +208,27 @@ static void a_mix_gives_one_row_and_one_command_run_per_defective_part(void **st
     fx_free(f);
 }
 
+/* capture --empty measures the camera's noise: at a pixel_delta inside it
+ * the empty station would look like a part, and it says what to set. */
+static void capture_empty_says_when_pixel_delta_is_inside_the_noise(void **state)
+{
+    (void)state;
+    fx *f = fx_new("line-noise");
+    char out_png[1300], args[3000];
+    snprintf(out_png, sizeof out_png, "%s/empty.png", f->dir);
+    ls_write_config(f, "empty", false, "part", out_png, "    pixel_delta: 2\n");
+    snprintf(args, sizeof args, "capture --config %s --empty --count 20", f->config);
+    int rc;
+    char *out = ts_run_bin("anomalyctl", args, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "camera noise: the frames stray from it by up to 4 gray levels on the 32x32 grid"));
+    assert_non_null(strstr(out, "warning: the empty station looks like a part at these settings: set "
+                                "trigger.part.pixel_delta to at least 12"));
+    assert_true(file_exists(out_png));
+    free(out);
+    fx_free(f);
+}
+
 /* --check-config: a reference it cannot read is an error (exit 1) that
  * says how to record one; a command that is not there is a warning. */
 static void check_config_reads_the_reference_and_probes_the_outputs(void **state)
@@ -305,6 +326,7 @@ int main(void)
         cmocka_unit_test(a_part_that_never_settles_is_logged_not_inspected),
         cmocka_unit_test(a_defective_part_resting_60_frames_gives_one_row),
         cmocka_unit_test(a_mix_gives_one_row_and_one_command_run_per_defective_part),
+        cmocka_unit_test(capture_empty_says_when_pixel_delta_is_inside_the_noise),
         cmocka_unit_test(check_config_reads_the_reference_and_probes_the_outputs),
         cmocka_unit_test(sighup_applies_trigger_and_output_changes),
     };

@@ -2,6 +2,7 @@
  * sandbox must still allow. systemd-analyze scores the unit file offline
  * (no running manager needed); the checks below that read the unit and the
  * shipped example config need nothing but the source tree. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,32 +43,72 @@ static int have_systemd_analyze_offline(void)
     return ts_run("systemd-analyze security --help 2>/dev/null | grep -q -- --offline", NULL) == 0;
 }
 
-/* Exposure of the unit as installed for line3, at most MAX_EXPOSURE; the
- * score is parsed from systemd-analyze's last line and also enforced by
- * --threshold (exposure times ten), so the two cannot disagree. */
-static void test_exposure_at_most_2(void **state)
+/* systemd-analyze's overall exposure of the unit as installed for line3,
+ * with dropin (a file, or NULL) as anomalyd@line3.service.d/dropin.conf;
+ * --threshold (MAX_EXPOSURE times ten) gives *rc, so the score parsed from
+ * the last line and the command's verdict cannot disagree. */
+static double exposure(const char *dropin, int *rc)
 {
-    (void)state;
-    if (!have_systemd_analyze_offline()) skip(); /* systemd < 250 or not installed */
     char *dir = ts_tmpdir("sandbox");
     char cmd[4096], *out = NULL;
     snprintf(cmd, sizeof cmd,
-             "cp %s %s/anomalyd@line3.service && cd %s && "
+             "cp %s %s/anomalyd@line3.service && mkdir %s/anomalyd@line3.service.d && "
+             "{ [ -z '%s' ] || cp '%s' %s/anomalyd@line3.service.d/dropin.conf; } && cd %s && "
              "SYSTEMD_COLORS=0 systemd-analyze security --offline=true --threshold=%d "
              "anomalyd@line3.service 2>&1",
-             UNIT_PATH, dir, dir, (int)(MAX_EXPOSURE * 10));
-    int rc = ts_run(cmd, &out);
+             UNIT_PATH, dir, dir, dropin ? dropin : "", dropin ? dropin : "", dir, dir,
+             (int)(MAX_EXPOSURE * 10));
+    *rc = ts_run(cmd, &out);
     fprintf(stderr, "%s", out ? out : "");
     const char *overall = out ? strstr(out, "Overall exposure level for anomalyd@line3.service: ") : NULL;
     if (!overall) fail_msg("no overall exposure line in systemd-analyze output");
     double score = atof(strchr(overall, ':') + 1);
+    free(out);
+    ts_rmtree(dir);
+    free(dir);
+    return score;
+}
+
+/* Exposure of the unit as installed for line3, at most MAX_EXPOSURE. */
+static void test_exposure_at_most_2(void **state)
+{
+    (void)state;
+    if (!have_systemd_analyze_offline()) skip(); /* systemd < 250 or not installed */
+    int rc;
+    double score = exposure(NULL, &rc);
     fprintf(stderr, "exposure %.1f (limit %.1f)\n", score, MAX_EXPOSURE);
     assert_true(score > 0.0);
     assert_true(score <= MAX_EXPOSURE);
     assert_int_equal(rc, 0);
-    free(out);
-    ts_rmtree(dir);
-    free(dir);
+}
+
+/* The shipped drop-in for a station with an MQTT broker opens the network
+ * (the score rises) and only that: it sets nothing but the network keys,
+ * and the unit with it stays within MAX_EXPOSURE. docs/line.md quotes the
+ * two scores. */
+static void test_mqtt_dropin_opens_only_the_network(void **state)
+{
+    (void)state;
+    const char *dropin = SOURCE_DIR "/systemd/anomalyd-mqtt.conf";
+    FILE *f = fopen(dropin, "r");
+    assert_non_null(f);
+    char line[512];
+    const char *allowed[] = {"[Service]", "PrivateNetwork=no", "RestrictAddressFamilies=", "IPAddressAllow="};
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        bool ok = false;
+        for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+            ok = ok || strncmp(line, allowed[i], strlen(allowed[i])) == 0;
+        if (!ok) fail_msg("%s sets more than the network: %s", dropin, line);
+    }
+    fclose(f);
+    if (!have_systemd_analyze_offline()) skip();
+    int rc_base, rc_mqtt;
+    double base = exposure(NULL, &rc_base), mqtt = exposure(dropin, &rc_mqtt);
+    fprintf(stderr, "exposure %.1f, with the MQTT drop-in %.1f (limit %.1f)\n", base, mqtt, MAX_EXPOSURE);
+    assert_true(mqtt > base);
+    assert_true(mqtt <= MAX_EXPOSURE);
+    assert_int_equal(rc_mqtt, 0);
 }
 
 /* The sandbox still lets the service do its job: read/write the camera
@@ -112,6 +153,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exposure_at_most_2),
+        cmocka_unit_test(test_mqtt_dropin_opens_only_the_network),
         cmocka_unit_test(test_sandbox_keeps_camera_and_state),
         cmocka_unit_test(test_default_paths_are_writable_in_sandbox),
     };

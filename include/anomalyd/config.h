@@ -23,6 +23,7 @@ enum ad_score_mode { AD_SCORE_MAX = 0, AD_SCORE_TOPK = 1 };
 enum ad_map_mode { AD_MAP_DIFF = 0, AD_MAP_HEAD = 1, AD_MAP_BOTH = 2 };
 enum ad_schedule { AD_SCHEDULE_LINEAR = 0, AD_SCHEDULE_COSINE = 1 };
 enum ad_modbus_bit_kind { AD_MODBUS_DISCRETE_INPUT = 0, AD_MODBUS_COIL = 1 };
+enum ad_mqtt_verdicts { AD_MQTT_VERDICTS_ALL = 0, AD_MQTT_VERDICTS_REJECTS = 1, AD_MQTT_VERDICTS_NONE = 2 };
 enum ad_trigger_mode { AD_TRIGGER_CONTINUOUS = 0, AD_TRIGGER_PART = 1, AD_TRIGGER_MODBUS = 2, AD_TRIGGER_MQTT = 3 };
 
 #define AD_COMMAND_BYTES 4096          /* outputs.command.on_reject: argv, NUL-separated */
@@ -133,6 +134,11 @@ typedef struct ad_config {
         } command;
         /* outputs.mqtt.* and outputs.modbus.* (their links) go below */
         struct {
+            enum ad_mqtt_verdicts verdicts; /* which parts get a verdict message */
+            bool counters;             /* per-minute counters on <prefix>/<line>/counters */
+            int queue;                 /* messages kept while the broker is away; oldest dropped */
+        } mqtt;
+        struct {
             int reject_coil;           /* coil pulsed per reject; -1 = off */
             int good_coil;             /* coil pulsed per good part; -1 = off */
             int heartbeat_coil;        /* coil toggled once a second while the camera is up; -1 = off */
@@ -149,6 +155,23 @@ typedef struct ad_config {
         int unit_id;                   /* unit identifier (slave id) */
         int timeout_ms;                /* connect and response timeout */
     } modbus;
+
+    struct {
+        char host[256];                /* MQTT broker; "" = no MQTT */
+        int port;
+        char client_id[128];           /* "" = anomalyd-<line.name> */
+        char username[128];
+        char password[256];
+        char password_file[AD_PATH_MAX]; /* first line is the password */
+        char prefix[128];              /* topics are <prefix>/<line.name>/... */
+        int keepalive;                 /* seconds */
+        struct {
+            bool enabled;
+            char ca_file[AD_PATH_MAX]; /* "" = the system's CAs */
+            char cert_file[AD_PATH_MAX], key_file[AD_PATH_MAX]; /* client certificate, both or neither */
+            bool insecure;             /* skip the broker host name check */
+        } tls;
+    } mqtt;
 
     struct {
         int steps;

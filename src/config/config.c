@@ -858,6 +858,86 @@ static int validate_modbus(parse_state *st)
     return 0;
 }
 
+/* Whether key i was given in the file with a value other than its default
+ * (the example config sets every key, most to their defaults). */
+static bool set_otherwise(const parse_state *st, size_t i)
+{
+    const ad_config_key *k = &st->keys[i];
+    if (!st->line[i]) return false;
+    ad_config *d = ad_xcalloc(1, sizeof *d);
+    ad_config_defaults(d);
+    const char *a = field(st->cfg, k), *b = field(d, k);
+    bool differs = k->type == AD_CFG_STRING || k->type == AD_CFG_PATH ? strcmp(a, b) != 0
+                                                                      : memcmp(a, b, k->size) != 0;
+    free(d);
+    return differs;
+}
+
+/* mqtt.*, outputs.mqtt.*: a broker for whatever uses one, topics a
+ * subscriber can name, and TLS and password keys that make sense together. */
+static int validate_mqtt(parse_state *st)
+{
+    const ad_config *cfg = st->cfg;
+    const ad_config_key *keys = st->keys;
+    size_t n = st->nkeys;
+    if (!cfg->mqtt.host[0]) {
+        size_t km = key_index(st, "trigger.mode");
+        if (cfg->trigger.mode == AD_TRIGGER_MQTT)
+            return fail_at(st, mark_of(st, km),
+                           "trigger.mode is mqtt but mqtt.host is not set, expected mqtt.host: the broker "
+                           "the trigger messages come through");
+        /* a key of the link changed without a broker is a mistake, not a choice */
+        for (size_t i = 0; i < n; i++)
+            if ((strncmp(keys[i].name, "mqtt.", 5) == 0 || strncmp(keys[i].name, "outputs.mqtt.", 13) == 0) &&
+                set_otherwise(st, i))
+                return fail_at(st, mark_of(st, i),
+                               "%s is set but mqtt.host is not, expected mqtt.host: the broker's host name or "
+                               "address (or no mqtt keys at all)",
+                               keys[i].name);
+        return 0;
+    }
+    size_t kh = key_index(st, "mqtt.host");
+    for (const char *c = cfg->mqtt.host; *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == '/')
+            return fail_at(st, mark_of(st, kh), "mqtt.host contains %s, expected a host name or address "
+                           "(not a URL: the port goes in mqtt.port)",
+                           *c == '/' ? "'/'" : "a space or control character");
+
+    /* topics are <prefix>/<line.name>/...: wildcards or empty levels would
+     * make them unsubscribable or ambiguous */
+    size_t kp = key_index(st, "mqtt.prefix");
+    const char *p = cfg->mqtt.prefix;
+    size_t plen = strlen(p);
+    if (plen == 0 || p[0] == '/' || p[plen - 1] == '/' || strstr(p, "//") || strpbrk(p, "+#"))
+        return fail_at(st, mark_of(st, kp),
+                       "mqtt.prefix '%s' is not a topic prefix, expected one or more topic levels "
+                       "separated by '/', without '+', '#', empty levels or a '/' at either end",
+                       p);
+    for (const char *c = p; *c; c++)
+        if ((unsigned char)*c < ' ' || *c == 0x7f)
+            return fail_at(st, mark_of(st, kp), "mqtt.prefix contains a control character, expected printable text");
+
+    size_t kpw = key_index(st, "mqtt.password"), kpf = key_index(st, "mqtt.password_file");
+    if (cfg->mqtt.password[0] && cfg->mqtt.password_file[0])
+        return fail_at(st, mark_of(st, kpf),
+                       "mqtt.password and mqtt.password_file are both set, expected one of them");
+    if (!cfg->mqtt.username[0] && (cfg->mqtt.password[0] || cfg->mqtt.password_file[0]))
+        return fail_at(st, mark_of(st, cfg->mqtt.password[0] ? kpw : kpf),
+                       "a password is set but mqtt.username is not, expected mqtt.username as well");
+
+    size_t kc = key_index(st, "mqtt.tls.cert_file"), kk = key_index(st, "mqtt.tls.key_file");
+    if (!cfg->mqtt.tls.cert_file[0] != !cfg->mqtt.tls.key_file[0])
+        return fail_at(st, mark_of(st, cfg->mqtt.tls.cert_file[0] ? kc : kk),
+                       "only one of mqtt.tls.cert_file and mqtt.tls.key_file is set, expected both (a client "
+                       "certificate and its key) or neither");
+    if (!cfg->mqtt.tls.enabled)
+        for (size_t i = 0; i < n; i++)
+            if (strncmp(keys[i].name, "mqtt.tls.", 9) == 0 && set_otherwise(st, i))
+                return fail_at(st, mark_of(st, i),
+                               "%s is set but mqtt.tls.enabled is false, expected mqtt.tls.enabled: true", keys[i].name);
+    return 0;
+}
+
 /* Checks that involve more than one key, then the derived defaults. */
 static int validate(parse_state *st, const char *basedir)
 {
@@ -925,6 +1005,7 @@ static int validate(parse_state *st, const char *basedir)
                        cfg->trigger.part.absent_percent, cfg->trigger.part.present_percent);
 
     if (validate_modbus(st)) return -1;
+    if (validate_mqtt(st)) return -1;
 
     size_t kn = key_index(st, "line.name");
     if (!st->line[kn] && name_from_file(st->name, cfg->line.name, sizeof cfg->line.name))

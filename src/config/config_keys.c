@@ -47,6 +47,8 @@ static const char *const schedule_names[] = {"linear", "cosine", NULL};
 static const int schedule_values[] = {AD_SCHEDULE_LINEAR, AD_SCHEDULE_COSINE};
 static const char *const trigger_names[] = {"continuous", "part", "modbus", "mqtt", NULL};
 static const int trigger_values[] = {AD_TRIGGER_CONTINUOUS, AD_TRIGGER_PART, AD_TRIGGER_MODBUS, AD_TRIGGER_MQTT};
+static const char *const mqtt_verdict_names[] = {"all", "rejects", "none", NULL};
+static const int mqtt_verdict_values[] = {AD_MQTT_VERDICTS_ALL, AD_MQTT_VERDICTS_REJECTS, AD_MQTT_VERDICTS_NONE};
 static const char *const modbus_bit_names[] = {"discrete_input", "coil", NULL};
 static const int modbus_bit_values[] = {AD_MODBUS_DISCRETE_INPUT, AD_MODBUS_COIL};
 
@@ -59,6 +61,7 @@ _Static_assert(sizeof(enum ad_score_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum ad_schedule) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum ad_trigger_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum ad_modbus_bit_kind) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum ad_mqtt_verdicts) == sizeof(int), "enum size");
 
 static const ad_config_key keys[] = {
     {.name = "line.name", .type = AD_CFG_STRING, FIELD(line.name), .def = NULL, .example = "line3",
@@ -191,6 +194,14 @@ static const ad_config_key keys[] = {
         "A run still going after this is stopped (SIGTERM, 1 s later SIGKILL to its process group), milliseconds"),
     INT("outputs.command.queue", outputs.command.queue, 16, 1, 1024,
         "Rejects that may wait for the command; more are dropped and counted"),
+    ENUMK("outputs.mqtt.verdicts", outputs.mqtt.verdicts, "all", mqtt_verdict_names, mqtt_verdict_values,
+          "Parts that get a JSON verdict on <mqtt.prefix>/<line.name>/verdict (QoS 1): every part, "
+          "rejects only (sent once the reject's images are written), or none"),
+    BOOLK("outputs.mqtt.counters", outputs.mqtt.counters, true,
+          "Publish the per-minute counters on <mqtt.prefix>/<line.name>/counters (QoS 1)"),
+    INT("outputs.mqtt.queue", outputs.mqtt.queue, 1000, 1, 1000000,
+        "Verdict and counter messages kept while the broker is away; beyond it the oldest are dropped "
+        "and counted (the reject log keeps every row)"),
     INT("outputs.modbus.reject_coil", outputs.modbus.reject_coil, -1, -1, 65535,
         "Coil (0-based address on modbus.host) pulsed for pulse_ms per reject, at inspection; "
         "a reject while it is on keeps it on until pulse_ms after the latest; -1 = off"),
@@ -218,6 +229,31 @@ static const ad_config_key keys[] = {
         "Unit identifier (slave id) sent with each request: 0..247, or 255 for a device that ignores it"),
     INT("modbus.timeout_ms", modbus.timeout_ms, 500, 10, 60000,
         "Connect and response timeout; a server that does not answer in time is reconnected, milliseconds"),
+
+    /* mqtt_link.c: the broker connection, for outputs.mqtt.* and trigger.mode mqtt */
+    STR("mqtt.host", mqtt.host, "", 0,
+        "MQTT broker host name or address; empty = no MQTT (no verdicts, status or trigger)"),
+    INT("mqtt.port", mqtt.port, 1883, 1, 65535, "MQTT broker port (usually 8883 with TLS)"),
+    STR("mqtt.client_id", mqtt.client_id, "", 0, "MQTT client id; empty = anomalyd-<line.name>"),
+    STR("mqtt.username", mqtt.username, "", 0, "User name for the broker; empty = anonymous"),
+    STR("mqtt.password", mqtt.password, "", 0,
+        "Password for mqtt.username; better mqtt.password_file, so the config can stay world-readable"),
+    PATHK("mqtt.password_file", mqtt.password_file, "", NULL, 0,
+          "File whose first line is the password for mqtt.username (mode 0640, group anomalyd)"),
+    STR("mqtt.prefix", mqtt.prefix, "anomalyd", 0,
+        "First topic level(s): topics are <prefix>/<line.name>/verdict, status, state, counters, trigger"),
+    INT("mqtt.keepalive", mqtt.keepalive, 30, 5, 3600,
+        "Seconds between keepalive pings; the broker sends the last will (status offline) "
+        "after 1.5 times this without a word"),
+    BOOLK("mqtt.tls.enabled", mqtt.tls.enabled, false, "Connect to the broker over TLS"),
+    PATHK("mqtt.tls.ca_file", mqtt.tls.ca_file, "", NULL, 0,
+          "PEM file of the CA that signed the broker's certificate; empty = the system's CAs"),
+    PATHK("mqtt.tls.cert_file", mqtt.tls.cert_file, "", NULL, 0,
+          "PEM client certificate, when the broker asks for one (with mqtt.tls.key_file)"),
+    PATHK("mqtt.tls.key_file", mqtt.tls.key_file, "", NULL, 0, "PEM private key of mqtt.tls.cert_file"),
+    BOOLK("mqtt.tls.insecure", mqtt.tls.insecure, false,
+          "Accept a broker certificate whose name differs from mqtt.host (tests only: anyone on the "
+          "path could pose as the broker)"),
 
     INT("train.steps", train.steps, 3000, 1, 10000000, "Optimizer steps"),
     INT("train.batch", train.batch, 8, 1, 1024, "Crops per optimizer step"),

@@ -59,6 +59,15 @@ WRAP_CALL(ad_modbus_link, status, const ad_line_status *)
 WRAP_CALL(ad_modbus_link, counts, ad_link_counts *)
 WRAP_CLOSE(ad_modbus_link)
 
+/* mqtt (mqtt_link.c): good verdicts at inspection, rejects once recorded */
+WRAP_OPEN(ad_mqtt_link)
+WRAP_CALL(ad_mqtt_link, inspected, const ad_verdict *)
+WRAP_CALL(ad_mqtt_link, recorded, const ad_verdict *)
+WRAP_CALL(ad_mqtt_link, status, const ad_line_status *)
+WRAP_CALL(ad_mqtt_link, minute, const ad_minute_counts *)
+WRAP_CALL(ad_mqtt_link, counts, ad_link_counts *)
+WRAP_CLOSE(ad_mqtt_link)
+
 /* ---- LINKS PLUG IN HERE ----
  * A new link: its WRAP_* lines above (one per function it has) and a row
  * below; nothing else changes. mqtt_link.c and modbus_link.c each add theirs:
@@ -76,6 +85,11 @@ static const link_ops LINKS[] = {
      .same_settings = ad_modbus_link_same_settings, .open = ad_modbus_link_open_any,
      .inspected = ad_modbus_link_inspected_any, .status = ad_modbus_link_status_any,
      .counts = ad_modbus_link_counts_any, .close = ad_modbus_link_close_any, .probe = ad_modbus_link_probe},
+    {.name = "mqtt", .trigger_mode = AD_TRIGGER_MQTT, .configured = ad_mqtt_link_configured,
+     .same_settings = ad_mqtt_link_same_settings, .open = ad_mqtt_link_open_any,
+     .inspected = ad_mqtt_link_inspected_any, .recorded = ad_mqtt_link_recorded_any,
+     .status = ad_mqtt_link_status_any, .minute = ad_mqtt_link_minute_any,
+     .counts = ad_mqtt_link_counts_any, .close = ad_mqtt_link_close_any, .probe = ad_mqtt_link_probe},
 };
 #define NLINKS (sizeof LINKS / sizeof LINKS[0])
 

@@ -17,8 +17,9 @@ char *ls_record_reference(void);
 void ls_reference_free(char *reference);
 
 /* f's config: anomalyd on fixtures/line/SEQ (looped or not) with
- * trigger.mode MODE and that reference; extra: more YAML (sections it does
- * not write: outputs, modbus, mqtt). Replaced atomically, for reloads. */
+ * trigger.mode MODE and that reference; extra: more YAML, right after the
+ * reference line (lines indented by 4 add trigger.part keys; then other
+ * sections: outputs, modbus, mqtt). Replaced atomically, for reloads. */
 void ls_write_config(fx *f, const char *seq, bool loop, const char *mode, const char *reference,
                      const char *extra);
 
