@@ -138,7 +138,7 @@ int main(int argc, char **argv)
     trigger_source ts = {.mqtt = strcmp(argv[5], "mqtt") == 0};
     plc *p = ts.p = plc_start(0, err, sizeof err);
     if (!p) die(err);
-    mqb_broker *broker = ts.mqtt ? mqb_start(NULL, NULL) : NULL;
+    mqb_broker *broker = ts.mqtt ? mqb_start(NULL) : NULL;
 
     char dir[] = "/tmp/line_latency.XXXXXX";
     if (!mkdtemp(dir)) die("mkdtemp failed");

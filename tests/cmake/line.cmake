@@ -13,3 +13,11 @@ if(TARGET test_line_replay)
   add_dependencies(test_line_replay anomalyd anomalyctl)
   set_tests_properties(test_line_replay PROPERTIES LABELS integration)
 endif()
+# test_line_e2e: the issue's "done when" with the real anomalyd, Debian's
+# mosquitto broker (tests/support/mqtt_broker.c) and the libmodbus PLC
+# stand-in (tests/support/plc_server.c), all on loopback.
+if(TARGET test_line_e2e)
+  target_link_libraries(test_line_e2e PRIVATE line_station mqtt_broker plc_server)
+  add_dependencies(test_line_e2e anomalyd anomalyctl)
+  set_tests_properties(test_line_e2e PROPERTIES LABELS integration RUN_SERIAL TRUE TIMEOUT 900)
+endif()
