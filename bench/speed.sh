@@ -13,7 +13,7 @@
 #   samples/s (batch 8 of 64x64, forward + backward + clip + AdamW).
 # recipe: the detector's recipe with the learned head (detector.map: head) on
 #   RECIPE_SIZE (256) square frames resized to the model input RECIPE_INPUT
-#   (default: RECIPE_SIZE) for gray and RGB: UNet base 32, mult 1,2,2, 1 res-block,
+#   (128, the recipe's model.input_width/height) for gray and RGB: UNet base 32, mult 1,2,2, 1 res-block,
 #   groups 8, and a head of base 16, groups 8, 4 levels, both freshly
 #   initialised (speed does not depend on the weights). Rows, medians of
 #   RECIPE_REPS: the one-step reconstruction (noise + one UNet evaluation +
@@ -43,7 +43,7 @@ REPS_128=${REPS_128:-9}
 TRAIN_STEPS=${TRAIN_STEPS:-5}
 SECTIONS=${SECTIONS:-unet recipe cpu}
 RECIPE_SIZE=${RECIPE_SIZE:-256}
-RECIPE_INPUT=${RECIPE_INPUT:-$RECIPE_SIZE}
+RECIPE_INPUT=${RECIPE_INPUT:-128}
 RECIPE_REPS=${RECIPE_REPS:-$REPS_256}
 HEAD_CROP=${HEAD_CROP:-128}
 

@@ -346,8 +346,8 @@ static void defaults_fill_absent_keys(void **state)
     assert_int_equal(cfg.camera.timeout_ms, 2000);
     assert_string_equal(cfg.model.path, "/m.safetensors");
     assert_int_equal(cfg.model.color, AD_COLOR_GRAY);
-    assert_int_equal(cfg.model.input_width, 256);
-    assert_int_equal(cfg.model.input_height, 256);
+    assert_int_equal(cfg.model.input_width, 128);
+    assert_int_equal(cfg.model.input_height, 128);
     assert_int_equal(cfg.model.base_channels, 32);
     assert_int_equal(cfg.model.num_levels, 3);
     assert_int_equal(cfg.model.channel_mult[0], 1);

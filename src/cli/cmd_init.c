@@ -212,14 +212,16 @@ static int camera_from_replay(const char *replay, ad_config *cfg, camera_notes *
 }
 
 /* The inspected size: the frame's, rounded down to a multiple of 16 and
- * capped at 256 on the longer side (the ROI is resized to it); the model
- * and the log under the state folder. */
+ * capped at INPUT_SIDE on the longer side (the ROI is resized to it); the
+ * model and the log under the state folder. */
+enum { INPUT_SIDE = 128 }; /* the recipe's input (docs/accuracy.md: r1 against r2) */
+
 static void model_and_paths(const init_args *a, ad_config *cfg)
 {
     int w = cfg->camera.width, h = cfg->camera.height, longer = w > h ? w : h;
-    if (longer > 256) {
-        w = (int)((long)w * 256 / longer);
-        h = (int)((long)h * 256 / longer);
+    if (longer > INPUT_SIDE) {
+        w = (int)((long)w * INPUT_SIDE / longer);
+        h = (int)((long)h * INPUT_SIDE / longer);
     }
     cfg->model.input_width = w / 16 * 16 >= 16 ? w / 16 * 16 : 16;
     cfg->model.input_height = h / 16 * 16 >= 16 ? h / 16 * 16 : 16;
