@@ -119,6 +119,7 @@ struct ad_mqtt_link {
     ad_latch down_log, trigger_log;
     int inflight_mid[LINK_INFLIGHT]; /* mids of our QoS 1 messages not yet acknowledged */
     bool closing;                 /* stop_cleanly runs: a disconnect is expected */
+    bool announce;                /* connected: "online" and the trigger subscription are due */
     int offline_mid;              /* the clean stop's "offline", -1 until sent */
     bool offline_acked;
 };
@@ -550,10 +551,10 @@ static void on_connect(struct mosquitto *m, void *ud, int rc)
         went_down(l, why);
         return;
     }
+    (void)m;
     l->conn = LINK_UP;
+    l->announce = true;
     ad_backoff_reset(&l->backoff);
-    mosquitto_publish(m, NULL, l->set.topic_status, 6, "online", 1, true);
-    if (l->triggers) mosquitto_subscribe(m, NULL, l->set.topic_trigger, 1);
     pthread_mutex_lock(&l->lock);
     l->connected = true;
     long queued = l->pending + l->inflight, dropped = l->dropped;
@@ -627,6 +628,14 @@ static void start_connect(ad_mqtt_link *l)
 static void pump(ad_mqtt_link *l)
 {
     if (l->conn != LINK_UP) return;
+    /* here, not in on_connect: libmosquitto holds its callback lock there,
+     * and publishing under it takes its locks in an order its own writer
+     * reverses (ThreadSanitizer's lock-order report) */
+    if (l->announce) {
+        l->announce = false;
+        mosquitto_publish(l->mosq, NULL, l->set.topic_status, 6, "online", 1, true);
+        if (l->triggers) mosquitto_subscribe(l->mosq, NULL, l->set.topic_trigger, 1);
+    }
     pthread_mutex_lock(&l->lock);
     char *state = l->state_json;
     l->state_json = NULL;

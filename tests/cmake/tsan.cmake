@@ -19,7 +19,7 @@
 # between ad_nn_set_threads (main) and ad_nn_get_threads (inspection).
 if(ANOMALYD_TSAN)
   set(tsan_tests test_daemon test_daemon_faults test_daemon_notify test_calib_cli
-      test_walkthrough test_modbus_link)
+      test_walkthrough test_modbus_link test_mqtt_link test_mqtt_daemon)
   set(tsan_dir ${CMAKE_BINARY_DIR}/tsan-reports)
   set(tsan_options "log_path=${tsan_dir}/report:second_deadlock_stack=1")
   string(APPEND tsan_options ":suppressions=${CMAKE_SOURCE_DIR}/tests/tsan/suppressions.txt")
