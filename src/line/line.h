@@ -204,6 +204,12 @@ void ad_mqtt_link_close(ad_mqtt_link *l);
 int  ad_mqtt_link_probe(const ad_config *cfg, char *err, size_t errlen);
 bool ad_mqtt_link_configured(const ad_config *cfg);
 bool ad_mqtt_link_same_settings(const ad_config *a, const ad_config *b);
+/* The part id of an MQTT trigger payload (bytes from the network; fuzzed by
+ * tests/fuzz/fuzz_mqtt_trigger.c) into id, "" for none: an empty payload,
+ * plain text, or a JSON object with an optional "part_id" (string or
+ * integer); at most 63 bytes of UTF-8 without control characters. Returns
+ * NULL, or why the payload is refused (a fixed text; detail says more). */
+const char *ad_mqtt_trigger_part_id(const char *payload, size_t len, char id[64], char *detail, size_t dn);
 
 /* modbus_link.c: modbus.*, outputs.modbus.*, trigger.modbus.* — the score
  * register and the reject or good coil pulse at inspection, the heartbeat

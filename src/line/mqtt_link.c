@@ -420,10 +420,8 @@ void ad_mqtt_link_counts(ad_mqtt_link *l, ad_link_counts *c)
 
 /* ---- triggers ---- */
 
-/* The part id of a trigger payload into id ("" for none): empty, plain
- * text, or a JSON object with an optional "part_id" (string or integer).
- * Returns NULL, or why the payload is refused (the latch's key). */
-static const char *trigger_part_id(const char *payload, size_t len, char id[64], char *detail, size_t dn)
+/* See line.h; the reason returned is the log latch's key. */
+const char *ad_mqtt_trigger_part_id(const char *payload, size_t len, char id[64], char *detail, size_t dn)
 {
     id[0] = '\0';
     detail[0] = '\0';
@@ -501,7 +499,7 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
         ad_latch_log_keyed(&l->trigger_log, "retained", AD_LOG_WARN, text);
         return;
     }
-    const char *why = trigger_part_id(msg->payload ? msg->payload : "", (size_t)msg->payloadlen, id, detail,
+    const char *why = ad_mqtt_trigger_part_id(msg->payload ? msg->payload : "", (size_t)msg->payloadlen, id, detail,
                                       sizeof detail);
     if (why) {
         ad_fmt_trunc(text, sizeof text,
