@@ -34,7 +34,6 @@
 #include <mosquitto.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +69,6 @@ typedef struct mqtt_settings {
     enum ad_mqtt_verdicts verdicts;
     bool counters;
     int queue;
-    char line[64];
     char topic_status[256], topic_state[256], topic_verdict[256], topic_counters[256],
         topic_trigger[256];
 } mqtt_settings;
@@ -190,7 +188,6 @@ static int settings_from_config(mqtt_settings *s, const ad_config *cfg, char *er
     s->verdicts = cfg->outputs.mqtt.verdicts;
     s->counters = cfg->outputs.mqtt.counters;
     s->queue = cfg->outputs.mqtt.queue;
-    ad_fmt_trunc(s->line, sizeof s->line, "%s", cfg->line.name);
     const char *pre = cfg->mqtt.prefix, *ln = cfg->line.name;
     ad_fmt_trunc(s->topic_status, sizeof s->topic_status, "%s/%s/status", pre, ln);
     ad_fmt_trunc(s->topic_state, sizeof s->topic_state, "%s/%s/state", pre, ln);
@@ -664,16 +661,23 @@ static void pump(ad_mqtt_link *l)
             free(m);
             continue;
         }
-        /* not taken (the connection just went): back to the front */
+        bool retry = rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_NOMEM;
         pthread_mutex_lock(&l->lock);
-        m->next = l->head;
-        l->head = m;
-        if (!l->tail) l->tail = m;
-        l->pending++;
         l->inflight--;
+        if (retry) { /* the connection just went: back to the front */
+            m->next = l->head;
+            l->head = m;
+            if (!l->tail) l->tail = m;
+            l->pending++;
+        } else {
+            l->dropped++;
+        }
         pthread_mutex_unlock(&l->lock);
-        if (rc == MOSQ_ERR_PAYLOAD_SIZE) ad_log(AD_LOG_ERR, "mqtt: a message of %zu bytes is too large", m->len);
-        return;
+        if (retry) return;
+        /* a message libmosquitto will never take would block the queue */
+        ad_log(AD_LOG_ERR, "mqtt: a message of %zu bytes on %s refused: %s; dropped", m->len, m->topic,
+               mosquitto_strerror(rc));
+        free(m);
     }
 }
 
