@@ -57,7 +57,7 @@ static int teardown(void **state)
 /* ---- helpers ---- */
 
 typedef struct fault_env {
-    char preload[1400], prefix[1400], control[1400], asan[1024];
+    char preload[1400], prefix[1440], control[1400], asan[1024]; /* prefix: the name + a path of up to 1400 */
     const char *env[8];
 } fault_env;
 
