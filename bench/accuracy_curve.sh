@@ -63,7 +63,7 @@ if [ -n "$png" ]; then
     fi
     if command -v gnuplot >/dev/null; then
         gnuplot <<GP
-set terminal pngcairo size 720,420 font "DejaVu Sans,10"
+set terminal pngcairo size 720,420 font "DejaVu Sans,10" noenhanced
 set output "$png"
 set title "$(basename "$dataset"): AUROC against training time (2 cores)"
 set xlabel "minutes of training (diffusion model + head)"
