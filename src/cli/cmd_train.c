@@ -149,15 +149,16 @@ static void show_progress(const ad_train_progress *p, void *user)
 
 typedef struct head_progress_state {
     progress_view *view;
-    double t0;
+    int batch;
 } head_progress_state;
 
+/* The ETA from the speed of this run (the trainer counts it from the step
+ * it started at, so a resumed run is not taken for a fast one). */
 static void show_head_progress(long step, long total, double loss, double samples_per_sec, void *user)
 {
     head_progress_state *hs = user;
-    double el = ad_now_sec() - hs->t0;
     ad_train_progress p = {step, total, loss, loss, samples_per_sec,
-                           step > 0 ? el * (double)(total - step) / (double)step : 0};
+                           samples_per_sec > 0 ? (double)(total - step) * hs->batch / samples_per_sec : 0};
     show_progress(&p, hs->view);
 }
 
@@ -169,7 +170,7 @@ static int train_head(const ad_config *cfg, const char *images, bool resume, con
     printf("training the learned head: %d steps on synthetic defects\n", cfg->train.head_steps);
     fflush(stdout);
     progress_view view = {.tty = isatty(STDOUT_FILENO), .stage = stage};
-    head_progress_state hs = {&view, ad_now_sec()};
+    head_progress_state hs = {&view, cfg->train.batch};
     ad_head_train_opts ho = {.cfg = cfg, .images_dir = images, .resume = resume, .stop_flag = &stop_requested,
                              .progress = show_head_progress, .user = &hs};
     int rc = ad_head_train_run(&ho, err, sizeof err);
