@@ -90,6 +90,68 @@ static void head_and_both_maps(void **state)
     ad_image_free(&roi);
 }
 
+/* tune flips=2: the map is the mean of the head's probability for the
+ * frame and, mirrored back, for the left-right mirrored frame and
+ * reconstruction; recomputed here from the detector's own reconstruction. */
+static void flips_average_the_mirrored_head(void **state)
+{
+    (void)state;
+    ad_image roi = {0};
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_load_frame_file(&cfg, FIXTURES_DIR "/parts/test/crack/000.png", &roi, err,
+                                        sizeof err), 0);
+    ad_config c = cfg;
+    c.detector.map = AD_MAP_HEAD;
+    c.detector.sigma = 0;
+    ad_detector_tuning t = {0};
+    assert_int_equal(ad_detector_tuning_parse(&t, "flips=2", err, sizeof err), 0);
+    ad_detector *d;
+    assert_int_equal(ad_detector_open_tuned(&d, &c, &t, err, sizeof err), 0);
+    ad_result r;
+    assert_int_equal(ad_detector_inspect(d, &roi, &r, err, sizeof err), 0);
+    int w, h;
+    const float *map = ad_detector_last_map(d, &w, &h);
+    const float *xhat = ad_detector_last_recon(d);
+    assert_int_equal(w, roi.w);
+    size_t n = (size_t)w * h;
+    float *x = ad_xcalloc(n, sizeof(float)), *mx = ad_xcalloc(n, sizeof(float));
+    float *mxhat = ad_xcalloc(n, sizeof(float)), *l0 = ad_xcalloc(n, sizeof(float));
+    float *l1 = ad_xcalloc(n, sizeof(float));
+    ad_image_to_float(x, &roi);
+    for (int y = 0; y < h; y++)
+        for (int i = 0; i < w; i++) {
+            mx[y * w + i] = x[y * w + w - 1 - i];
+            mxhat[y * w + i] = xhat[y * w + w - 1 - i];
+        }
+    char hpath[1100];
+    ad_head_path(hpath, sizeof hpath, c.model.path);
+    ad_head *head;
+    assert_int_equal(ad_head_load(hpath, &head, err, sizeof err), 0);
+    assert_int_equal(ad_head_reserve(head, 1, h, w, false, err, sizeof err), 0);
+    ad_head_forward(head, l0, x, xhat, 1, h, w);
+    ad_head_forward(head, l1, mx, mxhat, 1, h, w);
+    double worst = 0, spread = 0;
+    for (int y = 0; y < h; y++)
+        for (int i = 0; i < w; i++) {
+            double p0 = 1 / (1 + exp(-l0[y * w + i])), p1 = 1 / (1 + exp(-l1[y * w + w - 1 - i]));
+            worst = fmax(worst, fabs(map[y * w + i] - (p0 + p1) / 2));
+            spread = fmax(spread, fabs(p0 - p1));
+        }
+    print_message("flips=2: largest deviation %.2g, largest mirror disagreement %.3f\n", worst, spread);
+    assert_true(worst < 1e-4);
+    assert_true(spread > 1e-3); /* the mirrored pass really differs */
+    assert_int_equal(ad_detector_tuning_parse(&t, "flips=3", err, sizeof err), -1);
+    assert_non_null(strstr(err, "flips must be 1, 2 or 4"));
+    ad_head_free(head);
+    free(x);
+    free(mx);
+    free(mxhat);
+    free(l0);
+    free(l1);
+    ad_detector_close(d);
+    ad_image_free(&roi);
+}
+
 static void missing_head_file_is_named(void **state)
 {
     (void)state;
@@ -109,6 +171,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(head_and_both_maps),
+        cmocka_unit_test(flips_average_the_mirrored_head),
         cmocka_unit_test(missing_head_file_is_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

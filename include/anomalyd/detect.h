@@ -76,12 +76,14 @@ typedef struct ad_detector_tuning {
     double ssim_weight;        /* map += w * (1 - SSIM(x, x_hat)) / 2, 7x7-ish Gaussian window */
     int map_draws;             /* average maps of this many reconstructions (0/1 = one) */
     int scales;                /* differences also at 1/2, 1/4 ... resolution, summed (0/1 = one) */
+    int flips;                 /* the head also reads mirrored inputs: 2 = left-right, 4 = and
+                                * upside down and both; maps averaged (0/1 = none) */
     int normalize;             /* per-pixel (map - mean) / std of good images, fitted by the
                                 * caller (fit_stats); the stats file is then not read */
 } ad_detector_tuning;
 
 /* Parses "KEY=VALUE" (baseline=zscore|contrast, ssim=W, draws=N, scales=N,
- * normalize=0|1) into t. */
+ * flips=1|2|4, normalize=0|1) into t. */
 int ad_detector_tuning_parse(ad_detector_tuning *t, const char *kv, char *err, size_t errlen);
 /* Like ad_detector_open with tuning; a baseline needs no model file. */
 int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,

@@ -82,11 +82,14 @@ int ad_detector_tuning_parse(ad_detector_tuning *t, const char *kv, char *err, s
     } else if (klen == 6 && !strncmp(kv, "scales", 6)) {
         if (v < 1 || v > 4 || v != (int)v) return ad_err(err, errlen, "scales must be 1..4, got %g", v);
         t->scales = (int)v;
+    } else if (klen == 5 && !strncmp(kv, "flips", 5)) {
+        if (v != 1 && v != 2 && v != 4) return ad_err(err, errlen, "flips must be 1, 2 or 4, got %g", v);
+        t->flips = (int)v;
     } else if (klen == 9 && !strncmp(kv, "normalize", 9)) {
         if (v != 0 && v != 1) return ad_err(err, errlen, "normalize must be 0 or 1, got %g", v);
         t->normalize = (int)v;
     } else {
-        return ad_err(err, errlen, "unknown tuning key '%.*s' (baseline, ssim, draws, scales, normalize)",
+        return ad_err(err, errlen, "unknown tuning key '%.*s' (baseline, ssim, draws, scales, flips, normalize)",
                       (int)klen, kv);
     }
     return 0;
@@ -355,6 +358,41 @@ static void add_diff(ad_detector *d, float *raw, const float *a, const float *b)
     }
 }
 
+/* dst = src (c planes of h x w) mirrored left-right (fx) and/or upside
+ * down (fy); its own inverse. */
+static void mirror(float *dst, const float *src, int c, int h, int w, bool fx, bool fy)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++) {
+            const float *row = src + ((size_t)ch * h + (fy ? h - 1 - y : y)) * w;
+            float *out = dst + ((size_t)ch * h + y) * w;
+            for (int x = 0; x < w; x++) out[x] = row[fx ? w - 1 - x : x];
+        }
+}
+
+/* Adds the head's defect probability for d->x and d->xhat to map (`both`
+ * adds it to the difference). With tune.flips 2 or 4 the head also reads
+ * the mirrored pair (left-right, then upside down and both) and the
+ * probabilities, mirrored back, are averaged. */
+static void head_map(ad_detector *d, float *map)
+{
+    size_t n = d->n, cn = (size_t)d->c * n;
+    int flips = d->tune.flips == 2 || d->tune.flips == 4 ? d->tune.flips : 1;
+    float *fx = d->work, *fxhat = d->work + cn, *prob = d->work + 2 * cn;
+    for (int f = 0; f < flips; f++) {
+        bool mx = f & 1, my = f & 2;
+        if (f == 0) {
+            ad_head_forward(d->head, d->logits, d->x, d->xhat, 1, d->h, d->w);
+        } else {
+            mirror(fx, d->x, d->c, d->h, d->w, mx, my);
+            mirror(fxhat, d->xhat, d->c, d->h, d->w, mx, my);
+            ad_head_forward(d->head, prob, fx, fxhat, 1, d->h, d->w);
+            mirror(d->logits, prob, 1, d->h, d->w, mx, my);
+        }
+        for (size_t i = 0; i < n; i++) map[i] += 1.0f / (1.0f + expf(-d->logits[i])) / flips;
+    }
+}
+
 /* Raw (unsmoothed, unnormalized) anomaly map of d->x into d->raw. */
 static void raw_map(ad_detector *d, uint64_t seed)
 {
@@ -382,11 +420,7 @@ static void raw_map(ad_detector *d, uint64_t seed)
         ad_sampler_reconstruct(d->sampler, d->xhat, d->x, &d->recon,
                                seed + 0x9e3779b97f4a7c15ull * (uint64_t)k);
         if (d->cfg.detector.map != AD_MAP_HEAD) add_diff(d, d->raw, d->x, d->xhat);
-        if (d->head) {
-            /* defect probability from the head; `both` adds it to the difference */
-            ad_head_forward(d->head, d->logits, d->x, d->xhat, 1, d->h, d->w);
-            for (size_t i = 0; i < n; i++) d->raw[i] += 1.0f / (1.0f + expf(-d->logits[i]));
-        }
+        if (d->head) head_map(d, d->raw);
     }
     if (draws > 1)
         for (size_t i = 0; i < n; i++) d->raw[i] /= draws;
