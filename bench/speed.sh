@@ -20,9 +20,10 @@
 #   x0) and the head's forward at the model input, and the whole inspection
 #   of a frame (resize included). The C inspection is
 #   the real ad_detector_inspect with the default detector settings (8-bit
-#   ROI to float, reconstruction, head, sigmoid, Gaussian smoothing sigma 4,
-#   max, defect box); PyTorch's is reconstruction + head + sigmoid +
-#   smoothing + max. Inspections/s = 1000 / C ms; the target is >= 4 on 2
+#   ROI to float, reconstruction, the head on the frame and its three mirror
+#   images (mirror: all), sigmoid, average, no smoothing (sigma 0), max,
+#   defect box); PyTorch's is reconstruction + four head passes + sigmoid +
+#   average + max. Inspections/s = 1000 / C ms; the target is >= 4 on 2
 #   threads. Then head training per step on a batch of 8 HEAD_CROP (128)
 #   crops: the head's forward + BCE/focal loss + backward + clip + AdamW +
 #   EMA, apart the eight one-step reconstructions head training makes (one

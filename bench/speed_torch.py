@@ -9,10 +9,11 @@ the files the C side uses (the head from MODEL's head path, as ad_head_path).
     speed_torch.py headtrain MODEL CROP THREADS STEPS -> recon_ms=, head_step_ms= (+ *_cpu_ms)
 
 inspect times, as medians over REPS after one warm-up, the one-step
-reconstruction (noise to t0 = 0.25 T, one UNet evaluation, x0, clamp), the
+reconstruction (noise to t0 = 0.2 T, one UNet evaluation, x0, clamp), the
 head's forward at the model input HxW, and the whole recipe on an FHxFW
-frame: area resize to HxW, reconstruction, head, sigmoid, Gaussian smoothing
-(sigma 4, edge-replicated, separable) and max. headtrain times one
+frame: area resize to HxW, reconstruction, the head on the frame and on its
+three mirror images (detector.mirror: all), sigmoid, the probabilities
+mirrored back and averaged, no smoothing (detector.sigma 0) and max. headtrain times one
 step of the head on a fixed batch of 8 CROPxCROP crops (forward, BCE + focal
 loss, backward, clip 1, AdamW, EMA), and apart the eight one-step
 reconstructions, one crop at a time as the C trainer makes them.
@@ -29,7 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from head import focal_loss, head_from_metadata  # noqa: E402
 from unet import from_metadata, st_read  # noqa: E402
 
-NOISE_LEVEL, SIGMA = 0.25, 4.0  # the detector's defaults
+NOISE_LEVEL, MIRRORS = 0.2, ([], [3], [2], [2, 3])  # the detector's defaults (mirror: all)
 HEAD_BATCH = 8
 
 
@@ -75,15 +76,6 @@ def one_step_recon(unet, meta):
         xt = sa * x + s1a * torch.randn(x.shape, generator=g)
         return ((xt - s1a * unet(xt, t)) / sa).clamp(-1, 1)
     return recon
-
-
-def blur(m, sigma):
-    r = math.ceil(3 * sigma)
-    k = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float64) ** 2 / (2 * sigma * sigma))
-    k = (k / k.sum()).float()
-    m = torch.nn.functional.pad(m, (r, r, r, r), mode="replicate")
-    m = torch.nn.functional.conv2d(m, k.view(1, 1, 1, -1))
-    return torch.nn.functional.conv2d(m, k.view(1, 1, -1, 1))
 
 
 def infer(path, h, w, threads, reps):
@@ -135,9 +127,14 @@ def inspect(path, h, w, threads, reps, fh, fw):
     frame = torch.rand(1, int(meta["anomalyd.in_channels"]), fh, fw, generator=g) * 2 - 1
     x = torch.nn.functional.interpolate(frame, size=(h, w), mode="area")
 
+    def flip(t, dims):
+        return t.flip(dims) if dims else t
+
     def whole():
         xi = torch.nn.functional.interpolate(frame, size=(h, w), mode="area")
-        return blur(torch.sigmoid(head(xi, recon(xi))), SIGMA).max().item()
+        xh = recon(xi)
+        p = sum(flip(torch.sigmoid(head(flip(xi, d), flip(xh, d))), d) for d in MIRRORS)
+        return (p / len(MIRRORS)).max().item()
     with torch.no_grad():
         x_hat = recon(x)
         recon_ms, recon_cpu = timed(lambda: recon(x), reps)

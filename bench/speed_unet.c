@@ -12,12 +12,12 @@
  *   speed_unet forward MODEL DATA OUT             eps for DATA's x, t -> OUT (safetensors)
  *
  * inspect and headtrain read the head at ad_head_path(MODEL) (what savehead
- * writes) and use the default detector settings (noise_level 0.25, one step,
- * one draw, sigma 4, score max). inspect prints, as medians over REPS:
+ * writes) and use the default detector settings (noise_level 0.2, one step,
+ * one draw, mirror all: four head passes, sigma 0, score max). inspect prints, as medians over REPS:
  * recon_ms (ad_sampler_reconstruct: noise + one UNet evaluation + x0),
  * head_ms (ad_head_forward on x, x_hat) and ms, the whole ad_detector_inspect
- * of an FHxFW ROI (resize to HxW, 8-bit to float, reconstruction, head,
- * sigmoid, Gaussian smoothing, max, defect box). headtrain prints per step the head's forward +
+ * of an FHxFW ROI (resize to HxW, 8-bit to float, reconstruction, the head
+ * on the frame and its three mirror images, sigmoid, average, max, defect box). headtrain prints per step the head's forward +
  * BCE/focal loss + backward + clip + AdamW + EMA (head_step_ms) and, apart,
  * the eight one-step reconstructions head training makes for its crops, one
  * at a time as src/head/head_train.c does (recon_ms).

@@ -92,7 +92,9 @@ static const bad_case bad_cases[] = {
      "bad.yaml:4:1: a second YAML document starts here, expected one document per file"},
     {MIN_CFG "detector:\n  tresh: 1\n",
      "bad.yaml:5:3: unknown key 'tresh' in detector, expected one of: noise_level, steps, guidance, draws, map, "
-     "normalize, sigma, score, topk_percent, pixel_threshold, threads"},
+     "normalize, mirror, sigma, score, topk_percent, pixel_threshold, threads"},
+    {MIN_CFG "detector:\n  mirror: 4\n",
+     "bad.yaml:5:11: detector.mirror: '4' is not a valid choice, expected one of none, lr, all"},
     {MIN_CFG "modle:\n  color: rgb\n",
      "bad.yaml:4:1: unknown key 'modle' at top level (did you mean model?), expected one of: " TOP_KEYS},
     {MIN_CFG "camera:\n  device: \"\"\n",
@@ -360,7 +362,8 @@ static void defaults_fill_absent_keys(void **state)
     assert_true(cfg.detector.guidance == 0.0);
     assert_int_equal(cfg.detector.draws, 1);
     assert_int_equal(cfg.detector.map, AD_MAP_HEAD);
-    assert_true(cfg.detector.sigma == 4.0);
+    assert_int_equal(cfg.detector.mirror, 4);
+    assert_true(cfg.detector.sigma == 0.0);
     assert_int_equal(cfg.detector.score, AD_SCORE_MAX);
     assert_true(cfg.detector.topk_percent == 1.0);
     assert_true(cfg.detector.pixel_threshold == 0.0);
@@ -586,7 +589,7 @@ static void print_parses_back_to_the_same_struct(void **state)
                        "  input_width: 64\n  input_height: 48\n  base_channels: 12\n  channel_mult: [1, 2, 4, 8]\n"
                        "  res_blocks: 2\n  groups: 4\n"
                        "detector:\n  noise_level: 0.1\n  steps: 5\n  guidance: 0.3\n  draws: 3\n  map: both\n"
-                       "  sigma: 0\n  score: topk\n  topk_percent: 0.001\n  pixel_threshold: 1e-7\n  threads: 1\n"
+                       "  mirror: lr\n  sigma: 3\n  score: topk\n  topk_percent: 0.001\n  pixel_threshold: 1e-7\n  threads: 1\n"
                        "threshold: 0.123456789012345678\n"
                        "reject_log:\n  database: /d/x.db\n  image_dir: /d/img\n  save_images: false\n"
                        "  retention_days: 0\n  max_megabytes: 0\n"

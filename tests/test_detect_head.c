@@ -90,10 +90,25 @@ static void head_and_both_maps(void **state)
     ad_image_free(&roi);
 }
 
-/* tune flips=2: the map is the mean of the head's probability for the
- * frame and, mirrored back, for the left-right mirrored frame and
- * reconstruction; recomputed here from the detector's own reconstruction. */
-static void flips_average_the_mirrored_head(void **state)
+/* The map of the detector opened with config c and tuning kv (NULL: none),
+ * inspecting roi; the caller frees *d. */
+static const float *map_of(ad_detector **d, const ad_config *c, const char *kv, const ad_image *roi)
+{
+    char err[AD_ERRLEN];
+    ad_detector_tuning t = {0};
+    if (kv) assert_int_equal(ad_detector_tuning_parse(&t, kv, err, sizeof err), 0);
+    if (ad_detector_open_tuned(d, c, &t, err, sizeof err) < 0) fail_msg("%s", err);
+    ad_result r;
+    assert_int_equal(ad_detector_inspect(*d, roi, &r, err, sizeof err), 0);
+    int w, h;
+    return ad_detector_last_map(*d, &w, &h);
+}
+
+/* detector.mirror: lr: the map is the mean of the head's probability for
+ * the frame and, mirrored back, for the left-right mirrored frame and
+ * reconstruction; recomputed here from the detector's own reconstruction.
+ * tune flips=1 overrides the key (one pass), flips=2 gives the same map. */
+static void mirror_averages_the_mirrored_head(void **state)
 {
     (void)state;
     ad_image roi = {0};
@@ -103,16 +118,17 @@ static void flips_average_the_mirrored_head(void **state)
     ad_config c = cfg;
     c.detector.map = AD_MAP_HEAD;
     c.detector.sigma = 0;
-    ad_detector_tuning t = {0};
-    assert_int_equal(ad_detector_tuning_parse(&t, "flips=2", err, sizeof err), 0);
-    ad_detector *d;
-    assert_int_equal(ad_detector_open_tuned(&d, &c, &t, err, sizeof err), 0);
-    ad_result r;
-    assert_int_equal(ad_detector_inspect(d, &roi, &r, err, sizeof err), 0);
-    int w, h;
-    const float *map = ad_detector_last_map(d, &w, &h);
+    c.detector.mirror = 2;
+    ad_detector *d, *one, *tuned;
+    const float *map = map_of(&d, &c, NULL, &roi);
     const float *xhat = ad_detector_last_recon(d);
-    assert_int_equal(w, roi.w);
+    c.detector.mirror = 4;
+    const float *map_one = map_of(&one, &c, "flips=1", &roi);
+    const float *map_tuned = map_of(&tuned, &c, "flips=2", &roi);
+    int w, h;
+    ad_detector_last_map(d, &w, &h);
+    assert_int_equal(w, roi.w); /* the fixture frames are at the input size */
+    assert_int_equal(h, roi.h);
     size_t n = (size_t)w * h;
     float *x = ad_xcalloc(n, sizeof(float)), *mx = ad_xcalloc(n, sizeof(float));
     float *mxhat = ad_xcalloc(n, sizeof(float)), *l0 = ad_xcalloc(n, sizeof(float));
@@ -130,16 +146,23 @@ static void flips_average_the_mirrored_head(void **state)
     assert_int_equal(ad_head_reserve(head, 1, h, w, false, err, sizeof err), 0);
     ad_head_forward(head, l0, x, xhat, 1, h, w);
     ad_head_forward(head, l1, mx, mxhat, 1, h, w);
-    double worst = 0, spread = 0;
+    double worst = 0, worst_one = 0, worst_tuned = 0, spread = 0;
     for (int y = 0; y < h; y++)
         for (int i = 0; i < w; i++) {
-            double p0 = 1 / (1 + exp(-l0[y * w + i])), p1 = 1 / (1 + exp(-l1[y * w + w - 1 - i]));
-            worst = fmax(worst, fabs(map[y * w + i] - (p0 + p1) / 2));
+            size_t k = (size_t)y * w + i;
+            double p0 = 1 / (1 + exp(-l0[k])), p1 = 1 / (1 + exp(-l1[y * w + w - 1 - i]));
+            worst = fmax(worst, fabs(map[k] - (p0 + p1) / 2));
+            worst_one = fmax(worst_one, fabs(map_one[k] - p0));
+            worst_tuned = fmax(worst_tuned, fabs(map_tuned[k] - map[k]));
             spread = fmax(spread, fabs(p0 - p1));
         }
-    print_message("flips=2: largest deviation %.2g, largest mirror disagreement %.3f\n", worst, spread);
+    print_message("mirror lr: largest deviation %.2g (flips=1 %.2g, flips=2 %.2g), largest mirror "
+                  "disagreement %.3f\n", worst, worst_one, worst_tuned, spread);
     assert_true(worst < 1e-4);
+    assert_true(worst_one < 1e-4);
+    assert_true(worst_tuned < 1e-6);
     assert_true(spread > 1e-3); /* the mirrored pass really differs */
+    ad_detector_tuning t = {0};
     assert_int_equal(ad_detector_tuning_parse(&t, "flips=3", err, sizeof err), -1);
     assert_non_null(strstr(err, "flips must be 1, 2 or 4"));
     ad_head_free(head);
@@ -149,6 +172,8 @@ static void flips_average_the_mirrored_head(void **state)
     free(l0);
     free(l1);
     ad_detector_close(d);
+    ad_detector_close(one);
+    ad_detector_close(tuned);
     ad_image_free(&roi);
 }
 
@@ -171,7 +196,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(head_and_both_maps),
-        cmocka_unit_test(flips_average_the_mirrored_head),
+        cmocka_unit_test(mirror_averages_the_mirrored_head),
         cmocka_unit_test(missing_head_file_is_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

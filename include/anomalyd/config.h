@@ -86,6 +86,7 @@ typedef struct ad_config {
         int draws;                     /* noise draws averaged */
         enum ad_map_mode map;          /* diff | head | both */
         bool normalize;                /* per-pixel map statistics from NAME.stats.safetensors */
+        int mirror;                    /* head passes averaged: 1 as is, 2 + left-right, 4 + upside down */
         double sigma;                  /* Gaussian smoothing of the map, pixels at input size */
         enum ad_score_mode score;      /* max | topk */
         double topk_percent;           /* for score: topk */

@@ -76,8 +76,9 @@ typedef struct ad_detector_tuning {
     double ssim_weight;        /* map += w * (1 - SSIM(x, x_hat)) / 2, 7x7-ish Gaussian window */
     int map_draws;             /* average maps of this many reconstructions (0/1 = one) */
     int scales;                /* differences also at 1/2, 1/4 ... resolution, summed (0/1 = one) */
-    int flips;                 /* the head also reads mirrored inputs: 2 = left-right, 4 = and
-                                * upside down and both; maps averaged (0/1 = none) */
+    int flips;                 /* head passes over mirrored inputs, overriding detector.mirror:
+                                * 1 = none, 2 = left-right, 4 = and upside down and both
+                                * (0 = as the config says) */
     int normalize;             /* per-pixel (map - mean) / std of good images, fitted by the
                                 * caller (fit_stats); the stats file is then not read */
 } ad_detector_tuning;

@@ -46,7 +46,8 @@ static void usage(FILE *out)
             "                    NAME.stats.safetensors instead, like the daemon\n"
             "  --tune KEY=VALUE  ablation settings that are not config keys:\n"
             "                    baseline=zscore|contrast (no model), ssim=W, draws=N,\n"
-            "                    scales=N, flips=1|2|4, normalize=0|1 (see docs/accuracy.md)\n"
+            "                    scales=N, flips=1|2|4 (head passes, over detector.mirror),\n"
+            "                    normalize=0|1 (see docs/accuracy.md)\n"
             "\n"
             "exit codes: 0 ok, 1 runtime failure (model, image or mask unreadable,\n"
             "            dataset layout wrong), 2 usage or config error\n",

@@ -371,13 +371,15 @@ static void mirror(float *dst, const float *src, int c, int h, int w, bool fx, b
 }
 
 /* Adds the head's defect probability for d->x and d->xhat to map (`both`
- * adds it to the difference). With tune.flips 2 or 4 the head also reads
- * the mirrored pair (left-right, then upside down and both) and the
- * probabilities, mirrored back, are averaged. */
+ * adds it to the difference). With detector.mirror lr or all (tune.flips 2
+ * or 4 overrides it) the head also reads the mirrored pair (left-right,
+ * then upside down and both) and the probabilities, mirrored back, are
+ * averaged. */
 static void head_map(ad_detector *d, float *map)
 {
     size_t n = d->n, cn = (size_t)d->c * n;
-    int flips = d->tune.flips == 2 || d->tune.flips == 4 ? d->tune.flips : 1;
+    int flips = d->tune.flips ? d->tune.flips : d->cfg.detector.mirror;
+    if (flips != 2 && flips != 4) flips = 1;
     float *fx = d->work, *fxhat = d->work + cn, *prob = d->work + 2 * cn;
     for (int f = 0; f < flips; f++) {
         bool mx = f & 1, my = f & 2;
