@@ -9,9 +9,9 @@
 # on a free loopback port), for mqtt also Debian's mosquitto broker, and
 # anomalyd with trigger.mode modbus (or mqtt), the default
 # detector recipe and MODEL (default: bench/models/mtd/model.safetensors, the
-# committed recipe model, gray 256x256 with its learned head), the camera a
-# replay of FRAMES (default: fixtures/replay/frames, 80x80, resized to the
-# model's 256x256 as a camera ROI would be) at 30 fps in a loop, threshold 0
+# committed recipe model, gray, input 128x128, with its learned head), the
+# camera a replay of FRAMES (default: fixtures/replay/frames, 80x80, resized
+# to the model's input as a camera ROI would be) at 30 fps in a loop, threshold 0
 # so every part is a reject. It fires N triggers (3 more first, not counted,
 # to warm up): raises the trigger input, or publishes a trigger message, and
 # takes, per part, the time from then to the server receiving the reject
