@@ -118,6 +118,7 @@ int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
     ad_detector *d = ad_xcalloc(1, sizeof *d);
     d->cfg = *cfg;
     d->tune = *tuning;
+    if (tuning->flips) d->cfg.detector.mirror = tuning->flips; /* the ablation overrides the key */
     d->normalize = tuning->baseline == AD_BASELINE_NONE &&
                    (tuning->normalize || cfg->detector.normalize);
     d->c = (int)cfg->model.color;
@@ -371,15 +372,14 @@ static void mirror(float *dst, const float *src, int c, int h, int w, bool fx, b
 }
 
 /* Adds the head's defect probability for d->x and d->xhat to map (`both`
- * adds it to the difference). With detector.mirror lr or all (tune.flips 2
- * or 4 overrides it) the head also reads the mirrored pair (left-right,
- * then upside down and both) and the probabilities, mirrored back, are
- * averaged. */
+ * adds it to the difference). With detector.mirror lr or all (2 or 4
+ * passes; tune.flips replaced it at open) the head also reads the mirrored
+ * pair (left-right, then upside down and both) and the probabilities,
+ * mirrored back, are averaged. */
 static void head_map(ad_detector *d, float *map)
 {
     size_t n = d->n, cn = (size_t)d->c * n;
-    int flips = d->tune.flips ? d->tune.flips : d->cfg.detector.mirror;
-    if (flips != 2 && flips != 4) flips = 1;
+    int flips = d->cfg.detector.mirror == 2 || d->cfg.detector.mirror == 4 ? d->cfg.detector.mirror : 1;
     float *fx = d->work, *fxhat = d->work + cn, *prob = d->work + 2 * cn;
     for (int f = 0; f < flips; f++) {
         bool mx = f & 1, my = f & 2;
