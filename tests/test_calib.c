@@ -186,6 +186,26 @@ static double draw(ad_rng *rng, enum dist d)
  * reject everything" failure). Extrapolation (rate < 1/(n+1)) is promised
  * only for tails no heavier than exponential; the order-statistic range is
  * distribution-free, so the log-normal is checked only there. */
+/* Per-element mean and population standard deviation, by hand: element 0
+ * sees 1, 2, 3, 6 (mean 3, variance 3.5), element 1 a constant (spread 0,
+ * never the NaN of a slightly negative variance). */
+static void test_moments(void **state)
+{
+    (void)state;
+    const float rows[4][2] = {{1, 0.1f}, {2, 0.1f}, {3, 0.1f}, {6, 0.1f}};
+    ad_moments m;
+    ad_moments_init(&m, 2);
+    for (int i = 0; i < 4; i++) ad_moments_add(&m, rows[i]);
+    float mean[2], sd[2];
+    ad_moments_finish(&m, mean, sd);
+    assert_true(fabsf(mean[0] - 3.0f) < 1e-6f);
+    assert_true(fabsf(sd[0] - sqrtf(3.5f)) < 1e-6f);
+    assert_true(fabsf(mean[1] - 0.1f) < 1e-7f);
+    assert_true(sd[1] >= 0 && sd[1] < 1e-6f);
+    ad_moments_free(&m);
+    assert_null(m.sum);
+}
+
 static void test_frr_threshold_holds_on_held_out(void **state)
 {
     (void)state;
@@ -514,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_pixel_auroc_hand_values),
         cmocka_unit_test(test_auroc_entry_points_agree_with_pairs),
         cmocka_unit_test(test_quantile_type7),
+        cmocka_unit_test(test_moments),
         cmocka_unit_test(test_frr_threshold_holds_on_held_out),
         cmocka_unit_test(test_frr_threshold_reports),
         cmocka_unit_test(test_frr_threshold_confidence),

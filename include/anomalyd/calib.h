@@ -49,6 +49,21 @@ double ad_quantile_sorted(const double *sorted, size_t n, double p);
 /* Number of values strictly greater than t. */
 size_t ad_count_above(const double *v, size_t n, double t);
 
+/* Per-element mean and standard deviation of arrays of `len` floats added one
+ * at a time (per-pixel statistics of good images or of their anomaly maps):
+ * sums in double, so thousands of images keep full precision. init
+ * allocates, free releases; finish writes the mean and the population
+ * standard deviation (len floats each) of what was added (count >= 1). */
+typedef struct ad_moments {
+    double *sum, *sq;
+    size_t len;
+    int count;
+} ad_moments;
+void ad_moments_init(ad_moments *m, size_t len);
+void ad_moments_add(ad_moments *m, const float *v);
+void ad_moments_finish(const ad_moments *m, float *mean, float *std);
+void ad_moments_free(ad_moments *m);
+
 /* The threshold for a target false-reject rate from good scores only.
  *
  * Two estimates, the larger (the safer) wins:

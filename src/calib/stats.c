@@ -37,6 +37,40 @@ size_t ad_count_above(const double *v, size_t n, double t)
     return c;
 }
 
+void ad_moments_init(ad_moments *m, size_t len)
+{
+    m->sum = ad_xcalloc(len, sizeof *m->sum);
+    m->sq = ad_xcalloc(len, sizeof *m->sq);
+    m->len = len;
+    m->count = 0;
+}
+
+void ad_moments_add(ad_moments *m, const float *v)
+{
+    for (size_t k = 0; k < m->len; k++) {
+        m->sum[k] += v[k];
+        m->sq[k] += (double)v[k] * v[k];
+    }
+    m->count++;
+}
+
+void ad_moments_finish(const ad_moments *m, float *mean, float *std)
+{
+    AD_ASSERT(m->count >= 1);
+    for (size_t k = 0; k < m->len; k++) {
+        double mu = m->sum[k] / m->count, var = m->sq[k] / m->count - mu * mu;
+        mean[k] = (float)mu;
+        std[k] = (float)sqrt(var > 0 ? var : 0);
+    }
+}
+
+void ad_moments_free(ad_moments *m)
+{
+    free(m->sum);
+    free(m->sq);
+    memset(m, 0, sizeof *m);
+}
+
 /* Largest m <= n with P(Binomial(n, p) >= m) >= conf (0 if none); the
  * probabilities are summed in log space, one term per step. */
 static size_t binom_largest_tail(size_t n, double p, double conf)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "anomalyd/calib.h"
 #include "anomalyd/diffusion.h"
 #include "anomalyd/head.h"
 #include "anomalyd/model.h"
@@ -433,7 +434,8 @@ int ad_detector_fit_stats(ad_detector *d, const ad_image *rois, int count, char 
     if (count < 2) return ad_err(err, errlen, "per-pixel statistics need at least 2 good images, got %d", count);
     bool pixels = d->tune.baseline == AD_BASELINE_ZSCORE;
     size_t len = pixels ? (size_t)d->c * d->n : d->n;
-    double *sum = ad_xcalloc(len, sizeof *sum), *sq = ad_xcalloc(len, sizeof *sq);
+    ad_moments mom;
+    ad_moments_init(&mom, len);
     d->have_stats = false;
     int rc = 0;
     for (int i = 0; i < count; i++) {
@@ -446,19 +448,12 @@ int ad_detector_fit_stats(ad_detector *d, const ad_image *rois, int count, char 
             raw_map(d, ad_hash64(rois[i].px, (size_t)rois[i].w * rois[i].h * rois[i].c, 0));
             v = d->raw;
         }
-        for (size_t k = 0; k < len; k++) {
-            sum[k] += v[k];
-            sq[k] += (double)v[k] * v[k];
-        }
+        ad_moments_add(&mom, v);
     }
     if (rc == 0) {
+        ad_moments_finish(&mom, d->stat_mean, d->stat_std);
         double mean_sd = 0;
-        for (size_t k = 0; k < len; k++) {
-            double m = sum[k] / count, var = sq[k] / count - m * m;
-            d->stat_mean[k] = (float)m;
-            d->stat_std[k] = (float)sqrt(var > 0 ? var : 0);
-            mean_sd += d->stat_std[k];
-        }
+        for (size_t k = 0; k < len; k++) mean_sd += d->stat_std[k];
         mean_sd /= (double)len;
         /* floor: one gray level for pixels, a tenth of the typical spread for maps */
         float floor_sd = pixels ? 1.0f / 127.5f : (float)(0.1 * mean_sd + 1e-6);
@@ -466,8 +461,7 @@ int ad_detector_fit_stats(ad_detector *d, const ad_image *rois, int count, char 
             if (d->stat_std[k] < floor_sd) d->stat_std[k] = floor_sd;
         d->have_stats = true;
     }
-    free(sum);
-    free(sq);
+    ad_moments_free(&mom);
     return rc;
 }
 
