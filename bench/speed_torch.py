@@ -45,7 +45,7 @@ def load_head(model):
     suffix = ".safetensors"
     stem = model[:-len(suffix)] if model.endswith(suffix) and len(model) > len(suffix) else model
     sd, meta = st_read(stem + ".head.safetensors")
-    net = head_from_metadata(meta)
+    net = head_from_metadata(meta, sd)
     net.load_state_dict(sd, strict=True)
     return net
 

@@ -144,8 +144,8 @@ static void mirror_averages_the_mirrored_head(void **state)
     ad_head *head;
     assert_int_equal(ad_head_load(hpath, &head, err, sizeof err), 0);
     assert_int_equal(ad_head_reserve(head, 1, h, w, false, err, sizeof err), 0);
-    ad_head_forward(head, l0, x, xhat, 1, h, w);
-    ad_head_forward(head, l1, mx, mxhat, 1, h, w);
+    ad_head_forward(head, l0, x, xhat, NULL, 1, h, w);
+    ad_head_forward(head, l1, mx, mxhat, NULL, 1, h, w);
     double worst = 0, worst_one = 0, worst_tuned = 0, spread = 0;
     for (int y = 0; y < h; y++)
         for (int i = 0; i < w; i++) {

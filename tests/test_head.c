@@ -1,7 +1,8 @@
 /* The learned anomaly head: loss gradient, network gradient (finite
  * differences), parity with the PyTorch reference (tests/reference/head.py,
  * golden files from make_golden.py), determinism, file round trip and
- * hostile files. */
+ * hostile files; the z-score input of a zscore head (value, channel
+ * layout, its statistics in the file). */
 #include "test_support.h"
 
 #include <math.h>
@@ -47,7 +48,7 @@ enum { BN = 2, C = 1, H = 8, W = 8 };
 
 static ad_head *tiny_head(void)
 {
-    ad_head_hparams hp = {C, 4, 2, 3};
+    ad_head_hparams hp = {C, 4, 2, 3, false};
     ad_head *hd;
     char err[AD_ERRLEN];
     assert_int_equal(ad_head_create(&hd, &hp, err, sizeof err), 0);
@@ -60,7 +61,7 @@ static ad_head *tiny_head(void)
 static double probe_loss(ad_head *hd, const float *x, const float *xh, const float *r)
 {
     float logits[BN * H * W];
-    ad_head_forward(hd, logits, x, xh, BN, H, W);
+    ad_head_forward(hd, logits, x, xh, NULL, BN, H, W);
     double s = 0;
     for (int i = 0; i < BN * H * W; i++) s += (double)logits[i] * r[i];
     return s;
@@ -80,7 +81,7 @@ static void network_gradient_matches_finite_differences(void **state)
     for (int i = 0; i < BN * H * W; i++) r[i] = ad_rng_normal(&rng);
     float logits[BN * H * W];
     ad_head_zero_grad(hd);
-    ad_head_forward(hd, logits, x, xh, BN, H, W);
+    ad_head_forward(hd, logits, x, xh, NULL, BN, H, W);
     ad_head_backward(hd, r);
     float *p = ad_head_params(hd), *g = ad_head_grads(hd);
     int checked = 0, bad = 0;
@@ -118,8 +119,8 @@ static void forward_is_deterministic_and_file_round_trips(void **state)
         x[i] = sinf((float)i);
         xh[i] = cosf((float)i);
     }
-    ad_head_forward(hd, a, x, xh, BN, H, W);
-    ad_head_forward(hd, b, x, xh, BN, H, W);
+    ad_head_forward(hd, a, x, xh, NULL, BN, H, W);
+    ad_head_forward(hd, b, x, xh, NULL, BN, H, W);
     assert_memory_equal(a, b, sizeof a);
 
     char *dir = ts_tmpdir("head");
@@ -135,7 +136,7 @@ static void forward_is_deterministic_and_file_round_trips(void **state)
     assert_int_equal(ad_head_num_params(back), ad_head_num_params(hd));
     assert_memory_equal(ad_head_params(back), ad_head_params(hd), sizeof(float) * ad_head_num_params(hd));
     assert_int_equal(ad_head_reserve(back, BN, H, W, false, err, sizeof err), 0);
-    ad_head_forward(back, b, x, xh, BN, H, W);
+    ad_head_forward(back, b, x, xh, NULL, BN, H, W);
     assert_memory_equal(a, b, sizeof a);
     ad_head_free(back);
 
@@ -257,6 +258,202 @@ static void hostile_head_files_are_refused_by_name(void **state)
     ad_head_free(hd);
 }
 
+/* ad_head_zscore against the formula written out in double: an ordinary
+ * pixel, a spread of zero (the eps floor alone divides), and deviations
+ * past the clamp on both sides. */
+static void zscore_is_the_clamped_scaled_z_score(void **state)
+{
+    (void)state;
+    enum { N = 6 };
+    const float x[N] = {0.30f, -0.5f, 0.10f, 1.0f, -1.0f, 0.02f};
+    const float mean[N] = {0.20f, -0.5f, 0.10f - 2.0f / 255.0f, -0.9f, 0.9f, 0.0f};
+    const float sd[N] = {0.05f, 0.0f, 0.0f, 0.01f, 0.01f, 0.5f};
+    float z[N];
+    ad_head_zscore(z, x, mean, sd, N);
+    for (int i = 0; i < N; i++) {
+        double eps = 4.0 / 255.0;
+        double v = ((double)x[i] - mean[i]) / sqrt((double)sd[i] * sd[i] + eps * eps);
+        v = fmin(8.0, fmax(-8.0, v)) / 4.0;
+        if (fabs(z[i] - v) > 1e-6) fail_msg("z[%d] = %g, expected %g", i, z[i], v);
+    }
+    assert_true(z[1] == 0.0f);
+    assert_true(fabsf(z[2] - 0.125f) < 1e-6f);   /* one gray level over a zero spread: 1/2 sigma */
+    assert_true(z[3] == 2.0f && z[4] == -2.0f);  /* clamped at 8 sigma, scaled by 1/4 */
+}
+
+/* A zscore head whose weights are another head's, with zeros on its z
+ * input channels, gives that head's logits: z comes after x, x_hat and
+ * diff. One weight on the z channels moves them. */
+static void zscore_channels_come_after_the_old_input(void **state)
+{
+    (void)state;
+    ad_head *plain = tiny_head(), *zh;
+    ad_head_hparams hp = *ad_head_hp(plain);
+    hp.zscore = true;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_head_create(&zh, &hp, err, sizeof err), 0);
+    assert_int_equal(ad_head_reserve(zh, BN, H, W, false, err, sizeof err), 0);
+    assert_int_equal(ad_head_num_tensors(zh), ad_head_num_tensors(plain));
+    const ad_param_info *first = ad_head_tensor(zh, 0);   /* enc1a weight (B, 3C+1, 3, 3) */
+    assert_int_equal(first->shape[1], 3 * C + 1);
+    assert_int_equal(ad_head_tensor(plain, 0)->shape[1], 2 * C + 1);
+    float *pz = ad_head_params(zh);
+    const float *pp = ad_head_params(plain);
+    memset(pz, 0, sizeof(float) * ad_head_num_params(zh));
+    for (int o = 0; o < first->shape[0]; o++)
+        memcpy(pz + first->offset + (size_t)o * (3 * C + 1) * 9, pp + (size_t)o * (2 * C + 1) * 9,
+               sizeof(float) * (2 * C + 1) * 9);
+    for (int t = 1; t < ad_head_num_tensors(zh); t++) {
+        const ad_param_info *a = ad_head_tensor(zh, t), *b = ad_head_tensor(plain, t);
+        assert_string_equal(a->name, b->name);
+        memcpy(pz + a->offset, pp + b->offset, sizeof(float) * a->count);
+    }
+    float x[BN * C * H * W], xh[BN * C * H * W], z[BN * C * H * W], a[BN * H * W], b[BN * H * W];
+    ad_rng rng;
+    ad_rng_seed(&rng, 5);
+    for (int i = 0; i < BN * C * H * W; i++) {
+        x[i] = ad_rng_normal(&rng) * 0.5f;
+        xh[i] = x[i] + 0.2f * ad_rng_normal(&rng);
+        z[i] = ad_rng_normal(&rng);
+    }
+    assert_int_equal(ad_head_reserve(plain, BN, H, W, false, err, sizeof err), 0);
+    ad_head_forward(plain, a, x, xh, NULL, BN, H, W);
+    ad_head_forward(zh, b, x, xh, z, BN, H, W);
+    double e = ts_rel_err(b, a, BN * H * W);
+    print_message("zero z weights: logits rel err %.2e against the head without z\n", e);
+    assert_true(e < 1e-6);
+    pz[first->offset + 2 * C + 1] = 0.5f;   /* output 0, the first z channel, tap (0, 0) */
+    ad_head_forward(zh, b, x, xh, z, BN, H, W);
+    assert_true(ts_rel_err(b, a, BN * H * W) > 1e-3);
+    ad_head_free(zh);
+    ad_head_free(plain);
+}
+
+/* A tiny zscore head with frame statistics of (C, h, w); std >= 0. */
+static ad_head *tiny_zscore_head(int h, int w)
+{
+    ad_head_hparams hp = {C, 4, 2, 3, true};
+    ad_head *hd;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_head_create(&hd, &hp, err, sizeof err), 0);
+    ad_head_init(hd, 12);
+    size_t count = (size_t)C * h * w;
+    float *mean = malloc(sizeof(float) * count), *sd = malloc(sizeof(float) * count);
+    for (size_t i = 0; i < count; i++) {
+        mean[i] = sinf((float)i);
+        sd[i] = i % 5 ? 0.1f + 0.01f * (float)(i % 7) : 0.0f;
+    }
+    ad_head_set_frame_stats(hd, mean, sd, h, w);
+    free(mean);
+    free(sd);
+    return hd;
+}
+
+static void zscore_head_file_round_trips_with_its_statistics(void **state)
+{
+    (void)state;
+    ad_head *hd = tiny_zscore_head(H, W);
+    char *dir = ts_tmpdir("head_zscore");
+    char path[1024], err[AD_ERRLEN];
+    snprintf(path, sizeof path, "%s/z.head.safetensors", dir);
+    assert_int_equal(ad_head_save(path, hd, ad_head_params(hd), NULL, NULL, 0, err, sizeof err), 0);
+    ad_head *back;
+    if (ad_head_load(path, &back, err, sizeof err) < 0) fail_msg("%s", err);
+    assert_true(ad_head_hp(back)->zscore);
+    assert_memory_equal(ad_head_params(back), ad_head_params(hd), sizeof(float) * ad_head_num_params(hd));
+    const float *sd0, *sd1, *m0 = ad_head_frame_stats(hd, &sd0, NULL, NULL);
+    int h, w;
+    const float *m1 = ad_head_frame_stats(back, &sd1, &h, &w);
+    assert_int_equal(h, H);
+    assert_int_equal(w, W);
+    assert_memory_equal(m1, m0, sizeof(float) * C * H * W);
+    assert_memory_equal(sd1, sd0, sizeof(float) * C * H * W);
+    float x[BN * C * H * W], xh[BN * C * H * W], z[BN * C * H * W], a[BN * H * W], b[BN * H * W];
+    for (int i = 0; i < BN * C * H * W; i++) {
+        x[i] = sinf(0.3f * (float)i);
+        xh[i] = cosf(0.7f * (float)i);
+    }
+    for (int i = 0; i < BN; i++) ad_head_zscore(z + i * C * H * W, x + i * C * H * W, m0, sd0, C * H * W);
+    assert_int_equal(ad_head_reserve(hd, BN, H, W, false, err, sizeof err), 0);
+    assert_int_equal(ad_head_reserve(back, BN, H, W, false, err, sizeof err), 0);
+    ad_head_forward(hd, a, x, xh, z, BN, H, W);
+    ad_head_forward(back, b, x, xh, z, BN, H, W);
+    assert_memory_equal(a, b, sizeof a);
+    ad_head_free(back);
+
+    /* a zscore head without its statistics cannot be saved */
+    ad_head_hparams hp = *ad_head_hp(hd);
+    ad_head *bare;
+    assert_int_equal(ad_head_create(&bare, &hp, err, sizeof err), 0);
+    assert_int_equal(ad_head_save(path, bare, ad_head_params(bare), NULL, NULL, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "no frame statistics"));
+    ad_head_free(bare);
+    ts_rmtree(dir);
+    free(dir);
+    ad_head_free(hd);
+}
+
+/* Statistics the head could not use are refused like any bad tensor,
+ * naming it: NaN, a negative spread, the wrong channels, two sizes that
+ * disagree, one of the two missing, statistics without the metadata that
+ * says the head reads them, and that metadata out of range. */
+static void hostile_frame_statistics_are_refused_by_name(void **state)
+{
+    (void)state;
+    char *dir = ts_tmpdir("head_zscore_hostile");
+    char good[1024], bad[1024], err[AD_ERRLEN];
+    snprintf(good, sizeof good, "%s/good.head.safetensors", dir);
+    snprintf(bad, sizeof bad, "%s/bad.head.safetensors", dir);
+    ad_head *hd = tiny_zscore_head(H, W);
+    assert_int_equal(ad_head_save(good, hd, ad_head_params(hd), NULL, NULL, 0, err, sizeof err), 0);
+
+    /* values: through the head's own setter, which does not check */
+    float mean[C * H * W], sd[C * H * W];
+    for (int i = 0; i < C * H * W; i++) {
+        mean[i] = 0;
+        sd[i] = 0.1f;
+    }
+    sd[W + 2] = NAN;
+    ad_head_set_frame_stats(hd, mean, sd, H, W);
+    assert_int_equal(ad_head_save(bad, hd, ad_head_params(hd), NULL, NULL, 0, err, sizeof err), 0);
+    expect_load_error(bad, "tensor 'head.frame_std' holds a non-finite value (NaN or Inf) at index 10");
+    sd[W + 2] = -0.25f;
+    ad_head_set_frame_stats(hd, mean, sd, H, W);
+    assert_int_equal(ad_head_save(bad, hd, ad_head_params(hd), NULL, NULL, 0, err, sizeof err), 0);
+    expect_load_error(bad, "tensor 'head.frame_std' is -0.25 at channel 0, row 1, column 2; a standard "
+                           "deviation cannot be negative");
+    ad_head_free(hd);
+
+    /* shapes and presence: edited copies of the good file */
+    write_edited(good, bad, NULL, false, "head.frame_mean", NULL, NULL);   /* [8, 1, 8] */
+    expect_load_error(bad, "tensor 'head.frame_mean' must have shape [1, H, W]");
+    write_edited(good, bad, NULL, false, "head.frame_std", NULL, NULL);
+    expect_load_error(bad, "tensor 'head.frame_std' has shape [8, 1, 8] but the architecture needs [1, 8, 8]");
+    write_edited(good, bad, "head.frame_mean", false, NULL, NULL, NULL);
+    expect_load_error(bad, "tensor 'head.frame_mean' is missing (metadata anomalyd.head.zscore is 1");
+    write_edited(good, bad, "head.frame_std", false, NULL, NULL, NULL);
+    expect_load_error(bad, "tensor 'head.frame_std' is missing");
+    write_edited(good, bad, NULL, false, NULL, "anomalyd.head.zscore", "2");
+    expect_load_error(bad, "metadata 'anomalyd.head.zscore' must be an integer in 0..1, got '2'");
+    /* without the key the file is an old head's, which has no statistics (and a
+     * narrower first conv) */
+    write_edited(good, bad, NULL, false, NULL, "anomalyd.head.zscore", NULL);
+    expect_load_error(bad, "tensor 'head.enc1a.conv.weight' has shape [4, 4, 3, 3] but the architecture "
+                           "needs [4, 3, 3, 3]");
+
+    /* a head file from before z-scores (no key, no statistics) loads as one */
+    ad_head *plain = tiny_head(), *back;
+    assert_int_equal(ad_head_save(good, plain, ad_head_params(plain), NULL, NULL, 0, err, sizeof err), 0);
+    write_edited(good, bad, NULL, false, NULL, "anomalyd.head.zscore", NULL);
+    if (ad_head_load(bad, &back, err, sizeof err) < 0) fail_msg("%s", err);
+    assert_false(ad_head_hp(back)->zscore);
+    assert_null(ad_head_frame_stats(back, NULL, NULL, NULL));
+    ad_head_free(back);
+    ad_head_free(plain);
+    ts_rmtree(dir);
+    free(dir);
+}
+
 /* The reference's head file loads; logits within 1e-5 and every gradient of
  * the training loss within 1e-4 of the reference's largest value (the UNet
  * golden test's tolerances), the loss within 1e-5 relative. */
@@ -270,13 +467,23 @@ static void check_golden(const char *name)
     ts_golden_data(name, &data);
     int n = (int)ts_golden_meta(&data, "n"), h = (int)ts_golden_meta(&data, "h");
     int w = (int)ts_golden_meta(&data, "w");
-    size_t in = (size_t)n * ad_head_hp(hd)->image_channels * h * w, out = (size_t)n * h * w;
+    size_t plane = (size_t)ad_head_hp(hd)->image_channels * h * w, in = n * plane, out = (size_t)n * h * w;
     const float *x = ts_golden_tensor(&data, "x", in), *x_hat = ts_golden_tensor(&data, "x_hat", in);
     const float *mask = ts_golden_tensor(&data, "mask", out);
     float *logits = malloc(sizeof(float) * out), *dlogits = malloc(sizeof(float) * out);
+    float *z = NULL;
+    if (ad_head_hp(hd)->zscore) {
+        /* z from the statistics the file carries, as the detector makes it */
+        const float *sd, *mean = ad_head_frame_stats(hd, &sd, NULL, NULL);
+        z = malloc(sizeof(float) * in);
+        for (int b = 0; b < n; b++) ad_head_zscore(z + b * plane, x + b * plane, mean, sd, plane);
+        double ez = ts_rel_err(z, ts_golden_tensor(&data, "z", in), in);
+        printf("%s: z rel err %.2e\n", name, ez);
+        assert_true(ez < 1e-6);
+    }
 
     assert_int_equal(ad_head_reserve(hd, n, h, w, true, err, sizeof err), 0);
-    ad_head_forward(hd, logits, x, x_hat, n, h, w);
+    ad_head_forward(hd, logits, x, x_hat, z, n, h, w);
     double e = ts_rel_err(logits, ts_golden_tensor(&data, "logits", out), out);
     printf("%s: forward rel err %.2e\n", name, e);
     assert_true(e < 1e-5);
@@ -303,12 +510,14 @@ static void check_golden(const char *name)
 
     free(logits);
     free(dlogits);
+    free(z);
     ad_safetensors_free(&data);
     ad_head_free(hd);
 }
 
 static void golden_gray_four_levels(void **state) { (void)state; check_golden("tiny_head_gray"); }
 static void golden_rgb_three_levels(void **state) { (void)state; check_golden("tiny_head_rgb"); }
+static void golden_rgb_zscore(void **state) { (void)state; check_golden("tiny_head_zscore"); }
 
 int main(void)
 {
@@ -317,6 +526,11 @@ int main(void)
         cmocka_unit_test(network_gradient_matches_finite_differences),
         cmocka_unit_test(golden_gray_four_levels),
         cmocka_unit_test(golden_rgb_three_levels),
+        cmocka_unit_test(golden_rgb_zscore),
+        cmocka_unit_test(zscore_is_the_clamped_scaled_z_score),
+        cmocka_unit_test(zscore_channels_come_after_the_old_input),
+        cmocka_unit_test(zscore_head_file_round_trips_with_its_statistics),
+        cmocka_unit_test(hostile_frame_statistics_are_refused_by_name),
         cmocka_unit_test(forward_is_deterministic_and_file_round_trips),
         cmocka_unit_test(hostile_head_files_are_refused_by_name),
     };

@@ -4,7 +4,14 @@
  * difference) and predicts a per-pixel defect logit. It is trained on
  * synthetic defects (synth.h) with the diffusion model frozen.
  *
- *   in (N, 2C+1, H, W) -> enc1 (B, H) -> enc2 (2B, H/2) -> ... -> encL (2^(L-1) B)
+ * A zscore head also reads the frame's per-pixel z-score z against the good
+ * training images (ad_head_zscore with the frame statistics it carries), so
+ * it can learn where a pixel's distance from what good parts show there
+ * matters (aligned parts) and where it does not (unaligned textures). Its
+ * input is [x, x_hat, diff, z]: the first 2C+1 channels are those of a head
+ * without statistics.
+ *
+ *   in (N, 2C+1 [+C], H, W) -> enc1 (B, H) -> enc2 (2B, H/2) -> ... -> encL (2^(L-1) B)
  *   -> up + conv ++ enc(L-1) -> conv -> ... -> up + conv (B) ++ enc1 -> conv (B)
  *   -> conv 3x3 -> logits (N, 1, H, W)
  * with L levels (2..AD_HEAD_MAX_LEVELS); every conv is 3x3 followed by
@@ -28,9 +35,23 @@ typedef struct ad_head_hparams {
     int base_channels;    /* B, e.g. 16 */
     int groups;           /* GroupNorm groups, divides B */
     int levels;           /* L: resolution levels, 2..AD_HEAD_MAX_LEVELS (files without it: 3) */
+    bool zscore;          /* also reads z (C channels) (files without it: false) */
 } ad_head_hparams;
 
 #define AD_HEAD_MAX_LEVELS 5
+
+/* z = clamp((x - mean) / sqrt(std^2 + EPS^2), -ZMAX, ZMAX) / ZSCALE, x in
+ * the [-1, 1] units of ad_image_to_float (one gray level is 2/255). EPS is
+ * two gray levels: where the good images agree exactly (a clipped
+ * background) a level or two of sensor noise or rounding they happened not
+ * to show is not a defect (one standard deviation or less), while a spread
+ * of several levels counts in full. Beyond 8 standard deviations a pixel is
+ * certainly unlike the good parts, and the clamp keeps such pixels from
+ * dwarfing the other inputs; ZSCALE 4 puts z in [-2, 2], the order of x and
+ * x_hat, with good pixels mostly within +-0.5. */
+#define AD_HEAD_ZSCORE_EPS (4.0f / 255.0f)
+#define AD_HEAD_ZSCORE_MAX 8.0f
+#define AD_HEAD_ZSCORE_SCALE 4.0f
 
 typedef struct ad_head ad_head;
 
@@ -38,6 +59,16 @@ int ad_head_create(ad_head **out, const ad_head_hparams *hp, char *err, size_t e
 void ad_head_free(ad_head *h);
 const ad_head_hparams *ad_head_hp(const ad_head *h);
 void ad_head_init(ad_head *h, uint64_t seed);
+
+/* The frame statistics of a zscore head: per-pixel mean and standard
+ * deviation (std >= 0) of the good training images at the model input size
+ * h x w, (C, h, w) each. set copies them into the head (replacing any);
+ * get returns the head's copies (NULL when it has none). */
+void ad_head_set_frame_stats(ad_head *hd, const float *mean, const float *std, int h, int w);
+const float *ad_head_frame_stats(const ad_head *hd, const float **std, int *h, int *w);
+/* z (count floats) of x against mean and std, element by element (see
+ * AD_HEAD_ZSCORE_EPS). */
+void ad_head_zscore(float *z, const float *x, const float *mean, const float *std, size_t count);
 
 size_t ad_head_num_params(const ad_head *h);
 /* Input sides must be multiples of this (2^(levels-1)). */
@@ -52,8 +83,9 @@ const ad_param_info *ad_head_tensor(const ad_head *h, int i);
 int ad_head_reserve(ad_head *hd, int n, int h, int w, bool training, char *err, size_t errlen);
 /* Bytes of scratch a reserve for (n, h, w, training) would take; changes nothing. */
 size_t ad_head_scratch_bytes(const ad_head *hd, int n, int h, int w, bool training);
-/* x, x_hat are (n, C, h, w); logits (n, 1, h, w). */
-void ad_head_forward(ad_head *hd, float *logits, const float *x, const float *x_hat,
+/* x, x_hat are (n, C, h, w); logits (n, 1, h, w). z (n, C, h, w) is the
+ * frame's z-score for a zscore head (NULL for the others). */
+void ad_head_forward(ad_head *hd, float *logits, const float *x, const float *x_hat, const float *z,
                      int n, int h, int w);
 /* Accumulates parameter gradients for the last forward given d loss/d logits. */
 void ad_head_backward(ad_head *hd, const float *dlogits);
@@ -66,7 +98,11 @@ double ad_head_loss(float *dlogits, const float *logits, const float *mask, size
                     float gamma, float focal_weight);
 
 /* The head lives in its own safetensors file beside the model:
- * model.path "x.safetensors" -> "x.head.safetensors". */
+ * model.path "x.safetensors" -> "x.head.safetensors". A zscore head's file
+ * also holds its frame statistics, tensors head.frame_mean and
+ * head.frame_std of shape (C, H, W), and metadata anomalyd.head.zscore 1;
+ * load refuses statistics that are missing, misshapen, not finite or
+ * negative. Saving a zscore head needs its statistics set. */
 void ad_head_path(char *out, size_t outlen, const char *model_path);
 int ad_head_save(const char *path, const ad_head *hd, const float *params,
                  const char *const *keys, const char *const *values, int n,

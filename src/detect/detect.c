@@ -385,11 +385,11 @@ static void head_map(ad_detector *d, float *map)
     for (int f = 0; f < flips; f++) {
         bool mx = f & 1, my = f & 2;
         if (f == 0) {
-            ad_head_forward(d->head, d->logits, d->x, d->xhat, 1, d->h, d->w);
+            ad_head_forward(d->head, d->logits, d->x, d->xhat, NULL, 1, d->h, d->w);
         } else {
             mirror(fx, d->x, d->c, d->h, d->w, mx, my);
             mirror(fxhat, d->xhat, d->c, d->h, d->w, mx, my);
-            ad_head_forward(d->head, prob, fx, fxhat, 1, d->h, d->w);
+            ad_head_forward(d->head, prob, fx, fxhat, NULL, 1, d->h, d->w);
             mirror(d->logits, prob, 1, d->h, d->w, mx, my);
         }
         for (size_t i = 0; i < n; i++) map[i] += 1.0f / (1.0f + expf(-d->logits[i])) / flips;

@@ -17,6 +17,9 @@
 
 #define HEAD_FORMAT "anomaly-head-1"
 #define HEAD_HINT "not an anomalyd head file?"
+#define FRAME_MEAN "head.frame_mean"
+#define FRAME_STD "head.frame_std"
+#define MAX_STATS_SIDE 8192   /* camera.width/height's limit */
 
 /* One 3x3 conv, followed by GroupNorm+SiLU unless it is the output conv. */
 typedef struct conv_unit {
@@ -37,6 +40,9 @@ struct ad_head {
     int dec_a[AD_HEAD_MAX_LEVELS], dec_b[AD_HEAD_MAX_LEVELS], out;
     ad_param_table table;
     float *params, *grads;
+    /* zscore heads: frame statistics (C, stats_h, stats_w) each, or NULL */
+    float *frame_mean, *frame_std;
+    int stats_h, stats_w;
     /* scratch */
     float *arena;
     size_t arena_floats;
@@ -72,11 +78,17 @@ static int add_unit(ad_head *hd, const char *name, int cin, int cout, int stride
     return i;
 }
 
+/* x, x_hat, diff [, z] */
+static int input_channels(const ad_head_hparams *hp)
+{
+    return 2 * hp->image_channels + 1 + (hp->zscore ? hp->image_channels : 0);
+}
+
 /* Channels at level l: B * 2^l. Tensor order (and so the file) for 3
  * levels is the original head's: enc1a..enc3b, dec2a, dec2b, dec1a, dec1b, out. */
 static void build(ad_head *hd)
 {
-    int B = hd->hp.base_channels, cin = 2 * hd->hp.image_channels + 1, L = hd->hp.levels;
+    int B = hd->hp.base_channels, cin = input_channels(&hd->hp), L = hd->hp.levels;
     char name[16];
     for (int l = 0; l < L; l++) {
         int ch = B << l;
@@ -123,6 +135,8 @@ void ad_head_free(ad_head *hd)
     ad_param_table_free(&hd->table);
     free(hd->params);
     free(hd->grads);
+    free(hd->frame_mean);
+    free(hd->frame_std);
     free(hd->arena);
     free(hd);
 }
@@ -135,6 +149,38 @@ float *ad_head_grads(ad_head *hd) { return hd->grads; }
 int ad_head_num_tensors(const ad_head *hd) { return hd->table.count; }
 const ad_param_info *ad_head_tensor(const ad_head *hd, int i) { return ad_param_table_get(&hd->table, i); }
 void ad_head_zero_grad(ad_head *hd) { memset(hd->grads, 0, sizeof(float) * hd->table.num_params); }
+
+void ad_head_set_frame_stats(ad_head *hd, const float *mean, const float *std, int h, int w)
+{
+    AD_ASSERT(hd->hp.zscore && h > 0 && w > 0);
+    size_t count = (size_t)hd->hp.image_channels * h * w;
+    free(hd->frame_mean);
+    free(hd->frame_std);
+    hd->frame_mean = ad_xmalloc(count * sizeof(float));
+    hd->frame_std = ad_xmalloc(count * sizeof(float));
+    memcpy(hd->frame_mean, mean, count * sizeof(float));
+    memcpy(hd->frame_std, std, count * sizeof(float));
+    hd->stats_h = h;
+    hd->stats_w = w;
+}
+
+const float *ad_head_frame_stats(const ad_head *hd, const float **std, int *h, int *w)
+{
+    if (std) *std = hd->frame_std;
+    if (h) *h = hd->stats_h;
+    if (w) *w = hd->stats_w;
+    return hd->frame_mean;
+}
+
+void ad_head_zscore(float *z, const float *x, const float *mean, const float *std, size_t count)
+{
+    const float eps2 = AD_HEAD_ZSCORE_EPS * AD_HEAD_ZSCORE_EPS;
+    for (size_t i = 0; i < count; i++) {
+        float v = (x[i] - mean[i]) / sqrtf(std[i] * std[i] + eps2);
+        v = v > AD_HEAD_ZSCORE_MAX ? AD_HEAD_ZSCORE_MAX : v < -AD_HEAD_ZSCORE_MAX ? -AD_HEAD_ZSCORE_MAX : v;
+        z[i] = v / AD_HEAD_ZSCORE_SCALE;
+    }
+}
 
 void ad_head_init(ad_head *hd, uint64_t seed)
 {
@@ -179,9 +225,9 @@ static size_t layout(ad_head *hd, float *base)
         (ptr) = base ? base + used : NULL;                \
         used += c_;                                       \
     } while (0)
-    int B = hd->hp.base_channels, C = hd->hp.image_channels;
+    int B = hd->hp.base_channels;
     size_t hw = (size_t)hd->h * hd->w, n = (size_t)hd->n;
-    TAKE(hd->in0, n * (2 * C + 1) * hw);
+    TAKE(hd->in0, n * (size_t)input_channels(&hd->hp) * hw);
     for (int l = 0; l < hd->hp.levels - 1; l++) {
         size_t f = n * (size_t)(2 * (B << l)) * (hw >> (2 * l));
         TAKE(hd->up[l], f);
@@ -283,16 +329,17 @@ static void unit_backward(ad_head *hd, conv_unit *u, const float *in, float *din
     ad_conv2d_backward(din, g + u->w, g + u->b, u->dpre, in, p + u->w, &s, hd->work);
 }
 
-void ad_head_forward(ad_head *hd, float *logits, const float *x, const float *x_hat,
+void ad_head_forward(ad_head *hd, float *logits, const float *x, const float *x_hat, const float *z,
                      int n, int h, int w)
 {
     AD_ASSERT(hd->arena && n == hd->n && h == hd->h && w == hd->w);
-    int C = hd->hp.image_channels, B = hd->hp.base_channels;
+    AD_ASSERT(hd->hp.zscore == (z != NULL));
+    int C = hd->hp.image_channels, B = hd->hp.base_channels, cin = input_channels(&hd->hp);
     size_t hw = (size_t)h * w;
     conv_unit *u = hd->u;
-    /* input: x, x_hat, channel-mean |x - x_hat| */
+    /* input: x, x_hat, channel-mean |x - x_hat| [, z] */
     for (int b = 0; b < n; b++) {
-        float *dst = hd->in0 + (size_t)b * (2 * C + 1) * hw;
+        float *dst = hd->in0 + (size_t)b * cin * hw;
         const float *xb = x + (size_t)b * C * hw, *rb = x_hat + (size_t)b * C * hw;
         memcpy(dst, xb, sizeof(float) * C * hw);
         memcpy(dst + C * hw, rb, sizeof(float) * C * hw);
@@ -302,6 +349,7 @@ void ad_head_forward(ad_head *hd, float *logits, const float *x, const float *x_
             for (int c = 0; c < C; c++) s += fabsf(xb[c * hw + i] - rb[c * hw + i]);
             diff[i] = s / C;
         }
+        if (z) memcpy(diff + hw, z + (size_t)b * C * hw, sizeof(float) * C * hw);
     }
     int L = hd->hp.levels;
     unit_forward(hd, &u[hd->enc_a[0]], hd->in0);
@@ -398,20 +446,50 @@ void ad_head_path(char *out, size_t outlen, const char *model_path)
         snprintf(out, outlen, "%s.head.safetensors", model_path);
 }
 
+/* The tensors of a head file: the parameters, then a zscore head's frame
+ * statistics of size h x w. */
+static void file_table(const ad_head *hd, int h, int w, ad_param_table *ft)
+{
+    for (int i = 0; i < hd->table.count; i++) {
+        const ad_param_info *e = &hd->table.entries[i];
+        ad_param_table_add(ft, e->name, e->ndim, e->shape);
+    }
+    if (hd->hp.zscore) {
+        int shape[3] = {hd->hp.image_channels, h, w};
+        ad_param_table_add(ft, FRAME_MEAN, 3, shape);
+        ad_param_table_add(ft, FRAME_STD, 3, shape);
+    }
+}
+
 int ad_head_save(const char *path, const ad_head *hd, const float *params,
                  const char *const *keys, const char *const *values, int n,
                  char *err, size_t errlen)
 {
+    if (hd->hp.zscore && !hd->frame_mean)
+        return ad_err(err, errlen, "%s: the head reads z-scores but has no frame statistics to save",
+                      path);
     char ch[16], base[16], groups[16], levels[16];
     snprintf(ch, sizeof ch, "%d", hd->hp.image_channels);
     snprintf(base, sizeof base, "%d", hd->hp.base_channels);
     snprintf(groups, sizeof groups, "%d", hd->hp.groups);
     snprintf(levels, sizeof levels, "%d", hd->hp.levels);
     const char *ak[] = {AD_META_FORMAT, "anomalyd.head.image_channels", "anomalyd.head.base_channels",
-                        "anomalyd.head.groups", "anomalyd.head.levels"};
-    const char *av[] = {HEAD_FORMAT, ch, base, groups, levels};
-    return ad_param_table_save(path, &hd->table, params, ak, av, (int)(sizeof ak / sizeof ak[0]), keys,
-                               values, n, err, errlen);
+                        "anomalyd.head.groups", "anomalyd.head.levels", "anomalyd.head.zscore"};
+    const char *av[] = {HEAD_FORMAT, ch, base, groups, levels, hd->hp.zscore ? "1" : "0"};
+    ad_param_table ft = {0};
+    file_table(hd, hd->stats_h, hd->stats_w, &ft);
+    size_t np = hd->table.num_params, stats = (ft.num_params - np) / 2;
+    float *data = ad_xmalloc(sizeof(float) * ft.num_params);
+    memcpy(data, params, sizeof(float) * np);
+    if (stats) {
+        memcpy(data + np, hd->frame_mean, sizeof(float) * stats);
+        memcpy(data + np + stats, hd->frame_std, sizeof(float) * stats);
+    }
+    int rc = ad_param_table_save(path, &ft, data, ak, av, (int)(sizeof ak / sizeof ak[0]), keys, values,
+                                 n, err, errlen);
+    free(data);
+    ad_param_table_free(&ft);
+    return rc;
 }
 
 /* The architecture in a head file's metadata; ad_head_create checks the rest. */
@@ -435,6 +513,33 @@ static int read_hparams(const char *path, const ad_safetensors *st, ad_head_hpar
         ad_safetensors_meta_int(st, path, "anomalyd.head.levels", 2, AD_HEAD_MAX_LEVELS, HEAD_HINT,
                                 &hp->levels, err, errlen))
         return -1;
+    /* and those written before z-scores read none */
+    int zscore = 0;
+    if (ad_safetensors_meta(st, "anomalyd.head.zscore") &&
+        ad_safetensors_meta_int(st, path, "anomalyd.head.zscore", 0, 1, HEAD_HINT, &zscore, err,
+                                errlen))
+        return -1;
+    hp->zscore = zscore;
+    return 0;
+}
+
+/* The size of a zscore head's frame statistics, from head.frame_mean (C, H,
+ * W); ad_param_table_check then holds head.frame_std to the same shape. */
+static int frame_stats_size(const char *path, const ad_safetensors *st, int channels, int *h, int *w,
+                            char *err, size_t errlen)
+{
+    const ad_st_tensor *t = ad_safetensors_find(st, FRAME_MEAN);
+    if (!t)
+        return ad_err(err, errlen, "%s: tensor '" FRAME_MEAN "' is missing (metadata "
+                      "anomalyd.head.zscore is 1: the head reads z-scores against its frame "
+                      "statistics)", path);
+    if (t->ndim != 3 || t->shape[0] != channels || t->shape[1] < 1 || t->shape[1] > MAX_STATS_SIDE ||
+        t->shape[2] < 1 || t->shape[2] > MAX_STATS_SIDE)
+        return ad_err(err, errlen, "%s: tensor '" FRAME_MEAN "' must have shape [%d, H, W] (the "
+                      "image channels by the model input size, sides 1..%d)", path, channels,
+                      MAX_STATS_SIDE);
+    *h = (int)t->shape[1];
+    *w = (int)t->shape[2];
     return 0;
 }
 
@@ -444,20 +549,41 @@ int ad_head_load(const char *path, ad_head **out, char *err, size_t errlen)
     ad_safetensors st;
     ad_head_hparams hp;
     ad_head *hd = NULL;
+    ad_param_table ft = {0};
+    float *data = NULL;
     char sub[AD_ERRLEN];
+    int sh = 0, sw = 0;
     if (ad_safetensors_read(path, &st, err, errlen)) return -1;
     if (read_hparams(path, &st, &hp, err, errlen)) goto fail;
     if (ad_head_create(&hd, &hp, sub, sizeof sub)) {
         ad_err(err, errlen, "%s: %s", path, sub);
         goto fail;
     }
-    if (ad_param_table_check(&hd->table, path, &st, err, errlen) ||
-        ad_param_table_copy(&hd->table, path, &st, hd->params, err, errlen))
-        goto fail;
+    if (hp.zscore && frame_stats_size(path, &st, hp.image_channels, &sh, &sw, err, errlen)) goto fail;
+    file_table(hd, sh, sw, &ft);
+    if (ad_param_table_check(&ft, path, &st, err, errlen)) goto fail;
+    data = ad_xmalloc(sizeof(float) * ft.num_params);
+    if (ad_param_table_copy(&ft, path, &st, data, err, errlen)) goto fail;
+    size_t np = hd->table.num_params, stats = (ft.num_params - np) / 2;
+    memcpy(hd->params, data, sizeof(float) * np);
+    const float *mean = data + np, *sd = mean + stats;
+    for (size_t k = 0; k < stats; k++)
+        if (sd[k] < 0) {
+            size_t plane = (size_t)sh * sw;
+            ad_err(err, errlen, "%s: tensor '" FRAME_STD "' is %g at channel %zu, row %zu, column %zu; "
+                   "a standard deviation cannot be negative", path, sd[k], k / plane,
+                   k % plane / sw, k % sw);
+            goto fail;
+        }
+    if (hp.zscore) ad_head_set_frame_stats(hd, mean, sd, sh, sw);
+    free(data);
+    ad_param_table_free(&ft);
     ad_safetensors_free(&st);
     *out = hd;
     return 0;
 fail:
+    free(data);
+    ad_param_table_free(&ft);
     ad_safetensors_free(&st);
     ad_head_free(hd);
     return -1;

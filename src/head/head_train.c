@@ -136,7 +136,7 @@ static double head_step(head_trainer *tr, long step)
         dihedral(tr->mask + (size_t)k * k * b, tr->pool_mask + (size_t)k * k * slot, 1, k, d);
     }
     size_t n = (size_t)tr->batch * k * k;
-    ad_head_forward(tr->head, tr->logits, tr->x, tr->x_hat, tr->batch, k, k);
+    ad_head_forward(tr->head, tr->logits, tr->x, tr->x_hat, NULL, tr->batch, k, k);
     double loss = ad_head_loss(tr->dlogits, tr->logits, tr->mask, n, FOCAL_GAMMA, FOCAL_WEIGHT);
     ad_head_zero_grad(tr->head);
     ad_head_backward(tr->head, tr->dlogits);
@@ -329,7 +329,7 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
                cfg->model.path, hp->in_channels, cfg->path, (int)cfg->model.color);
         goto done;
     }
-    ad_head_hparams hhp = {hp->in_channels, HEAD_BASE_CHANNELS, HEAD_GROUPS, HEAD_LEVELS};
+    ad_head_hparams hhp = {hp->in_channels, HEAD_BASE_CHANNELS, HEAD_GROUPS, HEAD_LEVELS, false};
     if (ad_head_create(&tr.head, &hhp, err, errlen)) goto done;
     int mult = ad_unet_size_multiple(tr.model->unet), hm = ad_head_size_multiple(tr.head);
     if (hm > mult) mult = hm;

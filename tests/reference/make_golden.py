@@ -10,7 +10,8 @@ and final weights of 3 AdamW steps (with grad-norm clipping) on that batch.
 
 For each tiny learned head: a head file (loadable by ad_head_load) and a data
 file with x, x_hat, a defect mask, the logits, the training loss (BCE +
-focal, as ad_head_loss) and every parameter gradient of that loss.
+focal, as ad_head_loss) and every parameter gradient of that loss; for the
+zscore head also its frame statistics (in the head file) and z.
 
     /usr/bin/python3 tests/reference/make_golden.py [outdir]
 """
@@ -30,9 +31,10 @@ CONFIGS = [
     ("tiny_deep", 1, 8, (1, 2, 2), 2, 2, 1, 16, 8),
 ]
 HEAD_CONFIGS = [
-    # name, image_channels, base, groups, levels, n, h, w
-    ("tiny_head_gray", 1, 4, 2, 4, 2, 32, 32),
-    ("tiny_head_rgb", 3, 4, 2, 3, 1, 16, 24),
+    # name, image_channels, base, groups, levels, zscore, n, h, w
+    ("tiny_head_gray", 1, 4, 2, 4, False, 2, 32, 32),
+    ("tiny_head_rgb", 3, 4, 2, 3, False, 1, 16, 24),
+    ("tiny_head_zscore", 3, 4, 2, 3, True, 2, 16, 24),
 ]
 FOCAL = dict(gamma=2.0, focal_weight=5.0)
 ADAM = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
@@ -93,25 +95,34 @@ def main():
                   "n": n, "h": h, "w": w})
         print(f"{name}: params {sum(p.numel() for p in net.parameters())} loss {loss.item():.6f} "
               f"adam {losses}")
-    for name, cin, base, groups, levels, n, h, w in HEAD_CONFIGS:
-        head_golden(out, name, cin, base, groups, levels, n, h, w)
+    for name, cin, base, groups, levels, zscore, n, h, w in HEAD_CONFIGS:
+        head_golden(out, name, cin, base, groups, levels, zscore, n, h, w)
 
 
-def head_golden(out, name, cin, base, groups, levels, n, h, w):
+def head_golden(out, name, cin, base, groups, levels, zscore, n, h, w):
     torch.manual_seed(4321)
-    net = Head(cin, base, groups, levels)
+    net = Head(cin, base, groups, levels, zscore, (h, w))
     perturb_norms(net)
-    meta = head_metadata(cin, base, groups, levels)
+    if zscore:
+        # spreads from none (the eps floor) to wide, means that leave some
+        # pixels beyond the clamp
+        with torch.no_grad():
+            net.head.frame_mean.copy_(torch.rand(cin, h, w) * 1.6 - 0.8)
+            net.head.frame_std.copy_(torch.rand(cin, h, w) * 0.3 * (torch.rand(cin, h, w) > 0.2))
+    meta = head_metadata(cin, base, groups, levels, zscore)
     meta["anomalyd.provenance"] = "golden fixture from tests/reference/make_golden.py"
     st_write(os.path.join(out, name + ".safetensors"), net.state_dict(), meta)
 
     x = torch.rand(n, cin, h, w) * 2 - 1
     x_hat = (x + 0.3 * torch.randn(n, cin, h, w)).clamp(-1, 1)
     mask = (torch.rand(n, 1, h, w) < 0.2).float()
-    logits = net(x, x_hat)
+    z = net.zscore_of(x) if zscore else None
+    logits = net(x, x_hat, z)
     loss = focal_loss(logits, mask, **FOCAL)
     loss.backward()
     data = {"x": x, "x_hat": x_hat, "mask": mask, "logits": logits.detach(), "loss": loss.detach().reshape(1)}
+    if zscore:
+        data["z"] = z
     for k, p in net.named_parameters():
         data["grad." + k] = p.grad.clone()
     st_write(os.path.join(out, name + ".data.safetensors"), data, dict(FOCAL, n=n, h=h, w=w))
