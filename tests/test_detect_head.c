@@ -1,7 +1,10 @@
 /* The detector's learned-head maps (detector.map head | both) on the fixture
- * model with a head trained for a few steps here: the head file is found
- * beside the model, scores are finite, probabilities, deterministic, and
- * `both` adds the head's probability to the plain difference. */
+ * model with heads trained for a few steps here (one reading z-scores, as
+ * train.head_zscore's default makes it, one without, as older files are):
+ * the head file is found beside the model, scores are finite,
+ * probabilities, deterministic, `both` adds the head's probability to the
+ * plain difference, the mirrored passes read mirrored inputs, and a head
+ * whose frame statistics do not fit the input size is refused. */
 #include "test_support.h"
 
 #include <math.h>
@@ -16,7 +19,32 @@
 #include "anomalyd/util.h"
 
 static char *dir;
-static ad_config cfg;
+static ad_config cfg;        /* the model m.safetensors with a zscore head */
+static ad_config cfg_plain;  /* plain.safetensors, its head without z-scores */
+
+/* The fixture model copied to dir/name.safetensors (c's model path) with a
+ * head trained beside it. */
+static int model_with_head(ad_config *c, const char *name, bool zscore)
+{
+    char cmd[2048], err[AD_ERRLEN];
+    snprintf(cmd, sizeof cmd, "cp %s/model/parts.safetensors %s/%s.safetensors", FIXTURES_DIR, dir, name);
+    if (ts_run(cmd, NULL) != 0) return -1;
+    snprintf(c->model.path, sizeof c->model.path, "%s/%s.safetensors", dir, name);
+    /* a few steps are enough to make a valid head file; quality is the
+     * head's own tests' business */
+    ad_config tc = *c;
+    tc.train.head_steps = 3;
+    tc.train.batch = 2;
+    tc.train.crop = 32;
+    tc.train.head_crop = 32;
+    tc.train.head_zscore = zscore;
+    ad_head_train_opts o = {.cfg = &tc, .images_dir = FIXTURES_DIR "/parts/train/good"};
+    if (ad_head_train_run(&o, err, sizeof err) != 0) {
+        print_error("%s\n", err);
+        return -1;
+    }
+    return 0;
+}
 
 static int setup(void **state)
 {
@@ -27,23 +55,8 @@ static int setup(void **state)
         return -1;
     }
     dir = ts_tmpdir("detect-head");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "cp %s/model/parts.safetensors %s/m.safetensors", FIXTURES_DIR, dir);
-    if (ts_run(cmd, NULL) != 0) return -1;
-    snprintf(cfg.model.path, sizeof cfg.model.path, "%s/m.safetensors", dir);
-    /* a few steps are enough to make a valid head file; quality is the
-     * head's own tests' business */
-    ad_config tc = cfg;
-    tc.train.head_steps = 3;
-    tc.train.batch = 2;
-    tc.train.crop = 32;
-    tc.train.head_crop = 32;
-    ad_head_train_opts o = {.cfg = &tc, .images_dir = FIXTURES_DIR "/parts/train/good"};
-    if (ad_head_train_run(&o, err, sizeof err) != 0) {
-        print_error("%s\n", err);
-        return -1;
-    }
-    return 0;
+    cfg_plain = cfg;
+    return model_with_head(&cfg, "m", true) || model_with_head(&cfg_plain, "plain", false) ? -1 : 0;
 }
 
 static int teardown(void **state)
@@ -106,16 +119,17 @@ static const float *map_of(ad_detector **d, const ad_config *c, const char *kv, 
 
 /* detector.mirror: lr: the map is the mean of the head's probability for
  * the frame and, mirrored back, for the left-right mirrored frame and
- * reconstruction; recomputed here from the detector's own reconstruction.
- * tune flips=1 overrides the key (one pass), flips=2 gives the same map. */
-static void mirror_averages_the_mirrored_head(void **state)
+ * reconstruction (and z of the frame, mirrored: not z of the mirrored frame
+ * against unmirrored statistics); recomputed here from the detector's own
+ * reconstruction. tune flips=1 overrides the key (one pass), flips=2 gives
+ * the same map. */
+static void check_mirror(const ad_config *base)
 {
-    (void)state;
     ad_image roi = {0};
     char err[AD_ERRLEN];
-    assert_int_equal(ad_load_frame_file(&cfg, FIXTURES_DIR "/parts/test/crack/000.png", &roi, err,
+    assert_int_equal(ad_load_frame_file(base, FIXTURES_DIR "/parts/test/crack/000.png", &roi, err,
                                         sizeof err), 0);
-    ad_config c = cfg;
+    ad_config c = *base;
     c.detector.map = AD_MAP_HEAD;
     c.detector.sigma = 0;
     c.detector.mirror = 2;
@@ -133,19 +147,27 @@ static void mirror_averages_the_mirrored_head(void **state)
     float *x = ad_xcalloc(n, sizeof(float)), *mx = ad_xcalloc(n, sizeof(float));
     float *mxhat = ad_xcalloc(n, sizeof(float)), *l0 = ad_xcalloc(n, sizeof(float));
     float *l1 = ad_xcalloc(n, sizeof(float));
-    ad_image_to_float(x, &roi);
-    for (int y = 0; y < h; y++)
-        for (int i = 0; i < w; i++) {
-            mx[y * w + i] = x[y * w + w - 1 - i];
-            mxhat[y * w + i] = xhat[y * w + w - 1 - i];
-        }
     char hpath[1100];
     ad_head_path(hpath, sizeof hpath, c.model.path);
     ad_head *head;
     assert_int_equal(ad_head_load(hpath, &head, err, sizeof err), 0);
+    const float *sd, *mean = ad_head_frame_stats(head, &sd, NULL, NULL);
+    float *z = NULL, *mz = NULL;
+    if (mean) {
+        z = ad_xcalloc(n, sizeof(float));
+        mz = ad_xcalloc(n, sizeof(float));
+    }
+    ad_image_to_float(x, &roi);
+    if (z) ad_head_zscore(z, x, mean, sd, n);
+    for (int y = 0; y < h; y++)
+        for (int i = 0; i < w; i++) {
+            mx[y * w + i] = x[y * w + w - 1 - i];
+            mxhat[y * w + i] = xhat[y * w + w - 1 - i];
+            if (z) mz[y * w + i] = z[y * w + w - 1 - i];
+        }
     assert_int_equal(ad_head_reserve(head, 1, h, w, false, err, sizeof err), 0);
-    ad_head_forward(head, l0, x, xhat, NULL, 1, h, w);
-    ad_head_forward(head, l1, mx, mxhat, NULL, 1, h, w);
+    ad_head_forward(head, l0, x, xhat, z, 1, h, w);
+    ad_head_forward(head, l1, mx, mxhat, mz, 1, h, w);
     double worst = 0, worst_one = 0, worst_tuned = 0, spread = 0;
     for (int y = 0; y < h; y++)
         for (int i = 0; i < w; i++) {
@@ -156,8 +178,9 @@ static void mirror_averages_the_mirrored_head(void **state)
             worst_tuned = fmax(worst_tuned, fabs(map_tuned[k] - map[k]));
             spread = fmax(spread, fabs(p0 - p1));
         }
-    print_message("mirror lr: largest deviation %.2g (flips=1 %.2g, flips=2 %.2g), largest mirror "
-                  "disagreement %.3f\n", worst, worst_one, worst_tuned, spread);
+    print_message("mirror lr, head %s z-scores: largest deviation %.2g (flips=1 %.2g, flips=2 %.2g), "
+                  "largest mirror disagreement %.3f\n", z ? "with" : "without", worst, worst_one,
+                  worst_tuned, spread);
     assert_true(worst < 1e-4);
     assert_true(worst_one < 1e-4);
     assert_true(worst_tuned < 1e-6);
@@ -169,12 +192,61 @@ static void mirror_averages_the_mirrored_head(void **state)
     free(x);
     free(mx);
     free(mxhat);
+    free(z);
+    free(mz);
     free(l0);
     free(l1);
     ad_detector_close(d);
     ad_detector_close(one);
     ad_detector_close(tuned);
     ad_image_free(&roi);
+}
+
+static void mirror_averages_the_mirrored_head(void **state)
+{
+    (void)state;
+    check_mirror(&cfg);
+    check_mirror(&cfg_plain);
+}
+
+/* A head whose frame statistics are of another size than the model input
+ * (trained for another model.input_width/height) is refused at open, by
+ * file name. */
+static void frame_statistics_of_another_size_are_refused(void **state)
+{
+    (void)state;
+    char hpath[1100], other[1100], err[AD_ERRLEN];
+    ad_head_path(hpath, sizeof hpath, cfg.model.path);
+    ad_head *head;
+    assert_int_equal(ad_head_load(hpath, &head, err, sizeof err), 0);
+    int h, w;
+    const float *sd, *mean = ad_head_frame_stats(head, &sd, &h, &w);
+    assert_non_null(mean);
+    assert_int_equal(h, cfg.model.input_height);
+    assert_int_equal(w, cfg.model.input_width);
+    /* the top left 32 x 48 of its statistics (one channel) */
+    float small_mean[32 * 48], small_sd[32 * 48];
+    for (int y = 0; y < 32; y++)
+        for (int x = 0; x < 48; x++) {
+            small_mean[y * 48 + x] = mean[y * w + x];
+            small_sd[y * 48 + x] = sd[y * w + x];
+        }
+    ad_head_set_frame_stats(head, small_mean, small_sd, 32, 48);
+    ad_config c = cfg;
+    snprintf(c.model.path, sizeof c.model.path, "%s/small.safetensors", dir);
+    char cmd[2 * AD_PATH_MAX + 8];
+    snprintf(cmd, sizeof cmd, "cp %s %s", cfg.model.path, c.model.path);
+    assert_int_equal(ts_run(cmd, NULL), 0);
+    ad_head_path(other, sizeof other, c.model.path);
+    assert_int_equal(ad_head_save(other, head, ad_head_params(head), NULL, NULL, 0, err, sizeof err), 0);
+    ad_head_free(head);
+    c.detector.map = AD_MAP_HEAD;
+    ad_detector *d = NULL;
+    assert_int_equal(ad_detector_open(&d, &c, err, sizeof err), -1);
+    assert_null(d);
+    print_message("refused: %s\n", err);
+    assert_non_null(strstr(err, "small.head.safetensors: the head's frame statistics are 48x32 but "
+                                "model.input_width/height is 64x64"));
 }
 
 static void missing_head_file_is_named(void **state)
@@ -197,6 +269,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(head_and_both_maps),
         cmocka_unit_test(mirror_averages_the_mirrored_head),
+        cmocka_unit_test(frame_statistics_of_another_size_are_refused),
         cmocka_unit_test(missing_head_file_is_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,16 +1,19 @@
 /* The learned head end to end: training is deterministic for a seed and
- * stops on the flag with a head saved; with the committed fixture head the
- * detector finds synthetic defects on held-out good parts that the plain
- * difference map misses. */
+ * stops on the flag with a head saved; the head carries the per-pixel
+ * statistics of its training images (train.head_zscore) or none; with the
+ * committed fixture head the detector finds synthetic defects on held-out
+ * good parts that the plain difference map misses. */
 #include "test_support.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "anomalyd/calib.h"
 #include "anomalyd/config.h"
+#include "anomalyd/dataset.h"
 #include "anomalyd/detect.h"
 #include "anomalyd/head.h"
 #include "anomalyd/image.h"
@@ -33,6 +36,64 @@ static void use_model_copy(ad_config *cfg, const char *dir)
     snprintf(cfg->model.path, sizeof cfg->model.path, "%s/parts.safetensors", dir);
     assert_int_equal(ad_write_file_durable(cfg->model.path, data, len, err, sizeof err), 0);
     free(data);
+}
+
+/* The head's frame statistics are the per-pixel mean and standard
+ * deviation of the training images as training loads them; with
+ * train.head_zscore false the head reads no z-scores and carries none. */
+static void head_carries_the_statistics_of_its_images(void **state)
+{
+    (void)state;
+    char *dir = ts_tmpdir("headstats");
+    static ad_config cfg;
+    load_head_config(&cfg);
+    assert_true(cfg.train.head_zscore);   /* the default */
+    use_model_copy(&cfg, dir);
+    cfg.train.head_steps = 1;
+    cfg.train.batch = 2;
+    cfg.train.head_crop = 32;
+    const char *images = FIXTURES_DIR "/parts/train/good";
+    char err[AD_ERRLEN], head_path[AD_PATH_MAX + 32];
+    ad_head_path(head_path, sizeof head_path, cfg.model.path);
+    ad_head_train_opts o = {.cfg = &cfg, .images_dir = images};
+    assert_int_equal(ad_head_train_run(&o, err, sizeof err), 0);
+    ad_head *hd;
+    assert_int_equal(ad_head_load(head_path, &hd, err, sizeof err), 0);
+    assert_true(ad_head_hp(hd)->zscore);
+    int h, w;
+    const float *sd, *mean = ad_head_frame_stats(hd, &sd, &h, &w);
+    assert_non_null(mean);
+    assert_int_equal(h, cfg.model.input_height);
+    assert_int_equal(w, cfg.model.input_width);
+    ad_dataset ds;
+    assert_int_equal(ad_dataset_load(&ds, images, 1, w, h, 32, err, sizeof err), 0);
+    double worst = 0, widest = 0;
+    for (size_t p = 0; p < (size_t)w * h; p++) {
+        double s = 0, sq = 0;
+        for (int i = 0; i < ds.n; i++) {
+            double v = ds.lut[ds.px[(size_t)i * w * h + p]];
+            s += v;
+            sq += v * v;
+        }
+        double m = s / ds.n, v = sqrt(fmax(sq / ds.n - m * m, 0));
+        worst = fmax(worst, fmax(fabs(mean[p] - m), fabs(sd[p] - v)));
+        widest = fmax(widest, v);
+    }
+    print_message("frame statistics of %d images: largest deviation %.2g, widest spread %.3f\n", ds.n,
+                  worst, widest);
+    assert_true(worst < 1e-6);
+    assert_true(widest > 0.05);   /* the parts differ: the statistics are not trivial */
+    ad_dataset_free(&ds);
+    ad_head_free(hd);
+
+    cfg.train.head_zscore = false;
+    assert_int_equal(ad_head_train_run(&o, err, sizeof err), 0);
+    assert_int_equal(ad_head_load(head_path, &hd, err, sizeof err), 0);
+    assert_false(ad_head_hp(hd)->zscore);
+    assert_null(ad_head_frame_stats(hd, NULL, NULL, NULL));
+    ad_head_free(hd);
+    ts_rmtree(dir);
+    free(dir);
 }
 
 static void training_is_deterministic(void **state)
@@ -81,11 +142,16 @@ static void training_is_deterministic(void **state)
     assert_memory_equal(ad_head_params(h1), ad_head_params(h2), sizeof(float) * ad_head_num_params(h1));
     ad_head_free(h1);
     ad_head_free(h2);
-    /* a checkpoint made for other crops, or a damaged one, is refused by name */
+    /* a checkpoint made for other crops, or with z-scores when the config
+     * now has none, or a damaged one, is refused by name */
     cfg.train.head_crop = 16;
     assert_int_equal(ad_head_train_run(&o, err, sizeof err), -1);
     assert_non_null(strstr(err, "crops"));
     cfg.train.head_crop = 32;
+    cfg.train.head_zscore = false;
+    assert_int_equal(ad_head_train_run(&o, err, sizeof err), -1);
+    assert_non_null(strstr(err, "was trained with z-scores but train.head_zscore is false now"));
+    cfg.train.head_zscore = true;
     char ckpt[AD_PATH_MAX + 40];
     snprintf(ckpt, sizeof ckpt, "%s.ckpt", head_path);
     assert_int_equal(ad_write_file_durable(ckpt, (const uint8_t *)"garbage", 7, err, sizeof err), 0);
@@ -188,6 +254,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(training_is_deterministic),
+        cmocka_unit_test(head_carries_the_statistics_of_its_images),
         cmocka_unit_test(head_finds_synthetic_defects_the_plain_map_misses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

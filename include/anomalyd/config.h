@@ -191,6 +191,7 @@ typedef struct ad_config {
         double defect_share;           /* share of diffusion crops with a defect to remove */
         int head_steps;                /* learned head training steps (0 = none) */
         int head_crop;                 /* side of the head's training crops */
+        bool head_zscore;              /* the head also reads the frame's per-pixel z-score */
     } train;
 } ad_config;
 

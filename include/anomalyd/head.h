@@ -113,8 +113,10 @@ int ad_head_load(const char *path, ad_head **out, char *err, size_t errlen);
  * with the frozen diffusion model at cfg->model.path, for cfg->train.head_steps
  * steps; writes ad_head_path(cfg->model.path) (EMA weights) and its training
  * checkpoint ad_head_path(...) + ".ckpt" every train.checkpoint_every steps
- * and at the end. With resume, goes on from that checkpoint (refused when it
- * belongs to another model, architecture, crop or image folder). Returns 0,
+ * and at the end. With train.head_zscore the head is a zscore head whose
+ * statistics are those of the training images. With resume, goes on from
+ * that checkpoint (refused when it belongs to another model, architecture,
+ * train.head_zscore, crop or image folder). Returns 0,
  * 1 when stopped by the flag, -1 on error. */
 typedef struct ad_head_train_opts {
     const ad_config *cfg;

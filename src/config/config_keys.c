@@ -289,6 +289,9 @@ static const ad_config_key keys[] = {
            "Steps training the learned anomaly-map head on synthetic defects; 0 = no head"),
     INT("train.head_crop", train.head_crop, 128, 16, 4096,
         "Side of the head's square training crops, pixels (at most the input size)"),
+    BOOLK("train.head_zscore", train.head_zscore, true,
+          "The head also reads each pixel's z-score against the good training images (their "
+          "per-pixel mean and spread, kept in the head file); false = frame and reconstruction only"),
 };
 
 const ad_config_key *ad_config_keys(size_t *n)

@@ -174,6 +174,15 @@ int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
                        ad_head_hp(d->head)->image_channels, d->c);
                 goto fail;
             }
+            int sh = d->h, sw = d->w;
+            if (ad_head_hp(d->head)->zscore) ad_head_frame_stats(d->head, NULL, &sh, &sw);
+            if (sh != d->h || sw != d->w) {
+                ad_err(err, errlen,
+                       "%s: the head's frame statistics are %dx%d but model.input_width/height is "
+                       "%dx%d in %s; train the head again at this input size "
+                       "(anomalyctl train --head-only)", hpath, sw, sh, d->w, d->h, cfg->path);
+                goto fail;
+            }
             int mult = ad_head_size_multiple(d->head);
             if (d->w % mult || d->h % mult) {
                 ad_err(err, errlen, "model.input_width/height %dx%d must be multiples of %d for the head",
@@ -207,6 +216,10 @@ int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
     d->raw = ad_xalloc_aligned(d->n * sizeof(float));
     d->map = ad_xalloc_aligned(d->n * sizeof(float));
     d->logits = ad_xalloc_aligned(d->n * sizeof(float));
+    if (d->head && ad_head_hp(d->head)->zscore) {
+        d->z = ad_xalloc_aligned(cn * sizeof(float));
+        d->z_mirror = ad_xalloc_aligned(cn * sizeof(float));
+    }
     d->queue = ad_xalloc_aligned(d->n * sizeof(int));
     d->seen = ad_xalloc_aligned(d->n);
     d->work = ad_xalloc_aligned(8 * d->n * sizeof(float));
@@ -239,6 +252,8 @@ void ad_detector_close(ad_detector *d)
     free(d->raw);
     free(d->map);
     free(d->logits);
+    free(d->z);
+    free(d->z_mirror);
     free(d->queue);
     free(d->seen);
     free(d->work);
@@ -372,24 +387,32 @@ static void mirror(float *dst, const float *src, int c, int h, int w, bool fx, b
         }
 }
 
-/* Adds the head's defect probability for d->x and d->xhat to map (`both`
- * adds it to the difference). With detector.mirror lr or all (2 or 4
- * passes; tune.flips replaced it at open) the head also reads the mirrored
- * pair (left-right, then upside down and both) and the probabilities,
- * mirrored back, are averaged. */
+/* Adds the head's defect probability for d->x and d->xhat (and a zscore
+ * head's z of d->x) to map (`both` adds it to the difference). With
+ * detector.mirror lr or all (2 or 4 passes; tune.flips replaced it at open)
+ * the head also reads the mirrored inputs (left-right, then upside down and
+ * both) and the probabilities, mirrored back, are averaged. z is taken of
+ * the frame as it is, against the statistics where they belong, and then
+ * mirrored like the frame: a mirrored pass sees a mirrored part, not a part
+ * compared with mirrored statistics. */
 static void head_map(ad_detector *d, float *map)
 {
     size_t n = d->n, cn = (size_t)d->c * n;
     int flips = d->cfg.detector.mirror == 2 || d->cfg.detector.mirror == 4 ? d->cfg.detector.mirror : 1;
     float *fx = d->work, *fxhat = d->work + cn, *prob = d->work + 2 * cn;
+    if (d->z) {
+        const float *sd, *mean = ad_head_frame_stats(d->head, &sd, NULL, NULL);
+        ad_head_zscore(d->z, d->x, mean, sd, cn);
+    }
     for (int f = 0; f < flips; f++) {
         bool mx = f & 1, my = f & 2;
         if (f == 0) {
-            ad_head_forward(d->head, d->logits, d->x, d->xhat, NULL, 1, d->h, d->w);
+            ad_head_forward(d->head, d->logits, d->x, d->xhat, d->z, 1, d->h, d->w);
         } else {
             mirror(fx, d->x, d->c, d->h, d->w, mx, my);
             mirror(fxhat, d->xhat, d->c, d->h, d->w, mx, my);
-            ad_head_forward(d->head, prob, fx, fxhat, NULL, 1, d->h, d->w);
+            if (d->z) mirror(d->z_mirror, d->z, d->c, d->h, d->w, mx, my);
+            ad_head_forward(d->head, prob, fx, fxhat, d->z ? d->z_mirror : NULL, 1, d->h, d->w);
             mirror(d->logits, prob, 1, d->h, d->w, mx, my);
         }
         for (size_t i = 0; i < n; i++) map[i] += 1.0f / (1.0f + expf(-d->logits[i])) / flips;

@@ -30,6 +30,8 @@ struct ad_detector {
 
     float *x, *xhat, *raw, *map;     /* (c,h,w), (c,h,w), (h,w), (h,w) */
     float *logits;                   /* (h,w) head output */
+    float *z, *z_mirror;             /* (c,h,w) each: a zscore head's input for the frame and a
+                                        mirror image of it; NULL for other heads */
     int *queue;                      /* (h*w) flood fill of the defect region */
     uint8_t *seen;                   /* (h*w) */
     float *work;                     /* scratch: 8 * n floats (SSIM, blur, scales, top-k) */

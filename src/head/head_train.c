@@ -4,17 +4,22 @@
  * synthetic defect pasted on it (synth.h) with another good crop as the
  * paste source, the frozen model's reconstruction of the defective crop
  * with the detector's own settings (noise level, steps, guidance, draws), so
- * the head learns on exactly the reconstructions it will see.
+ * the head learns on exactly the reconstructions it will see. With
+ * train.head_zscore the head also reads the z-score of the defective crop
+ * against the per-pixel mean and spread of the training images (computed
+ * once at the start, saved in the head file), those statistics taken under
+ * the same window and flips as the crop, so z says what it will say of a
+ * whole frame at inspection.
  *
  * The reconstruction costs about as much as the head's own step, so samples
  * are kept in a pool of POOL_SIZE: each step makes POOL_FRESH new ones
  * (replacing the oldest) and draws its batch from the pool, each under one
  * of the 8 rotations/reflections of the square, applied alike to the frame,
- * its reconstruction and the mask. Sample g is made from the seed and g
+ * its reconstruction, z and the mask. Sample g is made from the seed and g
  * alone, so a resumed run rebuilds the pool it had. In RECON_DROPOUT of the
- * batch the reconstruction is replaced by the frame itself, so the head
- * cannot rely on the reconstruction alone. Loss: mean BCE
- * + FOCAL_WEIGHT x mean focal loss (gamma FOCAL_GAMMA); AdamW with the
+ * batch the reconstruction is replaced by the frame itself (z stays: it is
+ * the frame's), so the head cannot rely on the reconstruction alone. Loss:
+ * mean BCE + FOCAL_WEIGHT x mean focal loss (gamma FOCAL_GAMMA); AdamW with the
  * train section's learning rate, warm-up, weight decay and clipping. The
  * saved head is the exponential moving average of the weights (train.ema),
  * which is far steadier from checkpoint to checkpoint than the raw weights.
@@ -29,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "anomalyd/calib.h"
 #include "anomalyd/dataset.h"
 #include "anomalyd/diffusion.h"
 #include "anomalyd/head.h"
@@ -58,46 +64,29 @@ typedef struct head_trainer {
     float *x, *x_hat, *mask, *logits, *dlogits, *clean, *other, *scratch;
     float *m, *v, *ema;
     float *pool_x, *pool_x_hat, *pool_mask;   /* POOL_SIZE samples */
+    /* train.head_zscore only (else NULL): z of the batch and of the pool,
+     * and the frame statistics under one crop (window: before its flips) */
+    float *z, *pool_z, *window, *crop_mean, *crop_std;
     ad_rng rng;
     ad_synth_opts synth;
 } head_trainer;
 
-static void random_crop(head_trainer *tr, ad_rng *rng, float *dst)
+/* Where a crop was taken: image, offset, flips. */
+typedef struct crop_at {
+    int idx, ox, oy, fh, fv;
+} crop_at;
+
+static crop_at random_crop(head_trainer *tr, ad_rng *rng, float *dst)
 {
     const ad_dataset *ds = &tr->ds;
-    int idx = (int)ad_rng_below(rng, (uint32_t)ds->n);
-    int ox = (int)ad_rng_below(rng, (uint32_t)(ds->w - tr->crop + 1));
-    int oy = (int)ad_rng_below(rng, (uint32_t)(ds->h - tr->crop + 1));
-    int fh = tr->cfg->train.flip_h ? (int)ad_rng_below(rng, 2) : 0;
-    int fv = tr->cfg->train.flip_v ? (int)ad_rng_below(rng, 2) : 0;
-    ad_dataset_crop(ds, dst, idx, ox, oy, tr->crop, fh, fv);
-}
-
-/* Makes pool sample g (defective crop, its reconstruction, mask) into slot
- * g % POOL_SIZE, from the seed and g alone. */
-static void make_sample(head_trainer *tr, long g)
-{
-    const ad_config *cfg = tr->cfg;
-    int k = tr->crop, C = tr->ds.c;
-    size_t slot = (size_t)(g % POOL_SIZE);
-    ad_recon_opts ro = {cfg->detector.noise_level, cfg->detector.steps, cfg->detector.guidance,
-                        cfg->detector.draws};
-    ad_rng rng;
-    ad_rng_seed(&rng, (cfg->train.seed ^ 0x73796e7468ULL) + 0x9e3779b97f4a7c15ULL * (uint64_t)g);
-    random_crop(tr, &rng, tr->clean);
-    random_crop(tr, &rng, tr->other);
-    float *x = tr->pool_x + tr->per * slot;
-    ad_synth_sample(x, tr->pool_mask + (size_t)k * k * slot, tr->clean, tr->other, C, k, k, &tr->synth,
-                    &rng, tr->scratch, NULL);
-    ad_sampler_reconstruct(tr->sampler, tr->pool_x_hat + tr->per * slot, x, &ro, ad_rng_u64(&rng));
-}
-
-/* Fills the pool as it stood before step `step`: the newest sample of each
- * slot among 0 .. POOL_SIZE + step * POOL_FRESH - 1. */
-static void fill_pool(head_trainer *tr, long step)
-{
-    long newest = POOL_SIZE + step * POOL_FRESH - 1;
-    for (long p = 0; p < POOL_SIZE; p++) make_sample(tr, newest - (newest - p) % POOL_SIZE);
+    crop_at at;
+    at.idx = (int)ad_rng_below(rng, (uint32_t)ds->n);
+    at.ox = (int)ad_rng_below(rng, (uint32_t)(ds->w - tr->crop + 1));
+    at.oy = (int)ad_rng_below(rng, (uint32_t)(ds->h - tr->crop + 1));
+    at.fh = tr->cfg->train.flip_h ? (int)ad_rng_below(rng, 2) : 0;
+    at.fv = tr->cfg->train.flip_v ? (int)ad_rng_below(rng, 2) : 0;
+    ad_dataset_crop(ds, dst, at.idx, at.ox, at.oy, tr->crop, at.fh, at.fv);
+    return at;
 }
 
 /* dst (c planes of k x k) = src under dihedral transform d (bit 0 mirror x,
@@ -117,6 +106,77 @@ static void dihedral(float *dst, const float *src, int c, int k, int d)
     }
 }
 
+/* z of x, a crop taken at `at` (defects pasted since), against the frame
+ * statistics under the same window, flipped as ad_dataset_crop flipped the
+ * crop (its fh and fv are dihedral bits 0 and 1). */
+static void crop_zscore(head_trainer *tr, float *z, const float *x, crop_at at)
+{
+    const ad_dataset *ds = &tr->ds;
+    int k = tr->crop;
+    const float *sd, *mean = ad_head_frame_stats(tr->head, &sd, NULL, NULL);
+    const float *src[2] = {mean, sd};
+    float *dst[2] = {tr->crop_mean, tr->crop_std};
+    for (int s = 0; s < 2; s++) {
+        for (int ch = 0; ch < ds->c; ch++)
+            for (int y = 0; y < k; y++)
+                memcpy(tr->window + ((size_t)ch * k + y) * k,
+                       src[s] + ((size_t)ch * ds->h + at.oy + y) * ds->w + at.ox, sizeof(float) * k);
+        dihedral(dst[s], tr->window, ds->c, k, at.fh | at.fv << 1);
+    }
+    ad_head_zscore(z, x, tr->crop_mean, tr->crop_std, tr->per);
+}
+
+/* Per-pixel mean and spread of the training images, as the head's frame
+ * statistics. */
+static void fit_frame_stats(head_trainer *tr)
+{
+    const ad_dataset *ds = &tr->ds;
+    size_t per = (size_t)ds->c * ds->h * ds->w;
+    float *image = ad_xmalloc(sizeof(float) * per), *mean = ad_xmalloc(sizeof(float) * per);
+    float *sd = ad_xmalloc(sizeof(float) * per);
+    ad_moments mom;
+    ad_moments_init(&mom, per);
+    for (int i = 0; i < ds->n; i++) {
+        const uint8_t *px = ds->px + per * (size_t)i;
+        for (size_t k = 0; k < per; k++) image[k] = ds->lut[px[k]];
+        ad_moments_add(&mom, image);
+    }
+    ad_moments_finish(&mom, mean, sd);
+    ad_head_set_frame_stats(tr->head, mean, sd, ds->h, ds->w);
+    ad_moments_free(&mom);
+    free(image);
+    free(mean);
+    free(sd);
+}
+
+/* Makes pool sample g (defective crop, its reconstruction, mask, z) into
+ * slot g % POOL_SIZE, from the seed and g alone. */
+static void make_sample(head_trainer *tr, long g)
+{
+    const ad_config *cfg = tr->cfg;
+    int k = tr->crop, C = tr->ds.c;
+    size_t slot = (size_t)(g % POOL_SIZE);
+    ad_recon_opts ro = {cfg->detector.noise_level, cfg->detector.steps, cfg->detector.guidance,
+                        cfg->detector.draws};
+    ad_rng rng;
+    ad_rng_seed(&rng, (cfg->train.seed ^ 0x73796e7468ULL) + 0x9e3779b97f4a7c15ULL * (uint64_t)g);
+    crop_at at = random_crop(tr, &rng, tr->clean);
+    random_crop(tr, &rng, tr->other);
+    float *x = tr->pool_x + tr->per * slot;
+    ad_synth_sample(x, tr->pool_mask + (size_t)k * k * slot, tr->clean, tr->other, C, k, k, &tr->synth,
+                    &rng, tr->scratch, NULL);
+    if (tr->pool_z) crop_zscore(tr, tr->pool_z + tr->per * slot, x, at);
+    ad_sampler_reconstruct(tr->sampler, tr->pool_x_hat + tr->per * slot, x, &ro, ad_rng_u64(&rng));
+}
+
+/* Fills the pool as it stood before step `step`: the newest sample of each
+ * slot among 0 .. POOL_SIZE + step * POOL_FRESH - 1. */
+static void fill_pool(head_trainer *tr, long step)
+{
+    long newest = POOL_SIZE + step * POOL_FRESH - 1;
+    for (long p = 0; p < POOL_SIZE; p++) make_sample(tr, newest - (newest - p) % POOL_SIZE);
+}
+
 static double head_step(head_trainer *tr, long step)
 {
     const ad_config *cfg = tr->cfg;
@@ -126,6 +186,7 @@ static double head_step(head_trainer *tr, long step)
         size_t slot = ad_rng_below(&tr->rng, POOL_SIZE);
         int d = (int)ad_rng_below(&tr->rng, 8);
         dihedral(tr->x + tr->per * b, tr->pool_x + tr->per * slot, C, k, d);
+        if (tr->z) dihedral(tr->z + tr->per * b, tr->pool_z + tr->per * slot, C, k, d);
         /* without its reconstruction now and then, so the head learns what
          * a good surface looks like, not only where the reconstruction
          * removed something: real defects are often copied into it */
@@ -136,7 +197,7 @@ static double head_step(head_trainer *tr, long step)
         dihedral(tr->mask + (size_t)k * k * b, tr->pool_mask + (size_t)k * k * slot, 1, k, d);
     }
     size_t n = (size_t)tr->batch * k * k;
-    ad_head_forward(tr->head, tr->logits, tr->x, tr->x_hat, NULL, tr->batch, k, k);
+    ad_head_forward(tr->head, tr->logits, tr->x, tr->x_hat, tr->z, tr->batch, k, k);
     double loss = ad_head_loss(tr->dlogits, tr->logits, tr->mask, n, FOCAL_GAMMA, FOCAL_WEIGHT);
     ad_head_zero_grad(tr->head);
     ad_head_backward(tr->head, tr->dlogits);
@@ -177,6 +238,11 @@ static void trainer_free(head_trainer *tr)
     free(tr->pool_x);
     free(tr->pool_x_hat);
     free(tr->pool_mask);
+    free(tr->z);
+    free(tr->pool_z);
+    free(tr->window);
+    free(tr->crop_mean);
+    free(tr->crop_std);
 }
 
 static void ckpt_path(char *out, size_t outlen, const ad_config *cfg)
@@ -200,9 +266,10 @@ static int save_ckpt(head_trainer *tr, long step, char *err, size_t errlen)
     snprintf(s_hash, sizeof s_hash, "%016llx", (unsigned long long)tr->ds.hash);
     snprintf(s_crop, sizeof s_crop, "%d", tr->crop);
     const char *keys[] = {"anomalyd.format", "anomalyd.head.step", "anomalyd.head.params",
-                          "anomalyd.head.arch", "anomalyd.head.model_sha256", "anomalyd.head.data_hash",
-                          "anomalyd.head.crop"};
-    const char *values[] = {HEAD_CKPT_FORMAT, s_step, s_np, s_arch, tr->model->sha256, s_hash, s_crop};
+                          "anomalyd.head.arch", "anomalyd.head.zscore", "anomalyd.head.model_sha256",
+                          "anomalyd.head.data_hash", "anomalyd.head.crop"};
+    const char *values[] = {HEAD_CKPT_FORMAT, s_step, s_np, s_arch, hp->zscore ? "1" : "0",
+                            tr->model->sha256, s_hash, s_crop};
     ad_st_out ts[4];
     const char *names[4] = {"params", "ema", "adam_m", "adam_v"};
     const float *data[4] = {ad_head_params(tr->head), tr->ema, tr->m, tr->v};
@@ -236,6 +303,9 @@ static long load_ckpt(head_trainer *tr, char *err, size_t errlen)
     const char *fmt = ad_safetensors_meta(&st, "anomalyd.format");
     const char *s_step = ad_safetensors_meta(&st, "anomalyd.head.step");
     const char *arch = ad_safetensors_meta(&st, "anomalyd.head.arch");
+    /* checkpoints from before the key trained heads without z */
+    const char *zscore = ad_safetensors_meta(&st, "anomalyd.head.zscore");
+    if (!zscore) zscore = "0";
     const char *sha = ad_safetensors_meta(&st, "anomalyd.head.model_sha256");
     const char *hash = ad_safetensors_meta(&st, "anomalyd.head.data_hash");
     const char *crop = ad_safetensors_meta(&st, "anomalyd.head.crop");
@@ -246,6 +316,10 @@ static long load_ckpt(head_trainer *tr, char *err, size_t errlen)
                fmt ? fmt : "missing");
     } else if (!s_step || *end || v < 0) {
         ad_err(err, errlen, "%s: metadata anomalyd.head.step is missing or not a step count", path);
+    } else if (strcmp(zscore, hp->zscore ? "1" : "0")) {
+        ad_err(err, errlen, "%s: was trained %s z-scores but train.head_zscore is %s now; set it back "
+                            "to resume, or train the head afresh without --resume", path,
+               strcmp(zscore, "1") ? "without" : "with", hp->zscore ? "true" : "false");
     } else if (!arch || strcmp(arch, want_arch)) {
         ad_err(err, errlen, "%s: head architecture %s, this build trains %s", path, arch ? arch : "missing",
                want_arch);
@@ -329,7 +403,8 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
                cfg->model.path, hp->in_channels, cfg->path, (int)cfg->model.color);
         goto done;
     }
-    ad_head_hparams hhp = {hp->in_channels, HEAD_BASE_CHANNELS, HEAD_GROUPS, HEAD_LEVELS, false};
+    ad_head_hparams hhp = {hp->in_channels, HEAD_BASE_CHANNELS, HEAD_GROUPS, HEAD_LEVELS,
+                           cfg->train.head_zscore};
     if (ad_head_create(&tr.head, &hhp, err, errlen)) goto done;
     int mult = ad_unet_size_multiple(tr.model->unet), hm = ad_head_size_multiple(tr.head);
     if (hm > mult) mult = hm;
@@ -360,6 +435,14 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
     tr.clean = ad_xcalloc(tr.per, sizeof(float));
     tr.other = ad_xcalloc(tr.per, sizeof(float));
     tr.scratch = ad_xcalloc(ad_synth_scratch_floats(C, tr.crop, tr.crop), sizeof(float));
+    if (hhp.zscore) {
+        fit_frame_stats(&tr);
+        tr.z = ad_xcalloc(tr.per * tr.batch, sizeof(float));
+        tr.pool_z = ad_xcalloc(tr.per * POOL_SIZE, sizeof(float));
+        tr.window = ad_xcalloc(tr.per, sizeof(float));
+        tr.crop_mean = ad_xcalloc(tr.per, sizeof(float));
+        tr.crop_std = ad_xcalloc(tr.per, sizeof(float));
+    }
     size_t np = ad_head_num_params(tr.head);
     tr.m = ad_xcalloc(np, sizeof(float));
     tr.v = ad_xcalloc(np, sizeof(float));
@@ -380,8 +463,9 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
     tr.pool_mask = ad_xcalloc(plane * POOL_SIZE, sizeof(float));
     fill_pool(&tr, step);
 
-    ad_log(AD_LOG_INFO, "head: %ld steps of batch %d, %dx%d crops of %d images, %zu parameters%s",
-           steps, tr.batch, tr.crop, tr.crop, tr.ds.n, np, step ? " (resumed)" : "");
+    ad_log(AD_LOG_INFO, "head: %ld steps of batch %d, %dx%d crops of %d images, %zu parameters%s%s",
+           steps, tr.batch, tr.crop, tr.crop, tr.ds.n, np, hhp.zscore ? ", reads z-scores" : "",
+           step ? " (resumed)" : "");
     double t_start = ad_now_sec(), smoothed = 0, loss = 0;
     long first = step;
     for (; step < steps; step++) {
