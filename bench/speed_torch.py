@@ -11,10 +11,11 @@ the files the C side uses (the head from MODEL's head path, as ad_head_path).
 inspect times, as medians over REPS after one warm-up, the one-step
 reconstruction (noise to t0 = 0.2 T, one UNet evaluation, x0, clamp), the
 head's forward at the model input HxW, and the whole recipe on an FHxFW
-frame: area resize to HxW, reconstruction, the head on the frame and on its
-three mirror images (detector.mirror: all), sigmoid, the probabilities
+frame: area resize to HxW, reconstruction, z for a head that reads z-scores,
+the head on the frame and on its three mirror images (detector.mirror: all;
+z mirrored with the frame), sigmoid, the probabilities
 mirrored back and averaged, no smoothing (detector.sigma 0) and max. headtrain times one
-step of the head on a fixed batch of 8 CROPxCROP crops (forward, BCE + focal
+step of the head on a fixed batch of 8 CROPxCROP crops (and z; forward, BCE + focal
 loss, backward, clip 1, AdamW, EMA), and apart the eight one-step
 reconstructions, one crop at a time as the C trainer makes them.
 """
@@ -130,15 +131,21 @@ def inspect(path, h, w, threads, reps, fh, fw):
     def flip(t, dims):
         return t.flip(dims) if dims else t
 
+    def z_of(xi):
+        return head.zscore_of(xi) if head.zscore else None
+
     def whole():
         xi = torch.nn.functional.interpolate(frame, size=(h, w), mode="area")
         xh = recon(xi)
-        p = sum(flip(torch.sigmoid(head(flip(xi, d), flip(xh, d))), d) for d in MIRRORS)
+        z = z_of(xi)
+        p = sum(flip(torch.sigmoid(head(flip(xi, d), flip(xh, d), flip(z, d) if head.zscore else None)), d)
+                for d in MIRRORS)
         return (p / len(MIRRORS)).max().item()
     with torch.no_grad():
         x_hat = recon(x)
+        z = z_of(x)
         recon_ms, recon_cpu = timed(lambda: recon(x), reps)
-        head_ms, head_cpu = timed(lambda: head(x, x_hat), reps)
+        head_ms, head_cpu = timed(lambda: head(x, x_hat, z), reps)
         ms, cpu = timed(whole, reps)
     print(f"recon_ms={recon_ms:.2f}\nrecon_cpu_ms={recon_cpu:.2f}\nhead_ms={head_ms:.2f}\n"
           f"head_cpu_ms={head_cpu:.2f}\nms={ms:.2f}\ncpu_ms={cpu:.2f}")
@@ -153,6 +160,7 @@ def headtrain(path, crop, threads, steps):
     g = torch.Generator().manual_seed(1)
     x = torch.rand(HEAD_BATCH, int(meta["anomalyd.in_channels"]), crop, crop, generator=g) * 2 - 1
     mask = (torch.rand(HEAD_BATCH, 1, crop, crop, generator=g) < 0.05).float()
+    z = 0.5 * torch.randn(x.shape, generator=g) if head.zscore else None
     with torch.no_grad():
         def recon_crops():
             return torch.cat([recon(x[b:b + 1]) for b in range(HEAD_BATCH)])
@@ -164,7 +172,7 @@ def headtrain(path, crop, threads, steps):
 
     def step():  # as src/head/head_train.c: focal gamma 2, weight 5; clip 1; EMA 0.999
         opt.zero_grad()
-        focal_loss(head(x, x_hat), mask, 2.0, 5.0).backward()
+        focal_loss(head(x, x_hat, z), mask, 2.0, 5.0).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         with torch.no_grad():

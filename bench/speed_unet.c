@@ -5,7 +5,9 @@
  *   speed_unet infer MODEL H W THREADS REPS       ms per UNet evaluation (batch 1)
  *   speed_unet train MODEL THREADS STEPS          samples/s, batch 8 of 64x64, fwd+bwd+AdamW
  *   speed_unet save PATH IN BASE MULT RB GROUPS SEED   write a freshly initialised model
- *   speed_unet savehead MODEL BASE GROUPS LEVELS SEED  a freshly initialised head beside MODEL
+ *   speed_unet savehead MODEL BASE GROUPS LEVELS SEED [H W]  a freshly initialised head beside
+ *                                                 MODEL; with H W one that reads z-scores, frame
+ *                                                 statistics of HxW (train.head_zscore's head)
  *   speed_unet inspect MODEL H W THREADS REPS [FH FW]  the detector recipe (detector.map: head),
  *                                                 model input HxW, frame FHxFW (default HxW)
  *   speed_unet headtrain MODEL CROP THREADS STEPS head training step, batch 8 of CROPxCROP
@@ -15,9 +17,10 @@
  * writes) and use the default detector settings (noise_level 0.2, one step,
  * one draw, mirror all: four head passes, sigma 0, score max). inspect prints, as medians over REPS:
  * recon_ms (ad_sampler_reconstruct: noise + one UNet evaluation + x0),
- * head_ms (ad_head_forward on x, x_hat) and ms, the whole ad_detector_inspect
- * of an FHxFW ROI (resize to HxW, 8-bit to float, reconstruction, the head
- * on the frame and its three mirror images, sigmoid, average, max, defect box). headtrain prints per step the head's forward +
+ * head_ms (ad_head_forward on x, x_hat and, for a zscore head, z) and ms,
+ * the whole ad_detector_inspect of an FHxFW ROI (resize to HxW, 8-bit to
+ * float, reconstruction, z, the head on the frame and its three mirror
+ * images, sigmoid, average, max, defect box). headtrain prints per step the head's forward +
  * BCE/focal loss + backward + clip + AdamW + EMA (head_step_ms) and, apart,
  * the eight one-step reconstructions head training makes for its crops, one
  * at a time as src/head/head_train.c does (recon_ms).
@@ -296,14 +299,14 @@ typedef struct inspect_bench {
     ad_detector *detector;
     ad_image roi;               /* the frame */
     int h, w;                   /* the model input */
-    const float *x, *x_hat;
+    const float *x, *x_hat, *z; /* z: NULL unless the head reads z-scores */
     float *logits;
 } inspect_bench;
 
 static void run_head(void *ctx)
 {
     inspect_bench *ib = ctx;
-    ad_head_forward(ib->head, ib->logits, ib->x, ib->x_hat, NULL, 1, ib->h, ib->w);
+    ad_head_forward(ib->head, ib->logits, ib->x, ib->x_hat, ib->z, 1, ib->h, ib->w);
 }
 
 static void run_inspect(void *ctx)
@@ -314,16 +317,27 @@ static void run_inspect(void *ctx)
     if (ad_detector_inspect(ib->detector, &ib->roi, &res, err, sizeof err) < 0) ad_die("%s", err);
 }
 
-static int cmd_savehead(const char *model, char **argv)
+/* argv: BASE GROUPS LEVELS SEED [H W] */
+static int cmd_savehead(const char *model, int argc, char **argv)
 {
     ad_model *m = load(model);
     ad_head_hparams hp = {ad_unet_hp(m->unet)->in_channels, atoi(argv[0]), atoi(argv[1]), atoi(argv[2]),
-                          false};
+                          argc >= 6};
     ad_model_free(m);
     ad_head *hd;
     char err[AD_ERRLEN], path[AD_PATH_MAX + 32];
     if (ad_head_create(&hd, &hp, err, sizeof err) < 0) ad_die("%s", err);
     ad_head_init(hd, strtoull(argv[3], NULL, 10));
+    if (hp.zscore) {
+        /* the values do not change the timing */
+        int h = atoi(argv[4]), w = atoi(argv[5]);
+        size_t count = (size_t)hp.image_channels * h * w;
+        float *mean = ad_xcalloc(count, sizeof(float)), *sd = ad_xmalloc(count * sizeof(float));
+        for (size_t i = 0; i < count; i++) sd[i] = 0.25f;
+        ad_head_set_frame_stats(hd, mean, sd, h, w);
+        free(mean);
+        free(sd);
+    }
     ad_head_path(path, sizeof path, model);
     const char *k[] = {"anomalyd.provenance"}, *v[] = {"bench/speed_unet savehead"};
     if (ad_head_save(path, hd, ad_head_params(hd), k, v, 1, err, sizeof err) < 0) ad_die("%s", err);
@@ -360,6 +374,13 @@ static int cmd_inspect(const char *model, int h, int w, int threads, int reps, i
     ad_image_free(&in);
     ib.x = x;
     ib.x_hat = x_hat;
+    float *z = NULL;
+    const float *sd, *mean = ad_head_frame_stats(ib.head, &sd, NULL, NULL);
+    if (mean) {
+        z = ad_xalloc_aligned(sizeof(float) * numel);
+        ad_head_zscore(z, x, mean, sd, numel);
+    }
+    ib.z = z;
     ib.logits = ad_xalloc_aligned(sizeof(float) * h * w);
     recon_bench rb = {.n = 1, .x = x, .x_hat = x_hat};
     recon_open(&rb, model, &cfg, c, h, w);
@@ -373,6 +394,7 @@ static int cmd_inspect(const char *model, int h, int w, int threads, int reps, i
     recon_close(&rb);
     free(x);
     free(x_hat);
+    free(z);
     free(ib.logits);
     ad_image_free(&ib.roi);
     ad_detector_close(ib.detector);
@@ -385,7 +407,7 @@ static int cmd_inspect(const char *model, int h, int w, int threads, int reps, i
 typedef struct head_step_bench {
     ad_head *head;
     int n, crop;
-    const float *x, *x_hat, *mask;
+    const float *x, *x_hat, *z, *mask;   /* z: NULL unless the head reads z-scores */
     float *logits, *dlogits, *m, *v, *ema;
     ad_adamw opt;
 } head_step_bench;
@@ -394,7 +416,7 @@ static void run_head_step(void *ctx)
 {
     head_step_bench *hs = ctx;
     size_t np = ad_head_num_params(hs->head), count = (size_t)hs->n * hs->crop * hs->crop;
-    ad_head_forward(hs->head, hs->logits, hs->x, hs->x_hat, NULL, hs->n, hs->crop, hs->crop);
+    ad_head_forward(hs->head, hs->logits, hs->x, hs->x_hat, hs->z, hs->n, hs->crop, hs->crop);
     ad_head_loss(hs->dlogits, hs->logits, hs->mask, count, 2.0f, 5.0f);
     ad_head_zero_grad(hs->head);
     ad_head_backward(hs->head, hs->dlogits);
@@ -419,8 +441,14 @@ static int cmd_headtrain(const char *model, int crop, int threads, int steps)
     ad_rng_seed(&rng, 1);
     for (size_t i = 0; i < BATCH * per; i++) x[i] = 2.0f * ad_rng_uniform(&rng) - 1.0f;
     for (size_t i = 0; i < pix; i++) mask[i] = ad_rng_uniform(&rng) < 0.05f;
+    float *z = NULL;
+    if (ad_head_hp(hs.head)->zscore) {
+        z = ad_xmalloc(sizeof(float) * BATCH * per);
+        for (size_t i = 0; i < BATCH * per; i++) z[i] = 0.5f * ad_rng_normal(&rng);
+    }
     hs.x = x;
     hs.x_hat = x_hat;
+    hs.z = z;
     hs.mask = mask;
     hs.logits = ad_xmalloc(sizeof(float) * pix);
     hs.dlogits = ad_xmalloc(sizeof(float) * pix);
@@ -440,6 +468,7 @@ static int cmd_headtrain(const char *model, int crop, int threads, int steps)
     recon_close(&rb);
     free(x);
     free(x_hat);
+    free(z);
     free(mask);
     free(hs.logits);
     free(hs.dlogits);
@@ -457,7 +486,7 @@ int main(int argc, char **argv)
         return cmd_infer(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
     if (argc >= 5 && !strcmp(argv[1], "train")) return cmd_train(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc >= 9 && !strcmp(argv[1], "save")) return cmd_save(argv);
-    if (argc >= 7 && !strcmp(argv[1], "savehead")) return cmd_savehead(argv[2], argv + 3);
+    if ((argc == 7 || argc == 9) && !strcmp(argv[1], "savehead")) return cmd_savehead(argv[2], argc - 3, argv + 3);
     if (argc >= 7 && !strcmp(argv[1], "inspect"))
         return cmd_inspect(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]),
                            argc >= 9 ? atoi(argv[7]) : atoi(argv[3]), argc >= 9 ? atoi(argv[8]) : atoi(argv[4]));
