@@ -1,6 +1,6 @@
 /* The detector's learned-head maps (detector.map head | both) on the fixture
  * model with heads trained for a few steps here (one reading z-scores, as
- * train.head_zscore's default makes it, one without, as older files are):
+ * train.head_zscore: true makes it, one without, as the default does):
  * the head file is found beside the model, scores are finite,
  * probabilities, deterministic, `both` adds the head's probability to the
  * plain difference, the mirrored passes read mirrored inputs, and a head

@@ -289,9 +289,10 @@ static const ad_config_key keys[] = {
            "Steps training the learned anomaly-map head on synthetic defects; 0 = no head"),
     INT("train.head_crop", train.head_crop, 128, 16, 4096,
         "Side of the head's square training crops, pixels (at most the input size)"),
-    BOOLK("train.head_zscore", train.head_zscore, true,
+    BOOLK("train.head_zscore", train.head_zscore, false,
           "The head also reads each pixel's z-score against the good training images (their "
-          "per-pixel mean and spread, kept in the head file); false = frame and reconstruction only"),
+          "per-pixel mean and spread, kept in the head file); off by default: measured no better "
+          "on the bottle and worse on MTD (docs/accuracy.md)"),
 };
 
 const ad_config_key *ad_config_keys(size_t *n)
