@@ -292,7 +292,7 @@ static const ad_config_key keys[] = {
     BOOLK("train.head_zscore", train.head_zscore, false,
           "The head also reads each pixel's z-score against the good training images (their "
           "per-pixel mean and spread, kept in the head file); off by default: measured no better "
-          "on the bottle and worse on MTD (docs/accuracy.md)"),
+          "on the bottle or MTD after 2000-3000 steps (docs/accuracy.md)"),
 };
 
 const ad_config_key *ad_config_keys(size_t *n)
