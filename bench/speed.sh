@@ -100,13 +100,13 @@ if has recipe; then
 S=$RECIPE_SIZE
 I=$RECIPE_INPUT
 echo
-echo "recipe on ${S}x$S frames, model input ${I}x$I: one-step reconstruction (UNet base 32, mult 1,2,2, 1 res-block, groups 8) + head (base 16, groups 8, 4 levels, z-scores) x 4 mirrored passes (detector.mirror: all) + sigmoid, average, max; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "recipe on ${S}x$S frames, model input ${I}x$I: one-step reconstruction (UNet base 32, mult 1,2,2, 1 res-block, groups 8) + head (base 16, groups 8, 4 levels; train.head_zscore off, the default) x 4 mirrored passes (detector.mirror: all) + sigmoid, average, max; load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %-15s %9s %9s %9s %10s\n' colour stage "C ms" "torch ms" "speedup" "C per s"
 for COLOUR in gray rgb; do
     if [ "$COLOUR" = gray ]; then C=1; else C=3; fi
     MODEL=$TMP/recipe_$COLOUR.safetensors
     "$BIN" save "$MODEL" "$C" 32 1,2,2 1 8 1 >/dev/null
-    "$BIN" savehead "$MODEL" 16 8 4 1 "$I" "$I" >/dev/null
+    "$BIN" savehead "$MODEL" 16 8 4 1 >/dev/null
     CO=$("$BIN" inspect "$MODEL" "$I" "$I" "$THREADS" "$RECIPE_REPS" "$S" "$S")
     TO=$("$PY" "$ROOT/bench/speed_torch.py" inspect "$MODEL" "$I" "$I" "$THREADS" "$RECIPE_REPS" "$S" "$S")
     awk -v col="$COLOUR" -v cr="$(echo "$CO" | val recon_ms)" -v tr="$(echo "$TO" | val recon_ms)" \
