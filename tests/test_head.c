@@ -2,7 +2,7 @@
  * differences), parity with the PyTorch reference (tests/reference/head.py,
  * golden files from make_golden.py), determinism, file round trip and
  * hostile files; the z-score input of a zscore head (value, channel
- * layout, its statistics in the file). */
+ * layout, its statistics in the file, leaving one image out of them). */
 #include "test_support.h"
 
 #include <math.h>
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anomalyd/calib.h"
 #include "anomalyd/head.h"
 #include "anomalyd/model.h"
 #include "anomalyd/util.h"
@@ -281,6 +282,43 @@ static void zscore_is_the_clamped_scaled_z_score(void **state)
     assert_true(z[3] == 2.0f && z[4] == -2.0f);  /* clamped at 8 sigma, scaled by 1/4 */
 }
 
+/* ad_head_stats_leave_out against statistics fitted without the image:
+ * four images of five pixels (one pixel equal in all, so its spread is 0),
+ * each left out in turn; and one image alone is left as it is. */
+static void leave_out_statistics_are_those_of_the_other_images(void **state)
+{
+    (void)state;
+    enum { N = 4, P = 5 };
+    const float img[N][P] = {{0.1f, 0.5f, -0.3f, 0.9f, 0.25f},
+                             {0.2f, 0.5f, 0.4f, -0.9f, 0.25f},
+                             {-0.6f, 0.5f, 0.0f, 0.8f, 0.30f},
+                             {0.7f, 0.5f, 0.1f, 0.7f, 0.20f}};
+    ad_moments all;
+    float mean[P], sd[P];
+    ad_moments_init(&all, P);
+    for (int i = 0; i < N; i++) ad_moments_add(&all, img[i]);
+    for (int out = 0; out < N; out++) {
+        ad_moments rest;
+        float want_mean[P], want_sd[P];
+        ad_moments_init(&rest, P);
+        for (int i = 0; i < N; i++)
+            if (i != out) ad_moments_add(&rest, img[i]);
+        ad_moments_finish(&rest, want_mean, want_sd);
+        ad_moments_free(&rest);
+        ad_moments_finish(&all, mean, sd);
+        ad_head_stats_leave_out(mean, sd, img[out], P, N);
+        for (int k = 0; k < P; k++)
+            if (fabsf(mean[k] - want_mean[k]) > 1e-6f || fabsf(sd[k] - want_sd[k]) > 1e-5f)
+                fail_msg("image %d left out, pixel %d: mean %g sd %g, expected %g %g", out, k, mean[k], sd[k],
+                         want_mean[k], want_sd[k]);
+        assert_true(sd[1] == 0.0f);
+    }
+    ad_moments_free(&all);
+    float one_mean[1] = {0.3f}, one_sd[1] = {0.1f}, x[1] = {0.3f};
+    ad_head_stats_leave_out(one_mean, one_sd, x, 1, 1);
+    assert_true(one_mean[0] == 0.3f && one_sd[0] == 0.1f);
+}
+
 /* A zscore head whose weights are another head's, with zeros on its z
  * input channels, gives that head's logits: z comes after x, x_hat and
  * diff. One weight on the z channels moves them. */
@@ -528,6 +566,7 @@ int main(void)
         cmocka_unit_test(golden_rgb_three_levels),
         cmocka_unit_test(golden_rgb_zscore),
         cmocka_unit_test(zscore_is_the_clamped_scaled_z_score),
+        cmocka_unit_test(leave_out_statistics_are_those_of_the_other_images),
         cmocka_unit_test(zscore_channels_come_after_the_old_input),
         cmocka_unit_test(zscore_head_file_round_trips_with_its_statistics),
         cmocka_unit_test(hostile_frame_statistics_are_refused_by_name),

@@ -69,6 +69,12 @@ const float *ad_head_frame_stats(const ad_head *hd, const float **std, int *h, i
 /* z (count floats) of x against mean and std, element by element (see
  * AD_HEAD_ZSCORE_EPS). */
 void ad_head_zscore(float *z, const float *x, const float *mean, const float *std, size_t count);
+/* Turns mean and std (count floats, population statistics of n images)
+ * into those of the n - 1 images left when the image `left_out` is taken
+ * out, element by element; unchanged when n < 2. Training z-scores use them
+ * so a training image is measured against statistics that never saw it,
+ * as every frame at inspection is. */
+void ad_head_stats_leave_out(float *mean, float *std, const float *left_out, size_t count, int n);
 
 size_t ad_head_num_params(const ad_head *h);
 /* Input sides must be multiples of this (2^(levels-1)). */

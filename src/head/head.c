@@ -182,6 +182,19 @@ void ad_head_zscore(float *z, const float *x, const float *mean, const float *st
     }
 }
 
+void ad_head_stats_leave_out(float *mean, float *std, const float *left_out, size_t count, int n)
+{
+    if (n < 2) return;
+    double nn = n;
+    for (size_t i = 0; i < count; i++) {
+        double m = mean[i], s = std[i], xi = left_out[i];
+        double m_out = (nn * m - xi) / (nn - 1);
+        double v_out = (nn * (s * s + m * m) - xi * xi) / (nn - 1) - m_out * m_out;
+        mean[i] = (float)m_out;
+        std[i] = (float)sqrt(v_out > 0 ? v_out : 0);
+    }
+}
+
 void ad_head_init(ad_head *hd, uint64_t seed)
 {
     ad_rng rng;
