@@ -144,6 +144,17 @@ static void training_is_deterministic(void **state)
     assert_memory_equal(ad_head_params(h1), ad_head_params(h2), sizeof(float) * ad_head_num_params(h1));
     ad_head_free(h1);
     ad_head_free(h2);
+    /* without the transposed views the same draws train another head */
+    o.resume = false;
+    cfg.train.head_transpose = false;
+    assert_int_equal(ad_head_train_run(&o, err, sizeof err), 0);
+    assert_int_equal(ad_head_load(head_path, &h1, err, sizeof err), 0);
+    assert_int_equal(ad_head_load(other, &h2, err, sizeof err), 0);
+    assert_memory_not_equal(ad_head_params(h1), ad_head_params(h2), sizeof(float) * ad_head_num_params(h1));
+    ad_head_free(h1);
+    ad_head_free(h2);
+    cfg.train.head_transpose = true;
+    o.resume = true;
     /* a checkpoint made for other crops, or with z-scores when the config
      * now has none, or a damaged one, is refused by name */
     cfg.train.head_crop = 16;

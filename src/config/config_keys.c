@@ -293,6 +293,9 @@ static const ad_config_key keys[] = {
           "The head also reads each pixel's z-score against the good training images (their "
           "per-pixel mean and spread, kept in the head file); off by default: measured no better "
           "on the bottle or MTD after 2000-3000 steps (docs/accuracy.md)"),
+    BOOLK("train.head_transpose", train.head_transpose, true,
+          "Head training shows each sample mirrored and also transposed (turned a quarter); off "
+          "keeps the mirrorings only, for parts whose surface has a direction (striation, grain)"),
 };
 
 const ad_config_key *ad_config_keys(size_t *n)

@@ -191,6 +191,7 @@ static double head_step(head_trainer *tr, long step)
     for (int b = 0; b < tr->batch; b++) {
         size_t slot = ad_rng_below(&tr->rng, POOL_SIZE);
         int d = (int)ad_rng_below(&tr->rng, 8);
+        if (!cfg->train.head_transpose) d &= 3;   /* mirrorings only (same draws) */
         dihedral(tr->x + tr->per * b, tr->pool_x + tr->per * slot, C, k, d);
         if (tr->z) dihedral(tr->z + tr->per * b, tr->pool_z + tr->per * slot, C, k, d);
         /* without its reconstruction now and then, so the head learns what
