@@ -14,8 +14,9 @@
  * The reconstruction costs about as much as the head's own step, so samples
  * are kept in a pool of POOL_SIZE: each step makes POOL_FRESH new ones
  * (replacing the oldest) and draws its batch from the pool, each under one
- * of the 8 rotations/reflections of the square, applied alike to the frame,
- * its reconstruction, z and the mask. Sample g is made from the seed and g
+ * of the 8 rotations/reflections of the square (the 4 mirrorings only with
+ * train.head_transpose off), applied alike to the frame, its
+ * reconstruction, z and the mask. Sample g is made from the seed and g
  * alone, so a resumed run rebuilds the pool it had. In RECON_DROPOUT of the
  * batch the reconstruction is replaced by the frame itself (z stays: it is
  * the frame's), so the head cannot rely on the reconstruction alone. Loss:
