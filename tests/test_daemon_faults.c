@@ -28,17 +28,7 @@
 #include "anomalyd/util.h"
 
 /* AddressSanitizer and ThreadSanitizer reserve terabytes of address space
- * for their shadow memory: no RLIMIT_AS under them. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define UNDER_SANITIZER 1
-#endif
-#endif
-#ifndef UNDER_SANITIZER
-#define UNDER_SANITIZER 0
-#endif
+ * for their shadow memory: no RLIMIT_AS under them (UNDER_SANITIZER). */
 
 #define AS_LIMIT (1ULL << 30) /* 1 GiB of address space for the hostile-model runs */
 

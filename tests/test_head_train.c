@@ -24,8 +24,10 @@
 /* The short training run of the recipe's head on the fixtures: its steps
  * and the pixel AUROC on synthetic defects it must reach. Measured on the
  * 2-core development machine: 0.742 after 100 steps, 0.861 after 200,
- * 0.888 after 300 (the committed 1500-step fixture head: 0.977). */
-#define SHORT_HEAD_STEPS 300
+ * 0.888 after 300 (the committed 1500-step fixture head: 0.977). The
+ * sanitizer build (unoptimized, several minutes for 300 steps) runs the
+ * same path for a few steps and checks memory, not the AUROC. */
+#define SHORT_HEAD_STEPS (UNDER_SANITIZER ? 10 : 300)
 #define SHORT_HEAD_AUROC 0.85
 
 static void load_head_config(ad_config *cfg)
@@ -295,8 +297,10 @@ static void a_short_head_training_finds_synthetic_defects(void **state)
     double head = synthetic_pixel_auroc(AD_MAP_HEAD, cfg.model.path);
     print_message("head trained %d steps here, pixel AUROC: diff %.4f, head %.4f\n", SHORT_HEAD_STEPS, diff,
                   head);
-    assert_true(head >= SHORT_HEAD_AUROC);
-    assert_true(head > diff + 0.05);
+    if (!UNDER_SANITIZER) {
+        assert_true(head >= SHORT_HEAD_AUROC);
+        assert_true(head > diff + 0.05);
+    }
     ts_rmtree(dir);
     free(dir);
 }

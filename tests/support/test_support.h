@@ -11,6 +11,19 @@
 
 #include "anomalyd/model.h"
 
+/* 1 in a build under AddressSanitizer or ThreadSanitizer (the sanitizer
+ * stages of scripts/test.sh: shadow memory, unoptimized code), else 0. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+#ifndef UNDER_SANITIZER
+#define UNDER_SANITIZER 0
+#endif
+
 /* Makes a fresh temporary folder (mkdtemp under $TMPDIR or /tmp); returns a
  * malloc'd path. ts_rmtree removes it recursively. */
 char *ts_tmpdir(const char *tag);
