@@ -396,7 +396,7 @@ static void defaults_fill_absent_keys(void **state)
     assert_int_equal(cfg.train.head_steps, 3000);
     assert_int_equal(cfg.train.head_crop, 128);
     assert_false(cfg.train.head_zscore);
-    assert_true(cfg.train.head_transpose);
+    assert_false(cfg.train.head_transpose);
 
     /* ad_config_defaults: the same values, required keys empty */
     ad_config d;
@@ -600,7 +600,7 @@ static void print_parses_back_to_the_same_struct(void **state)
                        "train:\n  steps: 1\n  batch: 1024\n  crop: 8\n  lr: 1\n  weight_decay: 0.01\n  warmup: 0\n"
                        "  grad_clip: 0\n  ema: 0\n  schedule: cosine\n  flip_h: false\n  flip_v: true\n"
                        "  seed: 18446744073709551615\n  checkpoint_every: 0\n  checkpoint: \"/c/\\u0085\\u2028\\x81\\ufeff\\t\\r.ckpt\"\n"
-                       "  head_steps: 250\n  head_zscore: true\n  head_transpose: false\n"
+                       "  head_steps: 250\n  head_zscore: true\n  head_transpose: true\n"
                        "trigger:\n  mode: part\n  delay_ms: 40\n  queue: 3\n  settle_frames: 7\n"
                        "  part: {reference: /r/empty.png, grid: 24, pixel_delta: 9, present_percent: 7.5,\n"
                        "         absent_percent: 0.5, motion_percent: 2}\n"
@@ -614,6 +614,7 @@ static void print_parses_back_to_the_same_struct(void **state)
     assert_string_equal(a.model.path, "/models/p\xc3\xa4rts\nx.safetensors");
     assert_int_equal(a.model.num_levels, 4);
     assert_true(a.train.seed == UINT64_MAX);
+    assert_true(a.train.head_transpose);   /* not the default */
     assert_string_equal(a.train.checkpoint, "/c/\xc2\x85\xe2\x80\xa8\xc2\x81\xef\xbb\xbf\t\r.ckpt");
     assert_int_equal(a.trigger.mode, AD_TRIGGER_PART);
     assert_string_equal(a.trigger.part.reference, "/r/empty.png");

@@ -293,9 +293,10 @@ static const ad_config_key keys[] = {
           "The head also reads each pixel's z-score against the good training images (their "
           "per-pixel mean and spread, kept in the head file); off by default: measured no better "
           "on the bottle or MTD after 2000-3000 steps (docs/accuracy.md)"),
-    BOOLK("train.head_transpose", train.head_transpose, true,
-          "Head training shows each sample mirrored and also transposed (turned a quarter); off "
-          "keeps the mirrorings only, for parts whose surface has a direction (striation, grain)"),
+    BOOLK("train.head_transpose", train.head_transpose, false,
+          "Head training also shows each sample transposed (turned a quarter), not only mirrored; "
+          "off by default: a turned surface (striation, grain) is one the camera never shows, "
+          "measured better on MTD and level on the bottle (docs/accuracy.md)"),
 };
 
 const ad_config_key *ad_config_keys(size_t *n)
