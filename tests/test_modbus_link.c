@@ -212,7 +212,7 @@ static void test_reject_and_good_pulses_and_score(void **state)
 {
     (void)state;
     rig r;
-    rig_open(&r, "    reject_coil: 5\n    good_coil: 6\n    score_register: 10\n    pulse_ms: 100\n", NULL);
+    rig_open(&r, "    reject_coil: 5\n    good_coil: 6\n    score_register: 10\n    pulse_ms: 300\n", NULL);
     plc *p = r.p;
     ad_modbus_link *l = r.l;
     int base = wait_ready(p, l, 2);
@@ -224,7 +224,7 @@ static void test_reject_and_good_pulses_and_score(void **state)
     WAIT_UNTIL(coil_writes(p, base, 5, w, 16) == 2);
     assert_int_equal(w[0].value, 1);
     assert_int_equal(w[1].value, 0);
-    assert_true(w[1].t - w[0].t >= 0.100);
+    assert_true(w[1].t - w[0].t >= 0.300);
     plc_write reg[4];
     assert_int_equal(writes_of(p, base, 6, 10, reg, 4), 1);
     assert_int_equal(reg[0].value, 800);
@@ -238,7 +238,7 @@ static void test_reject_and_good_pulses_and_score(void **state)
     WAIT_UNTIL(coil_writes(p, base, 6, w, 16) == 2);
     assert_int_equal(w[0].value, 1);
     assert_int_equal(w[1].value, 0);
-    assert_true(w[1].t - w[0].t >= 0.100);
+    assert_true(w[1].t - w[0].t >= 0.300);
     assert_int_equal(writes_of(p, base, 6, 10, reg, 4), 1);
     assert_int_equal(reg[0].value, 123);
     assert_int_equal(coil_writes(p, base, 5, w, 16), 0);
@@ -250,20 +250,21 @@ static void test_reject_and_good_pulses_and_score(void **state)
     WAIT_UNTIL(coil_writes(p, base, 6, w, 16) == 2);
     assert_int_equal(plc_register(p, 10), 65535);
 
-    /* a second reject while the coil is on: one pulse, extended to
-     * pulse_ms after the second */
+    /* a second reject while the coil is on: one pulse, the "on" written
+     * again (the server confirms it), extended to pulse_ms after the second */
     base = plc_write_count(p);
     v = verdict(true, 0.9);
     ad_modbus_link_inspected(l, &v);
     WAIT_UNTIL(coil_writes(p, base, 5, w, 16) == 1);
     double t2 = ad_now_sec();
     ad_modbus_link_inspected(l, &v);
-    WAIT_UNTIL(coil_writes(p, base, 5, w, 16) == 2);
+    WAIT_UNTIL(coil_writes(p, base, 5, w, 16) == 3);
     assert_int_equal(w[0].value, 1);
-    assert_int_equal(w[1].value, 0);
-    assert_true(w[1].t >= t2 + 0.100);
-    usleep(300 * 1000);
-    assert_int_equal(coil_writes(p, base, 5, w, 16), 2);
+    assert_int_equal(w[1].value, 1);
+    assert_int_equal(w[2].value, 0);
+    assert_true(w[2].t >= t2 + 0.300);
+    usleep(500 * 1000);
+    assert_int_equal(coil_writes(p, base, 5, w, 16), 3);
 
     /* two rejects further apart than the pulse: two pulses */
     base = plc_write_count(p);
@@ -671,7 +672,9 @@ static void test_daemon_inspects_once_per_edge(void **state)
 }
 
 /* The PLC down at start and mid-run: inspection and the reject log go on,
- * the log says so once each time, the pulses come back with the server. */
+ * the log says so once each time, the pulses come back with the server.
+ * Every frame is a reject, 33 ms apart, so the 50 ms pulse never ends: the
+ * loss is found by the "on" written again for each reject. */
 static void test_daemon_goes_on_while_plc_is_down(void **state)
 {
     (void)state;

@@ -10,8 +10,11 @@
  *
  * Overlapping pulses: a reject while the reject coil is still on keeps it on
  * until pulse_ms after the latest reject (one longer pulse; an off-gap of one
- * network round trip is shorter than a PLC scan and could be missed). A PLC
- * that counts pulses needs pulse_ms shorter than the time between parts.
+ * network round trip is shorter than a PLC scan and could be missed). The
+ * "on" is written again for that reject: the server's answer confirms the
+ * pulse, and a server gone mid-run is found at the next part even while a
+ * run of rejects holds the coil on. A PLC that counts pulses needs pulse_ms
+ * shorter than the time between parts.
  * A pulse not sent within outputs.modbus.max_delay_ms of its verdict is
  * dropped and counted: pulsed late, it could reject the wrong part.
  *
@@ -304,10 +307,11 @@ static void drop_stale(ad_modbus_link *l, double now)
 }
 
 /* On for pulse_ms from when the server has it (so never shorter), or, still
- * on from the part before, extended to pulse_ms from now. */
+ * on from the part before, written on again (confirmed) and extended to
+ * pulse_ms from now. */
 static void pulse(ad_modbus_link *l, mb_coil *c)
 {
-    if (!c->on && write_coil(l, c, true)) {
+    if (write_coil(l, c, true)) {
         atomic_fetch_add(&l->dropped, 1);
         return;
     }

@@ -159,10 +159,12 @@ void plc_down(plc *p)
     atomic_store(&p->stop, 1);
     pthread_join(p->tid, NULL);
     p->running = false;
-    for (int i = 0; i < PLC_CLIENTS; i++)
-        if (p->clients[i] >= 0) close(p->clients[i]), p->clients[i] = -1;
+    /* the listening socket first: a client reset by the close below and
+     * reconnecting at once must be refused, not queued in its backlog */
     if (p->listen_fd >= 0) close(p->listen_fd);
     p->listen_fd = -1;
+    for (int i = 0; i < PLC_CLIENTS; i++)
+        if (p->clients[i] >= 0) close(p->clients[i]), p->clients[i] = -1;
     if (p->ctx) modbus_free(p->ctx);
     p->ctx = NULL;
 }
