@@ -87,15 +87,23 @@ static void col2im_band(float *din, const float *col, const ad_conv_shape *s, in
         for (int ky = 0; ky < k; ky++) {
             for (int kx = 0; kx < k; kx++) {
                 const float *src = col + ((size_t)(c * k + ky) * k + kx) * p;
+                /* the outputs ox whose input column ox * st - pad + kx is
+                 * inside the row, so the loops below need no test and
+                 * vectorize (stride 1: a plain contiguous add) */
+                const int off = kx - pad;
+                const int lo = off >= 0 ? 0 : (-off + st - 1) / st;
+                int hi = (w - 1 - off) / st + 1;
+                if (w - 1 - off < 0) hi = 0;
+                if (hi > wo) hi = wo;
                 for (int r = 0; r < rows; r++) {
                     int iy = (oy0 + r) * st - pad + ky;
                     if (iy < 0 || iy >= h) continue;
-                    const float *sr = src + (size_t)r * wo;
-                    float *row = dc + (size_t)iy * w;
-                    for (int ox = 0; ox < wo; ox++) {
-                        int ix = ox * st - pad + kx;
-                        if (ix >= 0 && ix < w) row[ix] += sr[ox];
-                    }
+                    const float *restrict sr = src + (size_t)r * wo;
+                    float *restrict row = dc + (size_t)iy * w;
+                    if (st == 1)
+                        for (int ox = lo; ox < hi; ox++) row[ox + off] += sr[ox];
+                    else
+                        for (int ox = lo; ox < hi; ox++) row[ox * st + off] += sr[ox];
                 }
             }
         }
