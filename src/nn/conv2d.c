@@ -92,8 +92,8 @@ static void col2im_band(float *din, const float *col, const ad_conv_shape *s, in
                  * vectorize (stride 1: a plain contiguous add) */
                 const int off = kx - pad;
                 const int lo = off >= 0 ? 0 : (-off + st - 1) / st;
-                int hi = (w - 1 - off) / st + 1;
-                if (w - 1 - off < 0) hi = 0;
+                const int last = w - 1 - off; /* the last ox * st inside the row */
+                int hi = last < 0 ? 0 : last / st + 1;
                 if (hi > wo) hi = wo;
                 for (int r = 0; r < rows; r++) {
                     int iy = (oy0 + r) * st - pad + ky;
