@@ -306,7 +306,7 @@ typedef struct inspect_bench {
 static void run_head(void *ctx)
 {
     inspect_bench *ib = ctx;
-    ad_head_forward(ib->head, ib->logits, ib->x, ib->x_hat, ib->z, 1, ib->h, ib->w);
+    ad_head_forward(ib->head, ib->logits, ib->x, ib->x_hat, ib->z, NULL, 1, ib->h, ib->w);
 }
 
 static void run_inspect(void *ctx)
@@ -322,7 +322,7 @@ static int cmd_savehead(const char *model, int argc, char **argv)
 {
     ad_model *m = load(model);
     ad_head_hparams hp = {ad_unet_hp(m->unet)->in_channels, atoi(argv[0]), atoi(argv[1]), atoi(argv[2]),
-                          argc >= 6};
+                          argc >= 6, false};
     ad_model_free(m);
     ad_head *hd;
     char err[AD_ERRLEN], path[AD_PATH_MAX + 32];
@@ -416,7 +416,7 @@ static void run_head_step(void *ctx)
 {
     head_step_bench *hs = ctx;
     size_t np = ad_head_num_params(hs->head), count = (size_t)hs->n * hs->crop * hs->crop;
-    ad_head_forward(hs->head, hs->logits, hs->x, hs->x_hat, hs->z, hs->n, hs->crop, hs->crop);
+    ad_head_forward(hs->head, hs->logits, hs->x, hs->x_hat, hs->z, NULL, hs->n, hs->crop, hs->crop);
     ad_head_loss(hs->dlogits, hs->logits, hs->mask, count, 2.0f, 5.0f);
     ad_head_zero_grad(hs->head);
     ad_head_backward(hs->head, hs->dlogits);

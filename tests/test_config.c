@@ -396,6 +396,7 @@ static void defaults_fill_absent_keys(void **state)
     assert_int_equal(cfg.train.head_steps, 3000);
     assert_int_equal(cfg.train.head_crop, 128);
     assert_false(cfg.train.head_zscore);
+    assert_false(cfg.train.head_detail);
     assert_false(cfg.train.head_transpose);
 
     /* ad_config_defaults: the same values, required keys empty */

@@ -1,6 +1,8 @@
 /* The detector's learned-head maps (detector.map head | both) on the fixture
  * model with heads trained for a few steps here (one reading z-scores, as
- * train.head_zscore: true makes it, one without, as the default does):
+ * train.head_zscore: true makes it, one reading the frame at twice the
+ * size, as train.head_detail: true makes it, one without either, as the
+ * default does):
  * the head file is found beside the model, scores are finite,
  * probabilities, deterministic, `both` adds the head's probability to the
  * plain difference, the mirrored passes read mirrored inputs, and a head
@@ -21,10 +23,11 @@
 static char *dir;
 static ad_config cfg;        /* the model m.safetensors with a zscore head */
 static ad_config cfg_plain;  /* plain.safetensors, its head without z-scores */
+static ad_config cfg_detail; /* detail.safetensors, its head reads the frame at twice the size */
 
 /* The fixture model copied to dir/name.safetensors (c's model path) with a
  * head trained beside it. */
-static int model_with_head(ad_config *c, const char *name, bool zscore)
+static int model_with_head(ad_config *c, const char *name, bool zscore, bool detail)
 {
     char cmd[2048], err[AD_ERRLEN];
     snprintf(cmd, sizeof cmd, "cp %s/model/parts.safetensors %s/%s.safetensors", FIXTURES_DIR, dir, name);
@@ -38,6 +41,7 @@ static int model_with_head(ad_config *c, const char *name, bool zscore)
     tc.train.crop = 32;
     tc.train.head_crop = 32;
     tc.train.head_zscore = zscore;
+    tc.train.head_detail = detail;
     ad_head_train_opts o = {.cfg = &tc, .images_dir = FIXTURES_DIR "/parts/train/good"};
     if (ad_head_train_run(&o, err, sizeof err) != 0) {
         print_error("%s\n", err);
@@ -56,7 +60,11 @@ static int setup(void **state)
     }
     dir = ts_tmpdir("detect-head");
     cfg_plain = cfg;
-    return model_with_head(&cfg, "m", true) || model_with_head(&cfg_plain, "plain", false) ? -1 : 0;
+    cfg_detail = cfg;
+    return model_with_head(&cfg, "m", true, false) || model_with_head(&cfg_plain, "plain", false, false) ||
+                   model_with_head(&cfg_detail, "detail", false, true)
+               ? -1
+               : 0;
 }
 
 static int teardown(void **state)
@@ -117,18 +125,34 @@ static const float *map_of(ad_detector **d, const ad_config *c, const char *kv, 
     return ad_detector_last_map(*d, &w, &h);
 }
 
+/* mirrored (c, h, w) = src mirrored left-right. */
+static void mirror_lr(float *mirrored, const float *src, int c, int h, int w)
+{
+    for (int k = 0; k < c * h; k++)
+        for (int i = 0; i < w; i++) mirrored[(size_t)k * w + i] = src[(size_t)k * w + w - 1 - i];
+}
+
 /* detector.mirror: lr: the map is the mean of the head's probability for
  * the frame and, mirrored back, for the left-right mirrored frame and
  * reconstruction (and z of the frame, mirrored: not z of the mirrored frame
- * against unmirrored statistics); recomputed here from the detector's own
- * reconstruction. tune flips=1 overrides the key (one pass), flips=2 gives
- * the same map. */
+ * against unmirrored statistics; and a detail head's frame at twice the
+ * size, mirrored); recomputed here from the detector's own reconstruction.
+ * tune flips=1 overrides the key (one pass), flips=2 gives the same map.
+ * A detail head is given a frame at twice the input size, which it reads
+ * as it is (and averaged 2x2 as the frame at the input size). */
 static void check_mirror(const ad_config *base)
 {
-    ad_image roi = {0};
+    ad_image roi = {0}, small = {0};
     char err[AD_ERRLEN];
-    assert_int_equal(ad_load_frame_file(base, FIXTURES_DIR "/parts/test/crack/000.png", &roi, err,
+    assert_int_equal(ad_load_frame_file(base, FIXTURES_DIR "/parts/test/crack/000.png", &small, err,
                                         sizeof err), 0);
+    char hpath[1100];
+    ad_head_path(hpath, sizeof hpath, base->model.path);
+    ad_head *head;
+    assert_int_equal(ad_head_load(hpath, &head, err, sizeof err), 0);
+    bool detail = ad_head_hp(head)->detail;
+    int s = detail ? 2 : 1;
+    assert_int_equal(ad_image_resize(&roi, &small, s * small.w, s * small.h), 0);
     ad_config c = *base;
     c.detector.map = AD_MAP_HEAD;
     c.detector.sigma = 0;
@@ -141,33 +165,38 @@ static void check_mirror(const ad_config *base)
     const float *map_tuned = map_of(&tuned, &c, "flips=2", &roi);
     int w, h;
     ad_detector_last_map(d, &w, &h);
-    assert_int_equal(w, roi.w); /* the fixture frames are at the input size */
-    assert_int_equal(h, roi.h);
+    assert_int_equal(w, small.w); /* the fixture frames are at the input size */
+    assert_int_equal(h, small.h);
     size_t n = (size_t)w * h;
     float *x = ad_xcalloc(n, sizeof(float)), *mx = ad_xcalloc(n, sizeof(float));
     float *mxhat = ad_xcalloc(n, sizeof(float)), *l0 = ad_xcalloc(n, sizeof(float));
     float *l1 = ad_xcalloc(n, sizeof(float));
-    char hpath[1100];
-    ad_head_path(hpath, sizeof hpath, c.model.path);
-    ad_head *head;
-    assert_int_equal(ad_head_load(hpath, &head, err, sizeof err), 0);
     const float *sd, *mean = ad_head_frame_stats(head, &sd, NULL, NULL);
-    float *z = NULL, *mz = NULL;
+    float *z = NULL, *mz = NULL, *x2 = NULL, *mx2 = NULL;
     if (mean) {
         z = ad_xcalloc(n, sizeof(float));
         mz = ad_xcalloc(n, sizeof(float));
     }
-    ad_image_to_float(x, &roi);
+    if (detail) {
+        x2 = ad_xcalloc(4 * n, sizeof(float));
+        mx2 = ad_xcalloc(4 * n, sizeof(float));
+        ad_image_to_float(x2, &roi);
+        for (int y = 0; y < h; y++)
+            for (int i = 0; i < w; i++) {
+                const float *r0 = x2 + (size_t)2 * y * 2 * w + 2 * i, *r1 = r0 + 2 * w;
+                x[y * w + i] = 0.25f * (r0[0] + r0[1] + r1[0] + r1[1]);
+            }
+        mirror_lr(mx2, x2, 1, 2 * h, 2 * w);
+    } else {
+        ad_image_to_float(x, &roi);
+    }
     if (z) ad_head_zscore(z, x, mean, sd, n);
-    for (int y = 0; y < h; y++)
-        for (int i = 0; i < w; i++) {
-            mx[y * w + i] = x[y * w + w - 1 - i];
-            mxhat[y * w + i] = xhat[y * w + w - 1 - i];
-            if (z) mz[y * w + i] = z[y * w + w - 1 - i];
-        }
+    mirror_lr(mx, x, 1, h, w);
+    mirror_lr(mxhat, xhat, 1, h, w);
+    if (z) mirror_lr(mz, z, 1, h, w);
     assert_int_equal(ad_head_reserve(head, 1, h, w, false, err, sizeof err), 0);
-    ad_head_forward(head, l0, x, xhat, z, 1, h, w);
-    ad_head_forward(head, l1, mx, mxhat, mz, 1, h, w);
+    ad_head_forward(head, l0, x, xhat, z, x2, 1, h, w);
+    ad_head_forward(head, l1, mx, mxhat, mz, mx2, 1, h, w);
     double worst = 0, worst_one = 0, worst_tuned = 0, spread = 0;
     for (int y = 0; y < h; y++)
         for (int i = 0; i < w; i++) {
@@ -178,9 +207,10 @@ static void check_mirror(const ad_config *base)
             worst_tuned = fmax(worst_tuned, fabs(map_tuned[k] - map[k]));
             spread = fmax(spread, fabs(p0 - p1));
         }
-    print_message("mirror lr, head %s z-scores: largest deviation %.2g (flips=1 %.2g, flips=2 %.2g), "
-                  "largest mirror disagreement %.3f\n", z ? "with" : "without", worst, worst_one,
-                  worst_tuned, spread);
+    print_message("mirror lr, head %s: largest deviation %.2g (flips=1 %.2g, flips=2 %.2g), "
+                  "largest mirror disagreement %.3f\n",
+                  z ? "with z-scores" : detail ? "with the frame at twice the size" : "plain", worst,
+                  worst_one, worst_tuned, spread);
     assert_true(worst < 1e-4);
     assert_true(worst_one < 1e-4);
     assert_true(worst_tuned < 1e-6);
@@ -194,12 +224,15 @@ static void check_mirror(const ad_config *base)
     free(mxhat);
     free(z);
     free(mz);
+    free(x2);
+    free(mx2);
     free(l0);
     free(l1);
     ad_detector_close(d);
     ad_detector_close(one);
     ad_detector_close(tuned);
     ad_image_free(&roi);
+    ad_image_free(&small);
 }
 
 static void mirror_averages_the_mirrored_head(void **state)
@@ -207,6 +240,7 @@ static void mirror_averages_the_mirrored_head(void **state)
     (void)state;
     check_mirror(&cfg);
     check_mirror(&cfg_plain);
+    check_mirror(&cfg_detail);
 }
 
 /* A head whose frame statistics are of another size than the model input

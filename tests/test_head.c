@@ -49,7 +49,7 @@ enum { BN = 2, C = 1, H = 8, W = 8 };
 
 static ad_head *tiny_head(void)
 {
-    ad_head_hparams hp = {C, 4, 2, 3, false};
+    ad_head_hparams hp = {C, 4, 2, 3, false, false};
     ad_head *hd;
     char err[AD_ERRLEN];
     assert_int_equal(ad_head_create(&hd, &hp, err, sizeof err), 0);
@@ -62,7 +62,7 @@ static ad_head *tiny_head(void)
 static double probe_loss(ad_head *hd, const float *x, const float *xh, const float *r)
 {
     float logits[BN * H * W];
-    ad_head_forward(hd, logits, x, xh, NULL, BN, H, W);
+    ad_head_forward(hd, logits, x, xh, NULL, NULL, BN, H, W);
     double s = 0;
     for (int i = 0; i < BN * H * W; i++) s += (double)logits[i] * r[i];
     return s;
@@ -82,7 +82,7 @@ static void network_gradient_matches_finite_differences(void **state)
     for (int i = 0; i < BN * H * W; i++) r[i] = ad_rng_normal(&rng);
     float logits[BN * H * W];
     ad_head_zero_grad(hd);
-    ad_head_forward(hd, logits, x, xh, NULL, BN, H, W);
+    ad_head_forward(hd, logits, x, xh, NULL, NULL, BN, H, W);
     ad_head_backward(hd, r);
     float *p = ad_head_params(hd), *g = ad_head_grads(hd);
     int checked = 0, bad = 0;
@@ -120,8 +120,8 @@ static void forward_is_deterministic_and_file_round_trips(void **state)
         x[i] = sinf((float)i);
         xh[i] = cosf((float)i);
     }
-    ad_head_forward(hd, a, x, xh, NULL, BN, H, W);
-    ad_head_forward(hd, b, x, xh, NULL, BN, H, W);
+    ad_head_forward(hd, a, x, xh, NULL, NULL, BN, H, W);
+    ad_head_forward(hd, b, x, xh, NULL, NULL, BN, H, W);
     assert_memory_equal(a, b, sizeof a);
 
     char *dir = ts_tmpdir("head");
@@ -137,7 +137,7 @@ static void forward_is_deterministic_and_file_round_trips(void **state)
     assert_int_equal(ad_head_num_params(back), ad_head_num_params(hd));
     assert_memory_equal(ad_head_params(back), ad_head_params(hd), sizeof(float) * ad_head_num_params(hd));
     assert_int_equal(ad_head_reserve(back, BN, H, W, false, err, sizeof err), 0);
-    ad_head_forward(back, b, x, xh, NULL, BN, H, W);
+    ad_head_forward(back, b, x, xh, NULL, NULL, BN, H, W);
     assert_memory_equal(a, b, sizeof a);
     ad_head_free(back);
 
@@ -355,13 +355,13 @@ static void zscore_channels_come_after_the_old_input(void **state)
         z[i] = ad_rng_normal(&rng);
     }
     assert_int_equal(ad_head_reserve(plain, BN, H, W, false, err, sizeof err), 0);
-    ad_head_forward(plain, a, x, xh, NULL, BN, H, W);
-    ad_head_forward(zh, b, x, xh, z, BN, H, W);
+    ad_head_forward(plain, a, x, xh, NULL, NULL, BN, H, W);
+    ad_head_forward(zh, b, x, xh, z, NULL, BN, H, W);
     double e = ts_rel_err(b, a, BN * H * W);
     print_message("zero z weights: logits rel err %.2e against the head without z\n", e);
     assert_true(e < 1e-6);
     pz[first->offset + 2 * C + 1] = 0.5f;   /* output 0, the first z channel, tap (0, 0) */
-    ad_head_forward(zh, b, x, xh, z, BN, H, W);
+    ad_head_forward(zh, b, x, xh, z, NULL, BN, H, W);
     assert_true(ts_rel_err(b, a, BN * H * W) > 1e-3);
     ad_head_free(zh);
     ad_head_free(plain);
@@ -370,7 +370,7 @@ static void zscore_channels_come_after_the_old_input(void **state)
 /* A tiny zscore head with frame statistics of (C, h, w); std >= 0. */
 static ad_head *tiny_zscore_head(int h, int w)
 {
-    ad_head_hparams hp = {C, 4, 2, 3, true};
+    ad_head_hparams hp = {C, 4, 2, 3, true, false};
     ad_head *hd;
     char err[AD_ERRLEN];
     assert_int_equal(ad_head_create(&hd, &hp, err, sizeof err), 0);
@@ -414,8 +414,8 @@ static void zscore_head_file_round_trips_with_its_statistics(void **state)
     for (int i = 0; i < BN; i++) ad_head_zscore(z + i * C * H * W, x + i * C * H * W, m0, sd0, C * H * W);
     assert_int_equal(ad_head_reserve(hd, BN, H, W, false, err, sizeof err), 0);
     assert_int_equal(ad_head_reserve(back, BN, H, W, false, err, sizeof err), 0);
-    ad_head_forward(hd, a, x, xh, z, BN, H, W);
-    ad_head_forward(back, b, x, xh, z, BN, H, W);
+    ad_head_forward(hd, a, x, xh, z, NULL, BN, H, W);
+    ad_head_forward(back, b, x, xh, z, NULL, BN, H, W);
     assert_memory_equal(a, b, sizeof a);
     ad_head_free(back);
 
@@ -520,8 +520,11 @@ static void check_golden(const char *name)
         assert_true(ez < 1e-6);
     }
 
+    /* a detail head's frame at twice the size, as the reference drew it */
+    const float *x2 = ad_head_hp(hd)->detail ? ts_golden_tensor(&data, "x2", 4 * in) : NULL;
+
     assert_int_equal(ad_head_reserve(hd, n, h, w, true, err, sizeof err), 0);
-    ad_head_forward(hd, logits, x, x_hat, z, n, h, w);
+    ad_head_forward(hd, logits, x, x_hat, z, x2, n, h, w);
     double e = ts_rel_err(logits, ts_golden_tensor(&data, "logits", out), out);
     printf("%s: forward rel err %.2e\n", name, e);
     assert_true(e < 1e-5);
@@ -556,6 +559,36 @@ static void check_golden(const char *name)
 static void golden_gray_four_levels(void **state) { (void)state; check_golden("tiny_head_gray"); }
 static void golden_rgb_three_levels(void **state) { (void)state; check_golden("tiny_head_rgb"); }
 static void golden_rgb_zscore(void **state) { (void)state; check_golden("tiny_head_zscore"); }
+static void golden_rgb_detail(void **state) { (void)state; check_golden("tiny_head_detail"); }
+
+/* The detail key: the golden detail head loads as one; a bad value is
+ * refused by name; without the key the file reads as a head without the
+ * detail input, whose first conv is narrower than the file's. */
+static void detail_key_is_read_and_checked(void **state)
+{
+    (void)state;
+    char good[1024], err[AD_ERRLEN];
+    char *dir = ts_tmpdir("head_detail");
+    char bad[1024];
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
+    ts_golden_path(good, sizeof good, "tiny_head_detail");
+    ad_head *hd;
+    if (ad_head_load(good, &hd, err, sizeof err) < 0) fail_msg("%s", err);
+    assert_true(ad_head_hp(hd)->detail);
+    assert_false(ad_head_hp(hd)->zscore);
+    ad_head_free(hd);
+    write_edited(good, bad, NULL, false, NULL, "anomalyd.head.detail", "2");
+    expect_load_error(bad, "metadata 'anomalyd.head.detail' must be an integer in 0..1, got '2'");
+    write_edited(good, bad, NULL, false, NULL, "anomalyd.head.detail", NULL);
+    expect_load_error(bad, "tensor 'head.enc1a.conv.weight' has shape [4, 19, 3, 3] but the architecture "
+                           "needs [4, 7, 3, 3]");
+    /* a head cannot read both extra inputs */
+    ad_head_hparams hp = {3, 4, 2, 3, true, true};
+    assert_int_equal(ad_head_create(&hd, &hp, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not both"));
+    ts_rmtree(dir);
+    free(dir);
+}
 
 int main(void)
 {
@@ -565,6 +598,8 @@ int main(void)
         cmocka_unit_test(golden_gray_four_levels),
         cmocka_unit_test(golden_rgb_three_levels),
         cmocka_unit_test(golden_rgb_zscore),
+        cmocka_unit_test(golden_rgb_detail),
+        cmocka_unit_test(detail_key_is_read_and_checked),
         cmocka_unit_test(zscore_is_the_clamped_scaled_z_score),
         cmocka_unit_test(leave_out_statistics_are_those_of_the_other_images),
         cmocka_unit_test(zscore_channels_come_after_the_old_input),

@@ -49,6 +49,17 @@ static void use_model_copy(ad_config *cfg, const char *dir)
     free(data);
 }
 
+/* cfg: the fixture head config on a copy of the fixture model in dir,
+ * for a few steps of batch 2 on 32-pixel crops. */
+static void few_steps_config(ad_config *cfg, const char *dir, long steps)
+{
+    load_head_config(cfg);
+    use_model_copy(cfg, dir);
+    cfg->train.head_steps = steps;
+    cfg->train.batch = 2;
+    cfg->train.head_crop = 32;
+}
+
 /* The head's frame statistics are the per-pixel mean and standard
  * deviation of the training images as training loads them; with
  * train.head_zscore false the head reads no z-scores and carries none. */
@@ -57,13 +68,9 @@ static void head_carries_the_statistics_of_its_images(void **state)
     (void)state;
     char *dir = ts_tmpdir("headstats");
     static ad_config cfg;
-    load_head_config(&cfg);
+    few_steps_config(&cfg, dir, 1);
     assert_false(cfg.train.head_zscore);   /* the default */
     cfg.train.head_zscore = true;
-    use_model_copy(&cfg, dir);
-    cfg.train.head_steps = 1;
-    cfg.train.batch = 2;
-    cfg.train.head_crop = 32;
     const char *images = FIXTURES_DIR "/parts/train/good";
     char err[AD_ERRLEN], head_path[AD_PATH_MAX + 32];
     ad_head_path(head_path, sizeof head_path, cfg.model.path);
@@ -104,6 +111,56 @@ static void head_carries_the_statistics_of_its_images(void **state)
     assert_false(ad_head_hp(hd)->zscore);
     assert_null(ad_head_frame_stats(hd, NULL, NULL, NULL));
     ad_head_free(hd);
+    ts_rmtree(dir);
+    free(dir);
+}
+
+/* train.head_detail: the head reads the frame at twice the size, its
+ * training gives the same head run through or stopped and resumed (the
+ * pool's frames at twice the size rebuilt from the seed), a checkpoint of
+ * the other kind is refused by name, and it does not combine with
+ * train.head_zscore. */
+static void detail_head_trains_and_resumes(void **state)
+{
+    (void)state;
+    char *dir = ts_tmpdir("headdetail");
+    static ad_config cfg;
+    few_steps_config(&cfg, dir, 3);
+    assert_false(cfg.train.head_detail);   /* the default */
+    cfg.train.head_detail = true;
+    char err[AD_ERRLEN], head_path[AD_PATH_MAX + 32], other[AD_PATH_MAX + 64];
+    ad_head_path(head_path, sizeof head_path, cfg.model.path);
+    snprintf(other, sizeof other, "%s/through.head.safetensors", dir);
+    ad_head_train_opts o = {.cfg = &cfg, .images_dir = FIXTURES_DIR "/parts/train/good"};
+    assert_int_equal(ad_head_train_run(&o, err, sizeof err), 0);
+    uint8_t *a;
+    size_t alen;
+    assert_int_equal(ad_read_file(head_path, 1 << 24, &a, &alen, err, sizeof err), 0);
+    assert_int_equal(ad_write_file_durable(other, a, alen, err, sizeof err), 0);
+    free(a);
+    ad_head *h1, *h2;
+    assert_int_equal(ad_head_load(other, &h2, err, sizeof err), 0);
+    assert_true(ad_head_hp(h2)->detail);
+
+    cfg.train.checkpoint_every = 1;
+    cfg.train.head_steps = 1;
+    assert_int_equal(ad_head_train_run(&o, err, sizeof err), 0);
+    cfg.train.head_steps = 3;
+    o.resume = true;
+    assert_int_equal(ad_head_train_run(&o, err, sizeof err), 0);
+    assert_int_equal(ad_head_load(head_path, &h1, err, sizeof err), 0);
+    assert_memory_equal(ad_head_params(h1), ad_head_params(h2), sizeof(float) * ad_head_num_params(h1));
+    ad_head_free(h1);
+    ad_head_free(h2);
+
+    cfg.train.head_detail = false;
+    assert_int_equal(ad_head_train_run(&o, err, sizeof err), -1);
+    assert_non_null(strstr(err, "head architecture 1/16/8/4/detail, this build trains 1/16/8/4"));
+    o.resume = false;
+    cfg.train.head_detail = true;
+    cfg.train.head_zscore = true;
+    assert_int_equal(ad_head_train_run(&o, err, sizeof err), -1);
+    assert_non_null(strstr(err, "train.head_zscore and train.head_detail are both true"));
     ts_rmtree(dir);
     free(dir);
 }
@@ -311,6 +368,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(training_is_deterministic),
+        cmocka_unit_test(detail_head_trains_and_resumes),
         cmocka_unit_test(head_carries_the_statistics_of_its_images),
         cmocka_unit_test(head_finds_synthetic_defects_the_plain_map_misses),
         cmocka_unit_test(a_short_head_training_finds_synthetic_defects),

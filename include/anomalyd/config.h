@@ -192,6 +192,7 @@ typedef struct ad_config {
         int head_steps;                /* learned head training steps (0 = none) */
         int head_crop;                 /* side of the head's training crops */
         bool head_zscore;              /* the head also reads the frame's per-pixel z-score */
+        bool head_detail;              /* the head also reads the frame at twice the input size */
         bool head_transpose;           /* head training also sees its samples transposed */
     } train;
 } ad_config;

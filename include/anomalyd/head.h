@@ -18,6 +18,13 @@
  * GroupNorm+SiLU except the last. Each level has two convs (the first of
  * an encoder level has stride 2), so deeper levels see more context.
  *
+ * A detail head also reads the frame at twice the input size, x2 (C, 2H,
+ * 2W), folded 2x2 into 4C channels at H x W (channel 4c + 2dy + dx holds
+ * x2[c][2y + dy][2x + dx]): a crack one pixel wide at twice the size,
+ * which averaging down to the input size turns into a faint half-pixel
+ * line, reaches the first conv whole, for the cost of 4C more input
+ * channels. Its input is [x, x_hat, diff, fold(x2)] (no z with it).
+ *
  * Ownership: ad_head owns parameters, gradients and scratch (one allocation
  * each); H and W must be multiples of 2^(L-1). Tensor names start with "head.". */
 #ifndef ANOMALYD_HEAD_H
@@ -36,6 +43,7 @@ typedef struct ad_head_hparams {
     int groups;           /* GroupNorm groups, divides B */
     int levels;           /* L: resolution levels, 2..AD_HEAD_MAX_LEVELS (files without it: 3) */
     bool zscore;          /* also reads z (C channels) (files without it: false) */
+    bool detail;          /* also reads x2 folded (4C channels) (files without it: false) */
 } ad_head_hparams;
 
 #define AD_HEAD_MAX_LEVELS 5
@@ -90,9 +98,10 @@ int ad_head_reserve(ad_head *hd, int n, int h, int w, bool training, char *err, 
 /* Bytes of scratch a reserve for (n, h, w, training) would take; changes nothing. */
 size_t ad_head_scratch_bytes(const ad_head *hd, int n, int h, int w, bool training);
 /* x, x_hat are (n, C, h, w); logits (n, 1, h, w). z (n, C, h, w) is the
- * frame's z-score for a zscore head (NULL for the others). */
+ * frame's z-score for a zscore head, x2 (n, C, 2h, 2w) the frame at twice
+ * the size for a detail head (NULL for the others). */
 void ad_head_forward(ad_head *hd, float *logits, const float *x, const float *x_hat, const float *z,
-                     int n, int h, int w);
+                     const float *x2, int n, int h, int w);
 /* Accumulates parameter gradients for the last forward given d loss/d logits. */
 void ad_head_backward(ad_head *hd, const float *dlogits);
 void ad_head_zero_grad(ad_head *hd);
@@ -108,7 +117,8 @@ double ad_head_loss(float *dlogits, const float *logits, const float *mask, size
  * also holds its frame statistics, tensors head.frame_mean and
  * head.frame_std of shape (C, H, W), and metadata anomalyd.head.zscore 1;
  * load refuses statistics that are missing, misshapen, not finite or
- * negative. Saving a zscore head needs its statistics set. */
+ * negative. Saving a zscore head needs its statistics set. A detail head's
+ * file has metadata anomalyd.head.detail 1. */
 void ad_head_path(char *out, size_t outlen, const char *model_path);
 int ad_head_save(const char *path, const ad_head *hd, const float *params,
                  const char *const *keys, const char *const *values, int n,
@@ -120,7 +130,10 @@ int ad_head_load(const char *path, ad_head **out, char *err, size_t errlen);
  * steps; writes ad_head_path(cfg->model.path) (EMA weights) and its training
  * checkpoint ad_head_path(...) + ".ckpt" every train.checkpoint_every steps
  * and at the end. With train.head_zscore the head is a zscore head whose
- * statistics are those of the training images. With resume, goes on from
+ * statistics are those of the training images; with train.head_detail a
+ * detail head, trained on the images loaded at twice the input size (the
+ * synthetic defects drawn there, the frame and mask averaged down). With
+ * resume, goes on from
  * that checkpoint (refused when it belongs to another model, architecture,
  * train.head_zscore, crop or image folder). Returns 0,
  * 1 when stopped by the flag, -1 on error. */

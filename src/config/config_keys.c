@@ -293,6 +293,10 @@ static const ad_config_key keys[] = {
           "The head also reads each pixel's z-score against the good training images (their "
           "per-pixel mean and spread, kept in the head file); off by default: measured no better "
           "on the bottle or MTD after 2000-3000 steps (docs/accuracy.md)"),
+    BOOLK("train.head_detail", train.head_detail, false,
+          "The head also reads the frame at twice the input size (folded into 4 channels per "
+          "colour), for defects thinner than a pixel at the input size; the training images are "
+          "loaded at twice the size for it (docs/accuracy.md)"),
     BOOLK("train.head_transpose", train.head_transpose, false,
           "Head training also shows each sample transposed (turned a quarter), not only mirrored; "
           "off by default: a turned surface (striation, grain) is one the camera never shows, "

@@ -220,6 +220,10 @@ int ad_detector_open_tuned(ad_detector **out, const ad_config *cfg,
         d->z = ad_xalloc_aligned(cn * sizeof(float));
         d->z_mirror = ad_xalloc_aligned(cn * sizeof(float));
     }
+    if (d->head && ad_head_hp(d->head)->detail) {
+        d->x2 = ad_xalloc_aligned(4 * cn * sizeof(float));
+        d->x2_mirror = ad_xalloc_aligned(4 * cn * sizeof(float));
+    }
     d->queue = ad_xalloc_aligned(d->n * sizeof(int));
     d->seen = ad_xalloc_aligned(d->n);
     d->work = ad_xalloc_aligned(8 * d->n * sizeof(float));
@@ -254,6 +258,8 @@ void ad_detector_close(ad_detector *d)
     free(d->logits);
     free(d->z);
     free(d->z_mirror);
+    free(d->x2);
+    free(d->x2_mirror);
     free(d->queue);
     free(d->seen);
     free(d->work);
@@ -303,18 +309,19 @@ int ad_detector_input_size(const ad_detector *d, int *w, int *h, int *c)
 
 /* ---- the pipeline ---- */
 
-/* ROI (8-bit interleaved, any size) -> d->x planar [-1, 1] at input size. */
+/* ROI (8-bit interleaved, any size) -> d->x planar [-1, 1] at input size
+ * (and d->x2 at twice that for a detail head). */
 static int load_input(ad_detector *d, const ad_image *roi, char *err, size_t errlen)
 {
     if (roi->c != d->c)
         return ad_err(err, errlen, "image has %d channel(s) but the model expects %d (model.color %s)",
                       roi->c, d->c, d->c == 1 ? "gray" : "rgb");
     if (roi->w < 1 || roi->h < 1 || !roi->px) return ad_err(err, errlen, "empty image");
-    if (roi->w == d->w && roi->h == d->h) {
+    if (roi->w == d->w && roi->h == d->h && !d->x2) {
         ad_image_to_float(d->x, roi);
         return 0;
     }
-    size_t need = (size_t)roi->c * roi->w * roi->h, need_tmp = (size_t)roi->h * d->w;
+    size_t need = (size_t)roi->c * roi->w * roi->h, need_tmp = (size_t)roi->h * 2 * d->w;
     if (need > d->src_cap) {
         free(d->src);
         d->src = ad_xalloc_aligned(need * sizeof(float));
@@ -327,9 +334,13 @@ static int load_input(ad_detector *d, const ad_image *roi, char *err, size_t err
     }
     ad_image_to_float(d->src, roi);
     size_t plane = (size_t)roi->w * roi->h;
-    for (int ch = 0; ch < d->c; ch++)
+    for (int ch = 0; ch < d->c; ch++) {
         ad_resample_plane(d->x + ch * d->n, d->w, d->h, d->src + ch * plane, roi->w, roi->h,
                           d->src_tmp);
+        if (d->x2)
+            ad_resample_plane(d->x2 + 4 * ch * d->n, 2 * d->w, 2 * d->h, d->src + ch * plane, roi->w,
+                              roi->h, d->src_tmp);
+    }
     return 0;
 }
 
@@ -407,12 +418,14 @@ static void head_map(ad_detector *d, float *map)
     for (int f = 0; f < flips; f++) {
         bool mx = f & 1, my = f & 2;
         if (f == 0) {
-            ad_head_forward(d->head, d->logits, d->x, d->xhat, d->z, 1, d->h, d->w);
+            ad_head_forward(d->head, d->logits, d->x, d->xhat, d->z, d->x2, 1, d->h, d->w);
         } else {
             mirror(fx, d->x, d->c, d->h, d->w, mx, my);
             mirror(fxhat, d->xhat, d->c, d->h, d->w, mx, my);
             if (d->z) mirror(d->z_mirror, d->z, d->c, d->h, d->w, mx, my);
-            ad_head_forward(d->head, prob, fx, fxhat, d->z ? d->z_mirror : NULL, 1, d->h, d->w);
+            if (d->x2) mirror(d->x2_mirror, d->x2, d->c, 2 * d->h, 2 * d->w, mx, my);
+            ad_head_forward(d->head, prob, fx, fxhat, d->z ? d->z_mirror : NULL,
+                            d->x2 ? d->x2_mirror : NULL, 1, d->h, d->w);
             mirror(d->logits, prob, 1, d->h, d->w, mx, my);
         }
         for (size_t i = 0; i < n; i++) map[i] += 1.0f / (1.0f + expf(-d->logits[i])) / flips;

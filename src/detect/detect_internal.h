@@ -32,6 +32,8 @@ struct ad_detector {
     float *logits;                   /* (h,w) head output */
     float *z, *z_mirror;             /* (c,h,w) each: a zscore head's input for the frame and a
                                         mirror image of it; NULL for other heads */
+    float *x2, *x2_mirror;           /* (c,2h,2w) each: a detail head's frame at twice the input
+                                        size and a mirror image of it; NULL for other heads */
     int *queue;                      /* (h*w) flood fill of the defect region */
     uint8_t *seen;                   /* (h*w) */
     float *work;                     /* scratch: 8 * n floats (SSIM, blur, scales, top-k) */

@@ -78,10 +78,11 @@ static int add_unit(ad_head *hd, const char *name, int cin, int cout, int stride
     return i;
 }
 
-/* x, x_hat, diff [, z] */
+/* x, x_hat, diff [, z] [, fold(x2)] */
 static int input_channels(const ad_head_hparams *hp)
 {
-    return 2 * hp->image_channels + 1 + (hp->zscore ? hp->image_channels : 0);
+    int c = hp->image_channels;
+    return 2 * c + 1 + (hp->zscore ? c : 0) + (hp->detail ? 4 * c : 0);
 }
 
 /* Channels at level l: B * 2^l. Tensor order (and so the file) for 3
@@ -120,6 +121,9 @@ int ad_head_create(ad_head **out, const ad_head_hparams *hp, char *err, size_t e
     if (hp->groups < 1 || hp->base_channels % hp->groups)
         return ad_err(err, errlen, "head: groups (%d) must divide the base channels (%d)",
                       hp->groups, hp->base_channels);
+    if (hp->zscore && hp->detail)
+        return ad_err(err, errlen, "head: a head reads z-scores or the frame at twice the size, "
+                      "not both");
     ad_head *hd = ad_xcalloc(1, sizeof *hd);
     hd->hp = *hp;
     build(hd);
@@ -342,15 +346,31 @@ static void unit_backward(ad_head *hd, conv_unit *u, const float *in, float *din
     ad_conv2d_backward(din, g + u->w, g + u->b, u->dpre, in, p + u->w, &s, hd->work);
 }
 
+/* dst (4C, h, w) = x2 (C, 2h, 2w) folded 2x2 (see head.h). */
+static void fold2x2(float *dst, const float *x2, int c, int h, int w)
+{
+    size_t hw = (size_t)h * w;
+    for (int ch = 0; ch < c; ch++)
+        for (int dy = 0; dy < 2; dy++)
+            for (int dx = 0; dx < 2; dx++) {
+                float *o = dst + (size_t)(4 * ch + 2 * dy + dx) * hw;
+                for (int y = 0; y < h; y++) {
+                    const float *row = x2 + ((size_t)ch * 2 * h + 2 * y + dy) * 2 * w + dx;
+                    for (int x = 0; x < w; x++) o[(size_t)y * w + x] = row[2 * x];
+                }
+            }
+}
+
 void ad_head_forward(ad_head *hd, float *logits, const float *x, const float *x_hat, const float *z,
-                     int n, int h, int w)
+                     const float *x2, int n, int h, int w)
 {
     AD_ASSERT(hd->arena && n == hd->n && h == hd->h && w == hd->w);
     AD_ASSERT(hd->hp.zscore == (z != NULL));
+    AD_ASSERT(hd->hp.detail == (x2 != NULL));
     int C = hd->hp.image_channels, B = hd->hp.base_channels, cin = input_channels(&hd->hp);
     size_t hw = (size_t)h * w;
     conv_unit *u = hd->u;
-    /* input: x, x_hat, channel-mean |x - x_hat| [, z] */
+    /* input: x, x_hat, channel-mean |x - x_hat| [, z] [, fold(x2)] */
     for (int b = 0; b < n; b++) {
         float *dst = hd->in0 + (size_t)b * cin * hw;
         const float *xb = x + (size_t)b * C * hw, *rb = x_hat + (size_t)b * C * hw;
@@ -363,6 +383,7 @@ void ad_head_forward(ad_head *hd, float *logits, const float *x, const float *x_
             diff[i] = s / C;
         }
         if (z) memcpy(diff + hw, z + (size_t)b * C * hw, sizeof(float) * C * hw);
+        if (x2) fold2x2(diff + hw, x2 + (size_t)b * C * 4 * hw, C, h, w);
     }
     int L = hd->hp.levels;
     unit_forward(hd, &u[hd->enc_a[0]], hd->in0);
@@ -487,8 +508,10 @@ int ad_head_save(const char *path, const ad_head *hd, const float *params,
     snprintf(groups, sizeof groups, "%d", hd->hp.groups);
     snprintf(levels, sizeof levels, "%d", hd->hp.levels);
     const char *ak[] = {AD_META_FORMAT, "anomalyd.head.image_channels", "anomalyd.head.base_channels",
-                        "anomalyd.head.groups", "anomalyd.head.levels", "anomalyd.head.zscore"};
-    const char *av[] = {HEAD_FORMAT, ch, base, groups, levels, hd->hp.zscore ? "1" : "0"};
+                        "anomalyd.head.groups", "anomalyd.head.levels", "anomalyd.head.zscore",
+                        "anomalyd.head.detail"};
+    const char *av[] = {HEAD_FORMAT, ch, base, groups, levels, hd->hp.zscore ? "1" : "0",
+                        hd->hp.detail ? "1" : "0"};
     ad_param_table ft = {0};
     file_table(hd, hd->stats_h, hd->stats_w, &ft);
     size_t np = hd->table.num_params, stats = (ft.num_params - np) / 2;
@@ -503,6 +526,15 @@ int ad_head_save(const char *path, const ad_head *hd, const float *params,
     free(data);
     ad_param_table_free(&ft);
     return rc;
+}
+
+/* *out = metadata key's integer in lo..hi when the file has the key (else
+ * *out is left as it is). */
+static int optional_int(const ad_safetensors *st, const char *path, const char *key, int lo, int hi,
+                        int *out, char *err, size_t errlen)
+{
+    if (!ad_safetensors_meta(st, key)) return 0;
+    return ad_safetensors_meta_int(st, path, key, lo, hi, HEAD_HINT, out, err, errlen);
 }
 
 /* The architecture in a head file's metadata; ad_head_create checks the rest. */
@@ -520,19 +552,16 @@ static int read_hparams(const char *path, const ad_safetensors *st, ad_head_hpar
         ad_safetensors_meta_int(st, path, "anomalyd.head.groups", 1, 1024, HEAD_HINT, &hp->groups,
                                 err, errlen))
         return -1;
-    /* heads written before the depth was a setting have 3 levels */
+    /* heads written before the depth was a setting have 3 levels, those
+     * written before z-scores or the detail input read neither */
+    int zscore = 0, detail = 0;
     hp->levels = 3;
-    if (ad_safetensors_meta(st, "anomalyd.head.levels") &&
-        ad_safetensors_meta_int(st, path, "anomalyd.head.levels", 2, AD_HEAD_MAX_LEVELS, HEAD_HINT,
-                                &hp->levels, err, errlen))
-        return -1;
-    /* and those written before z-scores read none */
-    int zscore = 0;
-    if (ad_safetensors_meta(st, "anomalyd.head.zscore") &&
-        ad_safetensors_meta_int(st, path, "anomalyd.head.zscore", 0, 1, HEAD_HINT, &zscore, err,
-                                errlen))
+    if (optional_int(st, path, "anomalyd.head.levels", 2, AD_HEAD_MAX_LEVELS, &hp->levels, err, errlen) ||
+        optional_int(st, path, "anomalyd.head.zscore", 0, 1, &zscore, err, errlen) ||
+        optional_int(st, path, "anomalyd.head.detail", 0, 1, &detail, err, errlen))
         return -1;
     hp->zscore = zscore;
+    hp->detail = detail;
     return 0;
 }
 

@@ -68,6 +68,11 @@ typedef struct head_trainer {
     /* train.head_zscore only (else NULL): z of the batch and of the pool,
      * and the frame statistics under one crop (window: before its flips) */
     float *z, *pool_z, *window, *crop_mean, *crop_std;
+    /* train.head_detail only (else NULL): the crops at twice the size
+     * (ds holds the images at twice the input size then), the batch's and
+     * the pool's, and the mask at twice the size */
+    float *x2, *pool_x2, *mask2;
+    int scale;                       /* 2 with train.head_detail, else 1 */
     ad_rng rng;
     ad_synth_opts synth;
 } head_trainer;
@@ -77,17 +82,32 @@ typedef struct crop_at {
     int idx, ox, oy, fh, fv;
 } crop_at;
 
+/* A crop of tr->crop at the input size: tr->scale times that of ds, at an
+ * offset on the input size's grid. */
 static crop_at random_crop(head_trainer *tr, ad_rng *rng, float *dst)
 {
     const ad_dataset *ds = &tr->ds;
+    int s = tr->scale;
     crop_at at;
     at.idx = (int)ad_rng_below(rng, (uint32_t)ds->n);
-    at.ox = (int)ad_rng_below(rng, (uint32_t)(ds->w - tr->crop + 1));
-    at.oy = (int)ad_rng_below(rng, (uint32_t)(ds->h - tr->crop + 1));
+    at.ox = (int)ad_rng_below(rng, (uint32_t)(ds->w / s - tr->crop + 1));
+    at.oy = (int)ad_rng_below(rng, (uint32_t)(ds->h / s - tr->crop + 1));
     at.fh = tr->cfg->train.flip_h ? (int)ad_rng_below(rng, 2) : 0;
     at.fv = tr->cfg->train.flip_v ? (int)ad_rng_below(rng, 2) : 0;
-    ad_dataset_crop(ds, dst, at.idx, at.ox, at.oy, tr->crop, at.fh, at.fv);
+    ad_dataset_crop(ds, dst, at.idx, s * at.ox, s * at.oy, s * tr->crop, at.fh, at.fv);
     return at;
+}
+
+/* dst (c, k, k) = src (c, 2k, 2k) averaged 2x2, as inspection's area
+ * averaging does to a frame twice the input size. */
+static void halve(float *dst, const float *src, int c, int k)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < k; y++) {
+            const float *r0 = src + ((size_t)ch * 2 * k + 2 * y) * 2 * k, *r1 = r0 + 2 * k;
+            float *o = dst + ((size_t)ch * k + y) * k;
+            for (int x = 0; x < k; x++) o[x] = 0.25f * (r0[2 * x] + r0[2 * x + 1] + r1[2 * x] + r1[2 * x + 1]);
+        }
 }
 
 /* dst (c planes of k x k) = src under dihedral transform d (bit 0 mirror x,
@@ -169,9 +189,19 @@ static void make_sample(head_trainer *tr, long g)
     ad_rng_seed(&rng, (cfg->train.seed ^ 0x73796e7468ULL) + 0x9e3779b97f4a7c15ULL * (uint64_t)g);
     crop_at at = random_crop(tr, &rng, tr->clean);
     random_crop(tr, &rng, tr->other);
-    float *x = tr->pool_x + tr->per * slot;
-    ad_synth_sample(x, tr->pool_mask + (size_t)k * k * slot, tr->clean, tr->other, C, k, k, &tr->synth,
-                    &rng, tr->scratch, NULL);
+    float *x = tr->pool_x + tr->per * slot, *mask = tr->pool_mask + (size_t)k * k * slot;
+    if (tr->pool_x2) {
+        /* the defect drawn at twice the size; the frame averaged down, the
+         * mask marking each pixel any part of the defect reaches */
+        float *x2 = tr->pool_x2 + 4 * tr->per * slot;
+        ad_synth_sample(x2, tr->mask2, tr->clean, tr->other, C, 2 * k, 2 * k, &tr->synth, &rng,
+                        tr->scratch, NULL);
+        halve(x, x2, C, k);
+        halve(mask, tr->mask2, 1, k);
+        for (size_t i = 0; i < (size_t)k * k; i++) mask[i] = mask[i] > 0 ? 1.0f : 0.0f;
+    } else {
+        ad_synth_sample(x, mask, tr->clean, tr->other, C, k, k, &tr->synth, &rng, tr->scratch, NULL);
+    }
     if (tr->pool_z) crop_zscore(tr, tr->pool_z + tr->per * slot, x, tr->clean, at);
     ad_sampler_reconstruct(tr->sampler, tr->pool_x_hat + tr->per * slot, x, &ro, ad_rng_u64(&rng));
 }
@@ -195,6 +225,7 @@ static double head_step(head_trainer *tr, long step)
         if (!cfg->train.head_transpose) d &= 3;   /* mirrorings only (same draws) */
         dihedral(tr->x + tr->per * b, tr->pool_x + tr->per * slot, C, k, d);
         if (tr->z) dihedral(tr->z + tr->per * b, tr->pool_z + tr->per * slot, C, k, d);
+        if (tr->x2) dihedral(tr->x2 + 4 * tr->per * b, tr->pool_x2 + 4 * tr->per * slot, C, 2 * k, d);
         /* without its reconstruction now and then, so the head learns what
          * a good surface looks like, not only where the reconstruction
          * removed something: real defects are often copied into it */
@@ -205,7 +236,7 @@ static double head_step(head_trainer *tr, long step)
         dihedral(tr->mask + (size_t)k * k * b, tr->pool_mask + (size_t)k * k * slot, 1, k, d);
     }
     size_t n = (size_t)tr->batch * k * k;
-    ad_head_forward(tr->head, tr->logits, tr->x, tr->x_hat, tr->z, tr->batch, k, k);
+    ad_head_forward(tr->head, tr->logits, tr->x, tr->x_hat, tr->z, tr->x2, tr->batch, k, k);
     double loss = ad_head_loss(tr->dlogits, tr->logits, tr->mask, n, FOCAL_GAMMA, FOCAL_WEIGHT);
     ad_head_zero_grad(tr->head);
     ad_head_backward(tr->head, tr->dlogits);
@@ -251,6 +282,9 @@ static void trainer_free(head_trainer *tr)
     free(tr->window);
     free(tr->crop_mean);
     free(tr->crop_std);
+    free(tr->x2);
+    free(tr->pool_x2);
+    free(tr->mask2);
 }
 
 static void ckpt_path(char *out, size_t outlen, const ad_config *cfg)
@@ -260,6 +294,14 @@ static void ckpt_path(char *out, size_t outlen, const ad_config *cfg)
     snprintf(out, outlen, "%s.ckpt", head);
 }
 
+/* The architecture a checkpoint records: C/B/G/L, "/detail" after it for a
+ * detail head (so checkpoints of the others read as before). */
+static void arch_string(char *out, size_t outlen, const ad_head_hparams *hp)
+{
+    snprintf(out, outlen, "%d/%d/%d/%d%s", hp->image_channels, hp->base_channels, hp->groups,
+             hp->levels, hp->detail ? "/detail" : "");
+}
+
 static int save_ckpt(head_trainer *tr, long step, char *err, size_t errlen)
 {
     char path[AD_PATH_MAX + 40], s_step[32], s_np[32], s_hash[32], s_crop[32];
@@ -267,8 +309,7 @@ static int save_ckpt(head_trainer *tr, long step, char *err, size_t errlen)
     size_t np = ad_head_num_params(tr->head);
     const ad_head_hparams *hp = ad_head_hp(tr->head);
     char s_arch[64];
-    snprintf(s_arch, sizeof s_arch, "%d/%d/%d/%d", hp->image_channels, hp->base_channels, hp->groups,
-             hp->levels);
+    arch_string(s_arch, sizeof s_arch, hp);
     snprintf(s_step, sizeof s_step, "%ld", step);
     snprintf(s_np, sizeof s_np, "%zu", np);
     snprintf(s_hash, sizeof s_hash, "%016llx", (unsigned long long)tr->ds.hash);
@@ -304,8 +345,7 @@ static long load_ckpt(head_trainer *tr, char *err, size_t errlen)
     size_t np = ad_head_num_params(tr->head);
     const ad_head_hparams *hp = ad_head_hp(tr->head);
     char want_arch[64], want_hash[32], want_crop[32];
-    snprintf(want_arch, sizeof want_arch, "%d/%d/%d/%d", hp->image_channels, hp->base_channels,
-             hp->groups, hp->levels);
+    arch_string(want_arch, sizeof want_arch, hp);
     snprintf(want_hash, sizeof want_hash, "%016llx", (unsigned long long)tr->ds.hash);
     snprintf(want_crop, sizeof want_crop, "%d", tr->crop);
     const char *fmt = ad_safetensors_meta(&st, "anomalyd.format");
@@ -412,8 +452,14 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
         goto done;
     }
     ad_head_hparams hhp = {hp->in_channels, HEAD_BASE_CHANNELS, HEAD_GROUPS, HEAD_LEVELS,
-                           cfg->train.head_zscore};
+                           cfg->train.head_zscore, cfg->train.head_detail};
+    if (hhp.zscore && hhp.detail) {
+        ad_err(err, errlen, "train.head_zscore and train.head_detail are both true in %s; the head "
+                            "reads one or the other", cfg->path);
+        goto done;
+    }
     if (ad_head_create(&tr.head, &hhp, err, errlen)) goto done;
+    tr.scale = hhp.detail ? 2 : 1;
     int mult = ad_unet_size_multiple(tr.model->unet), hm = ad_head_size_multiple(tr.head);
     if (hm > mult) mult = hm;
     /* crops no larger than the input the head sees at inspection */
@@ -424,8 +470,8 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
     if (tr.crop < mult) tr.crop = mult;
     tr.batch = cfg->train.batch;
     int C = hp->in_channels;
-    if (ad_dataset_load(&tr.ds, opts->images_dir, C, cfg->model.input_width, cfg->model.input_height,
-                        tr.crop, err, errlen))
+    if (ad_dataset_load(&tr.ds, opts->images_dir, C, tr.scale * cfg->model.input_width,
+                        tr.scale * cfg->model.input_height, tr.scale * tr.crop, err, errlen))
         goto done;
     if (ad_schedule_init(&tr.sched, tr.model->schedule, tr.model->T, err, errlen)) goto done;
     ad_nn_set_threads(cfg->detector.threads);
@@ -440,9 +486,16 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
     tr.mask = ad_xcalloc(plane * tr.batch, sizeof(float));
     tr.logits = ad_xcalloc(plane * tr.batch, sizeof(float));
     tr.dlogits = ad_xcalloc(plane * tr.batch, sizeof(float));
-    tr.clean = ad_xcalloc(tr.per, sizeof(float));
-    tr.other = ad_xcalloc(tr.per, sizeof(float));
-    tr.scratch = ad_xcalloc(ad_synth_scratch_floats(C, tr.crop, tr.crop), sizeof(float));
+    size_t big = tr.per * tr.scale * tr.scale;   /* floats per crop as ds holds it */
+    tr.clean = ad_xcalloc(big, sizeof(float));
+    tr.other = ad_xcalloc(big, sizeof(float));
+    tr.scratch = ad_xcalloc(ad_synth_scratch_floats(C, tr.scale * tr.crop, tr.scale * tr.crop),
+                            sizeof(float));
+    if (hhp.detail) {
+        tr.x2 = ad_xcalloc(big * tr.batch, sizeof(float));
+        tr.pool_x2 = ad_xcalloc(big * POOL_SIZE, sizeof(float));
+        tr.mask2 = ad_xcalloc(plane * 4, sizeof(float));
+    }
     if (hhp.zscore) {
         fit_frame_stats(&tr);
         tr.z = ad_xcalloc(tr.per * tr.batch, sizeof(float));
@@ -472,7 +525,8 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
     fill_pool(&tr, step);
 
     ad_log(AD_LOG_INFO, "head: %ld steps of batch %d, %dx%d crops of %d images, %zu parameters%s%s",
-           steps, tr.batch, tr.crop, tr.crop, tr.ds.n, np, hhp.zscore ? ", reads z-scores" : "",
+           steps, tr.batch, tr.crop, tr.crop, tr.ds.n, np,
+           hhp.zscore ? ", reads z-scores" : hhp.detail ? ", reads the frame at twice the size" : "",
            step ? " (resumed)" : "");
     double t_start = ad_now_sec(), smoothed = 0, loss = 0;
     long first = step;

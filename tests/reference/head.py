@@ -10,6 +10,8 @@ nearest neighbour and concatenates [dec a output, enc b output].
 A zscore head also reads z, the frame's per-pixel z-score against the good
 training images (ad_head_zscore), from the statistics it carries as buffers
 head.frame_mean and head.frame_std (C, H, W); its input is [x, x_hat, diff, z].
+A detail head also reads the frame at twice the size, x2 (N, C, 2H, 2W),
+folded 2x2 into 4C channels (pixel_unshuffle): [x, x_hat, diff, fold(x2)].
 """
 import torch
 import torch.nn as nn
@@ -33,13 +35,14 @@ class Unit(nn.Module):
 
 class Head(nn.Module):
     def __init__(self, image_channels=1, base_channels=16, groups=8, levels=3, zscore=False,
-                 stats_size=None):
+                 stats_size=None, detail=False):
         """stats_size (H, W): a zscore head's frame statistics size."""
         super().__init__()
         B, L = base_channels, levels
         self.levels = L
         self.zscore = zscore
-        cin = (3 if zscore else 2) * image_channels + 1
+        self.detail = detail
+        cin = (3 if zscore else 2) * image_channels + 1 + (4 * image_channels if detail else 0)
         # insertion order = the C tensor order (build() in src/head/head.c)
         units = {}
         for l in range(L):
@@ -63,12 +66,14 @@ class Head(nn.Module):
         sd = torch.sqrt(self.head.frame_std ** 2 + ZSCORE_EPS ** 2)
         return ((x - self.head.frame_mean) / sd).clamp(-ZSCORE_MAX, ZSCORE_MAX) / ZSCORE_SCALE
 
-    def forward(self, x, x_hat, z=None):
+    def forward(self, x, x_hat, z=None, x2=None):
         """x, x_hat (N, C, H, W) -> logits (N, 1, H, W); a zscore head also
-        reads z (N, C, H, W), zscore_of the frame (mirrored as the frame is)."""
+        reads z (N, C, H, W), zscore_of the frame (mirrored as the frame is),
+        a detail head x2 (N, C, 2H, 2W)."""
         u = self.head
         diff = (x - x_hat).abs().mean(dim=1, keepdim=True)
-        h = torch.cat([x, x_hat, diff] + ([z] if self.zscore else []), dim=1)
+        h = torch.cat([x, x_hat, diff] + ([z] if self.zscore else []) +
+                      ([F.pixel_unshuffle(x2, 2)] if self.detail else []), dim=1)
         enc = []
         for l in range(self.levels):
             h = u[f"enc{l + 1}b"](u[f"enc{l + 1}a"](h))
@@ -87,8 +92,9 @@ def focal_loss(logits, mask, gamma, focal_weight):
     return torch.mean(bce + focal_weight * u ** gamma * bce)
 
 
-def head_metadata(image_channels, base_channels, groups, levels, zscore=False):
-    return {
+def head_metadata(image_channels, base_channels, groups, levels, zscore=False, detail=None):
+    """detail None: no anomalyd.head.detail key, as files from before it."""
+    meta = {
         "anomalyd.format": HEAD_FORMAT,
         "anomalyd.head.image_channels": str(image_channels),
         "anomalyd.head.base_channels": str(base_channels),
@@ -96,6 +102,9 @@ def head_metadata(image_channels, base_channels, groups, levels, zscore=False):
         "anomalyd.head.levels": str(levels),
         "anomalyd.head.zscore": "1" if zscore else "0",
     }
+    if detail is not None:
+        meta["anomalyd.head.detail"] = "1" if detail else "0"
+    return meta
 
 
 def head_from_metadata(meta, state_dict):
@@ -104,9 +113,10 @@ def head_from_metadata(meta, state_dict):
     if meta.get("anomalyd.format") != HEAD_FORMAT:
         raise ValueError(f"not an anomalyd head file (anomalyd.format {meta.get('anomalyd.format')!r})")
     # heads written before the depth was a setting have 3 levels, before
-    # z-scores none
+    # z-scores or the detail input none
     zscore = meta.get("anomalyd.head.zscore", "0") == "1"
+    detail = meta.get("anomalyd.head.detail", "0") == "1"
     size = tuple(state_dict["head.frame_mean"].shape[1:]) if zscore else None
     return Head(int(meta["anomalyd.head.image_channels"]), int(meta["anomalyd.head.base_channels"]),
                 int(meta["anomalyd.head.groups"]), int(meta.get("anomalyd.head.levels", 3)), zscore,
-                size)
+                size, detail)

@@ -11,9 +11,13 @@ and final weights of 3 AdamW steps (with grad-norm clipping) on that batch.
 For each tiny learned head: a head file (loadable by ad_head_load) and a data
 file with x, x_hat, a defect mask, the logits, the training loss (BCE +
 focal, as ad_head_loss) and every parameter gradient of that loss; for the
-zscore head also its frame statistics (in the head file) and z.
+zscore head also its frame statistics (in the head file) and z, for the
+detail head the frame at twice the size, x2.
 
-    /usr/bin/python3 tests/reference/make_golden.py [outdir]
+    /usr/bin/python3 tests/reference/make_golden.py [outdir [name...]]
+
+With names, only those fixtures are written (the others stay as committed:
+another PyTorch version may round their data differently).
 """
 import os
 import sys
@@ -31,10 +35,11 @@ CONFIGS = [
     ("tiny_deep", 1, 8, (1, 2, 2), 2, 2, 1, 16, 8),
 ]
 HEAD_CONFIGS = [
-    # name, image_channels, base, groups, levels, zscore, n, h, w
-    ("tiny_head_gray", 1, 4, 2, 4, False, 2, 32, 32),
-    ("tiny_head_rgb", 3, 4, 2, 3, False, 1, 16, 24),
-    ("tiny_head_zscore", 3, 4, 2, 3, True, 2, 16, 24),
+    # name, image_channels, base, groups, levels, zscore, detail, n, h, w
+    ("tiny_head_gray", 1, 4, 2, 4, False, False, 2, 32, 32),
+    ("tiny_head_rgb", 3, 4, 2, 3, False, False, 1, 16, 24),
+    ("tiny_head_zscore", 3, 4, 2, 3, True, False, 2, 16, 24),
+    ("tiny_head_detail", 3, 4, 2, 3, False, True, 2, 16, 24),
 ]
 FOCAL = dict(gamma=2.0, focal_weight=5.0)
 ADAM = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
@@ -52,9 +57,12 @@ def perturb_norms(net):
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "golden")
+    only = set(sys.argv[2:])
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(1)
     for name, cin, base, mult, rbs, groups, n, h, w in CONFIGS:
+        if only and name not in only:
+            continue
         torch.manual_seed(1234)
         net = UNet(cin, base, mult, rbs, groups)
         perturb_norms(net)
@@ -95,13 +103,14 @@ def main():
                   "n": n, "h": h, "w": w})
         print(f"{name}: params {sum(p.numel() for p in net.parameters())} loss {loss.item():.6f} "
               f"adam {losses}")
-    for name, cin, base, groups, levels, zscore, n, h, w in HEAD_CONFIGS:
-        head_golden(out, name, cin, base, groups, levels, zscore, n, h, w)
+    for name, cin, base, groups, levels, zscore, detail, n, h, w in HEAD_CONFIGS:
+        if not only or name in only:
+            head_golden(out, name, cin, base, groups, levels, zscore, detail, n, h, w)
 
 
-def head_golden(out, name, cin, base, groups, levels, zscore, n, h, w):
+def head_golden(out, name, cin, base, groups, levels, zscore, detail, n, h, w):
     torch.manual_seed(4321)
-    net = Head(cin, base, groups, levels, zscore, (h, w))
+    net = Head(cin, base, groups, levels, zscore, (h, w), detail)
     perturb_norms(net)
     if zscore:
         # spreads from none (the eps floor) to wide, means that leave some
@@ -109,7 +118,8 @@ def head_golden(out, name, cin, base, groups, levels, zscore, n, h, w):
         with torch.no_grad():
             net.head.frame_mean.copy_(torch.rand(cin, h, w) * 1.6 - 0.8)
             net.head.frame_std.copy_(torch.rand(cin, h, w) * 0.3 * (torch.rand(cin, h, w) > 0.2))
-    meta = head_metadata(cin, base, groups, levels, zscore)
+    # the older fixtures were written before the detail key
+    meta = head_metadata(cin, base, groups, levels, zscore, True if detail else None)
     meta["anomalyd.provenance"] = "golden fixture from tests/reference/make_golden.py"
     st_write(os.path.join(out, name + ".safetensors"), net.state_dict(), meta)
 
@@ -117,12 +127,15 @@ def head_golden(out, name, cin, base, groups, levels, zscore, n, h, w):
     x_hat = (x + 0.3 * torch.randn(n, cin, h, w)).clamp(-1, 1)
     mask = (torch.rand(n, 1, h, w) < 0.2).float()
     z = net.zscore_of(x) if zscore else None
-    logits = net(x, x_hat, z)
+    x2 = torch.rand(n, cin, 2 * h, 2 * w) * 2 - 1 if detail else None
+    logits = net(x, x_hat, z, x2)
     loss = focal_loss(logits, mask, **FOCAL)
     loss.backward()
     data = {"x": x, "x_hat": x_hat, "mask": mask, "logits": logits.detach(), "loss": loss.detach().reshape(1)}
     if zscore:
         data["z"] = z
+    if detail:
+        data["x2"] = x2
     for k, p in net.named_parameters():
         data["grad." + k] = p.grad.clone()
     st_write(os.path.join(out, name + ".data.safetensors"), data, dict(FOCAL, n=n, h=h, w=w))
