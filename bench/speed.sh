@@ -28,6 +28,8 @@
 #   crops: the head's forward + BCE/focal loss + backward + clip + AdamW +
 #   EMA, apart the eight one-step reconstructions head training makes (one
 #   crop at a time, as src/head/head_train.c), and both: samples/s.
+#   RECIPE_DETAIL=1 gives both the head of train.head_detail (it also reads
+#   the frame at twice the input size).
 # cpu: the default model on ONE thread, comparing process CPU time, which
 #   stays meaningful when other jobs load the machine (wall-clock ratios then
 #   swing widely).
@@ -100,13 +102,15 @@ if has recipe; then
 S=$RECIPE_SIZE
 I=$RECIPE_INPUT
 echo
-echo "recipe on ${S}x$S frames, model input ${I}x$I: one-step reconstruction (UNet base 32, mult 1,2,2, 1 res-block, groups 8) + head (base 16, groups 8, 4 levels; train.head_zscore off, the default) x 4 mirrored passes (detector.mirror: all) + sigmoid, average, max; load $(cut -d' ' -f1-3 /proc/loadavg)"
+# RECIPE_DETAIL=1: the head reads the frame at twice the size as well (train.head_detail)
+if [ "${RECIPE_DETAIL:-0}" = 1 ]; then DETAIL=detail; HEAD_KIND="train.head_detail on"; else DETAIL=; HEAD_KIND="train.head_zscore and head_detail off, the default"; fi
+echo "recipe on ${S}x$S frames, model input ${I}x$I: one-step reconstruction (UNet base 32, mult 1,2,2, 1 res-block, groups 8) + head (base 16, groups 8, 4 levels; $HEAD_KIND) x 4 mirrored passes (detector.mirror: all) + sigmoid, average, max; load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %-15s %9s %9s %9s %10s\n' colour stage "C ms" "torch ms" "speedup" "C per s"
 for COLOUR in gray rgb; do
     if [ "$COLOUR" = gray ]; then C=1; else C=3; fi
     MODEL=$TMP/recipe_$COLOUR.safetensors
     "$BIN" save "$MODEL" "$C" 32 1,2,2 1 8 1 >/dev/null
-    "$BIN" savehead "$MODEL" 16 8 4 1 >/dev/null
+    "$BIN" savehead "$MODEL" 16 8 4 1 $DETAIL >/dev/null
     CO=$("$BIN" inspect "$MODEL" "$I" "$I" "$THREADS" "$RECIPE_REPS" "$S" "$S")
     TO=$("$PY" "$ROOT/bench/speed_torch.py" inspect "$MODEL" "$I" "$I" "$THREADS" "$RECIPE_REPS" "$S" "$S")
     awk -v col="$COLOUR" -v cr="$(echo "$CO" | val recon_ms)" -v tr="$(echo "$TO" | val recon_ms)" \

@@ -134,18 +134,24 @@ def inspect(path, h, w, threads, reps, fh, fw):
     def z_of(xi):
         return head.zscore_of(xi) if head.zscore else None
 
+    def x2_of():  # a detail head's frame at twice the input size
+        return torch.nn.functional.interpolate(frame, size=(2 * h, 2 * w), mode="area") if head.detail else None
+
     def whole():
         xi = torch.nn.functional.interpolate(frame, size=(h, w), mode="area")
         xh = recon(xi)
         z = z_of(xi)
-        p = sum(flip(torch.sigmoid(head(flip(xi, d), flip(xh, d), flip(z, d) if head.zscore else None)), d)
+        x2 = x2_of()
+        p = sum(flip(torch.sigmoid(head(flip(xi, d), flip(xh, d), flip(z, d) if head.zscore else None,
+                                        flip(x2, d) if head.detail else None)), d)
                 for d in MIRRORS)
         return (p / len(MIRRORS)).max().item()
     with torch.no_grad():
         x_hat = recon(x)
         z = z_of(x)
+        x2 = x2_of()
         recon_ms, recon_cpu = timed(lambda: recon(x), reps)
-        head_ms, head_cpu = timed(lambda: head(x, x_hat, z), reps)
+        head_ms, head_cpu = timed(lambda: head(x, x_hat, z, x2), reps)
         ms, cpu = timed(whole, reps)
     print(f"recon_ms={recon_ms:.2f}\nrecon_cpu_ms={recon_cpu:.2f}\nhead_ms={head_ms:.2f}\n"
           f"head_cpu_ms={head_cpu:.2f}\nms={ms:.2f}\ncpu_ms={cpu:.2f}")
@@ -161,6 +167,7 @@ def headtrain(path, crop, threads, steps):
     x = torch.rand(HEAD_BATCH, int(meta["anomalyd.in_channels"]), crop, crop, generator=g) * 2 - 1
     mask = (torch.rand(HEAD_BATCH, 1, crop, crop, generator=g) < 0.05).float()
     z = 0.5 * torch.randn(x.shape, generator=g) if head.zscore else None
+    x2 = torch.rand(HEAD_BATCH, x.shape[1], 2 * crop, 2 * crop, generator=g) * 2 - 1 if head.detail else None
     with torch.no_grad():
         def recon_crops():
             return torch.cat([recon(x[b:b + 1]) for b in range(HEAD_BATCH)])
@@ -172,7 +179,7 @@ def headtrain(path, crop, threads, steps):
 
     def step():  # as src/head/head_train.c: focal gamma 2, weight 5; clip 1; EMA 0.999
         opt.zero_grad()
-        focal_loss(head(x, x_hat, z), mask, 2.0, 5.0).backward()
+        focal_loss(head(x, x_hat, z, x2), mask, 2.0, 5.0).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         with torch.no_grad():

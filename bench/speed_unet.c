@@ -5,9 +5,12 @@
  *   speed_unet infer MODEL H W THREADS REPS       ms per UNet evaluation (batch 1)
  *   speed_unet train MODEL THREADS STEPS          samples/s, batch 8 of 64x64, fwd+bwd+AdamW
  *   speed_unet save PATH IN BASE MULT RB GROUPS SEED   write a freshly initialised model
- *   speed_unet savehead MODEL BASE GROUPS LEVELS SEED [H W]  a freshly initialised head beside
- *                                                 MODEL; with H W one that reads z-scores, frame
- *                                                 statistics of HxW (train.head_zscore's head)
+ *   speed_unet savehead MODEL BASE GROUPS LEVELS SEED [H W | detail]  a freshly initialised
+ *                                                 head beside MODEL; with H W one that reads
+ *                                                 z-scores, frame statistics of HxW
+ *                                                 (train.head_zscore's head); with detail one
+ *                                                 that reads the frame at twice the size
+ *                                                 (train.head_detail's head)
  *   speed_unet inspect MODEL H W THREADS REPS [FH FW]  the detector recipe (detector.map: head),
  *                                                 model input HxW, frame FHxFW (default HxW)
  *   speed_unet headtrain MODEL CROP THREADS STEPS head training step, batch 8 of CROPxCROP
@@ -17,7 +20,8 @@
  * writes) and use the default detector settings (noise_level 0.2, one step,
  * one draw, mirror all: four head passes, sigma 0, score max). inspect prints, as medians over REPS:
  * recon_ms (ad_sampler_reconstruct: noise + one UNet evaluation + x0),
- * head_ms (ad_head_forward on x, x_hat and, for a zscore head, z) and ms,
+ * head_ms (ad_head_forward on x, x_hat and, for a zscore head, z, for a
+ * detail head the frame at twice the size) and ms,
  * the whole ad_detector_inspect of an FHxFW ROI (resize to HxW, 8-bit to
  * float, reconstruction, z, the head on the frame and its three mirror
  * images, sigmoid, average, max, defect box). headtrain prints per step the head's forward +
@@ -300,13 +304,22 @@ typedef struct inspect_bench {
     ad_image roi;               /* the frame */
     int h, w;                   /* the model input */
     const float *x, *x_hat, *z; /* z: NULL unless the head reads z-scores */
+    const float *x2;            /* NULL unless the head reads the frame at twice the size */
     float *logits;
 } inspect_bench;
 
 static void run_head(void *ctx)
 {
     inspect_bench *ib = ctx;
-    ad_head_forward(ib->head, ib->logits, ib->x, ib->x_hat, ib->z, NULL, 1, ib->h, ib->w);
+    ad_head_forward(ib->head, ib->logits, ib->x, ib->x_hat, ib->z, ib->x2, 1, ib->h, ib->w);
+}
+
+/* n floats uniform in [-1, 1) (the values do not change the timing). */
+static float *random_floats(size_t n, ad_rng *rng)
+{
+    float *v = ad_xalloc_aligned(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) v[i] = 2.0f * ad_rng_uniform(rng) - 1.0f;
+    return v;
 }
 
 static void run_inspect(void *ctx)
@@ -317,12 +330,13 @@ static void run_inspect(void *ctx)
     if (ad_detector_inspect(ib->detector, &ib->roi, &res, err, sizeof err) < 0) ad_die("%s", err);
 }
 
-/* argv: BASE GROUPS LEVELS SEED [H W] */
+/* argv: BASE GROUPS LEVELS SEED [H W | detail] */
 static int cmd_savehead(const char *model, int argc, char **argv)
 {
     ad_model *m = load(model);
+    bool detail = argc == 5 && !strcmp(argv[4], "detail");
     ad_head_hparams hp = {ad_unet_hp(m->unet)->in_channels, atoi(argv[0]), atoi(argv[1]), atoi(argv[2]),
-                          argc >= 6, false};
+                          argc >= 6, detail};
     ad_model_free(m);
     ad_head *hd;
     char err[AD_ERRLEN], path[AD_PATH_MAX + 32];
@@ -381,6 +395,8 @@ static int cmd_inspect(const char *model, int h, int w, int threads, int reps, i
         ad_head_zscore(z, x, mean, sd, numel);
     }
     ib.z = z;
+    float *x2 = ad_head_hp(ib.head)->detail ? random_floats(4 * numel, &rng) : NULL;
+    ib.x2 = x2;
     ib.logits = ad_xalloc_aligned(sizeof(float) * h * w);
     recon_bench rb = {.n = 1, .x = x, .x_hat = x_hat};
     recon_open(&rb, model, &cfg, c, h, w);
@@ -395,6 +411,7 @@ static int cmd_inspect(const char *model, int h, int w, int threads, int reps, i
     free(x);
     free(x_hat);
     free(z);
+    free(x2);
     free(ib.logits);
     ad_image_free(&ib.roi);
     ad_detector_close(ib.detector);
@@ -408,6 +425,7 @@ typedef struct head_step_bench {
     ad_head *head;
     int n, crop;
     const float *x, *x_hat, *z, *mask;   /* z: NULL unless the head reads z-scores */
+    const float *x2;                     /* NULL unless the head reads the frame at twice the size */
     float *logits, *dlogits, *m, *v, *ema;
     ad_adamw opt;
 } head_step_bench;
@@ -416,7 +434,7 @@ static void run_head_step(void *ctx)
 {
     head_step_bench *hs = ctx;
     size_t np = ad_head_num_params(hs->head), count = (size_t)hs->n * hs->crop * hs->crop;
-    ad_head_forward(hs->head, hs->logits, hs->x, hs->x_hat, hs->z, NULL, hs->n, hs->crop, hs->crop);
+    ad_head_forward(hs->head, hs->logits, hs->x, hs->x_hat, hs->z, hs->x2, hs->n, hs->crop, hs->crop);
     ad_head_loss(hs->dlogits, hs->logits, hs->mask, count, 2.0f, 5.0f);
     ad_head_zero_grad(hs->head);
     ad_head_backward(hs->head, hs->dlogits);
@@ -446,9 +464,11 @@ static int cmd_headtrain(const char *model, int crop, int threads, int steps)
         z = ad_xmalloc(sizeof(float) * BATCH * per);
         for (size_t i = 0; i < BATCH * per; i++) z[i] = 0.5f * ad_rng_normal(&rng);
     }
+    float *x2 = ad_head_hp(hs.head)->detail ? random_floats(4 * BATCH * per, &rng) : NULL;
     hs.x = x;
     hs.x_hat = x_hat;
     hs.z = z;
+    hs.x2 = x2;
     hs.mask = mask;
     hs.logits = ad_xmalloc(sizeof(float) * pix);
     hs.dlogits = ad_xmalloc(sizeof(float) * pix);
@@ -469,6 +489,7 @@ static int cmd_headtrain(const char *model, int crop, int threads, int steps)
     free(x);
     free(x_hat);
     free(z);
+    free(x2);
     free(mask);
     free(hs.logits);
     free(hs.dlogits);
@@ -486,7 +507,7 @@ int main(int argc, char **argv)
         return cmd_infer(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
     if (argc >= 5 && !strcmp(argv[1], "train")) return cmd_train(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc >= 9 && !strcmp(argv[1], "save")) return cmd_save(argv);
-    if ((argc == 7 || argc == 9) && !strcmp(argv[1], "savehead")) return cmd_savehead(argv[2], argc - 3, argv + 3);
+    if ((argc == 7 || argc == 8 || argc == 9) && !strcmp(argv[1], "savehead")) return cmd_savehead(argv[2], argc - 3, argv + 3);
     if (argc >= 7 && !strcmp(argv[1], "inspect"))
         return cmd_inspect(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]),
                            argc >= 9 ? atoi(argv[7]) : atoi(argv[3]), argc >= 9 ? atoi(argv[8]) : atoi(argv[4]));
