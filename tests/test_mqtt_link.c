@@ -473,7 +473,10 @@ static void test_broker_down_at_start(void **state)
 
 /* Broker killed mid-run: what the link had sent is there, what comes while
  * it is down waits and follows once it is back; lost and back are each
- * logged once. */
+ * logged once. Verdicts are QoS 1, at least once: a verdict the broker
+ * had delivered but not yet recorded as delivered when it was killed
+ * comes again after its restart (seen under load), so a repeat of a part
+ * already seen is allowed; a gap or a reordering is not. */
 static void test_broker_killed_midrun(void **state)
 {
     (void)state;
@@ -497,9 +500,12 @@ static void test_broker_killed_midrun(void **state)
     mqb_wait_count(sub, T_VERDICT, 9);
     wait_sent(l, 9);
     size_t n = 0;
-    long *parts = verdict_parts(sub, &n);
-    assert_int_equal(n, 9);
-    for (size_t i = 0; i < n; i++) assert_int_equal(parts[i], 1 + (long)i);
+    long *parts = verdict_parts(sub, &n), next = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i] >= 1 && parts[i] < next) continue; /* delivered again */
+        assert_int_equal(parts[i], next++);
+    }
+    assert_int_equal(next, 10);
     free(parts);
     ad_link_counts c;
     ad_mqtt_link_counts(l, &c);
