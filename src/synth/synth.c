@@ -8,14 +8,9 @@
 #include "anomalyd/synth.h"
 
 #include <math.h>
-#include <stdbool.h>
 #include <string.h>
 
 #include "anomalyd/image.h"
-
-/* A line's pixel is part of the defect's mask when the line covers at
- * least this much of it. */
-static const float LINE_MASK = 0.3f;
 
 void ad_synth_default_opts(ad_synth_opts *o)
 {
@@ -126,10 +121,7 @@ static float seg_dist(float px, float py, float ax, float ay, float bx, float by
     return sqrtf(dx * dx + dy * dy);
 }
 
-/* Adds the segment a-b, half_width pixels to either side, to the line's
- * coverage: 1 inside, falling to 0 over the pixel at its edge, so a line
- * thinner than a pixel is drawn faint, as a camera sees it. */
-static void draw_segment(float *cover, int h, int w, float ax, float ay, float bx, float by,
+static void draw_segment(float *mask, int h, int w, float ax, float ay, float bx, float by,
                          float half_width)
 {
     int x0 = (int)floorf(fminf(ax, bx) - half_width - 1), x1 = (int)ceilf(fmaxf(ax, bx) + half_width + 1);
@@ -139,37 +131,29 @@ static void draw_segment(float *cover, int h, int w, float ax, float ay, float b
     if (x1 > w - 1) x1 = w - 1;
     if (y1 > h - 1) y1 = h - 1;
     for (int y = y0; y <= y1; y++)
-        for (int x = x0; x <= x1; x++) {
-            float c = half_width + 0.5f - seg_dist((float)x, (float)y, ax, ay, bx, by);
-            c = c > 1.0f ? 1.0f : c;
-            if (c > cover[y * w + x]) cover[y * w + x] = c;
-        }
+        for (int x = x0; x <= x1; x++)
+            if (seg_dist((float)x, (float)y, ax, ay, bx, by) <= half_width) mask[y * w + x] = 1.0f;
 }
 
 /* A scratch: a few long, gently turning segments; a crack: many short,
- * sharply turning ones, thinner (down to a third of a pixel at 128x128)
- * and up to nearly the whole side long. Writes the coverage of each
- * pixel, 0 to 1. */
-static void cover_line(float *cover, int h, int w, int crack, ad_rng *rng)
+ * sharply turning ones, thinner. */
+static void mask_line(float *mask, int h, int w, int crack, ad_rng *rng)
 {
     int size = h < w ? h : w;
-    memset(cover, 0, sizeof(float) * h * w);
+    memset(mask, 0, sizeof(float) * h * w);
     float x = uniform_in(rng, 0.1f, 0.9f) * w, y = uniform_in(rng, 0.1f, 0.9f) * h;
     float angle = uniform_in(rng, 0, 2 * (float)M_PI);
     float unit = size / 64.0f > 1 ? size / 64.0f : 1;
-    float half_width = crack ? 0.5f * unit * uniform_in(rng, 0.3f, 1.2f)
+    float half_width = crack ? 0.5f * unit * uniform_in(rng, 0.8f, 1.6f)
                              : 0.5f * unit * uniform_in(rng, 1.0f, 2.5f);
-    /* at least 0.3: then every column (or row) the line crosses has a pixel
-     * LINE_MASK covered, so the mask follows the whole line */
-    half_width = fmaxf(half_width, 0.3f);
     int segments = crack ? 6 + (int)ad_rng_below(rng, 10) : 1 + (int)ad_rng_below(rng, 3);
-    float total = (crack ? uniform_in(rng, 0.2f, 0.9f) : uniform_in(rng, 0.15f, 0.5f)) * size;
+    float total = uniform_in(rng, 0.15f, 0.5f) * size;
     float step = total / segments;
     float turn = crack ? 1.0f : 0.3f;
     for (int i = 0; i < segments; i++) {
         angle += uniform_in(rng, -turn, turn);
         float nx = x + step * cosf(angle), ny = y + step * sinf(angle);
-        draw_segment(cover, h, w, x, y, nx, ny, half_width);
+        draw_segment(mask, h, w, x, y, nx, ny, half_width);
         x = nx;
         y = ny;
     }
@@ -258,13 +242,10 @@ void ad_synth_sample(float *out, float *mask, const float *img, const float *oth
     float opacity = uniform_in(rng, opts->min_opacity, opts->max_opacity);
     int fill_kind;
     for (int attempt = 0;; attempt++) {
-        if (shape == AD_SYNTH_BLOB) {
+        if (shape == AD_SYNTH_BLOB)
             mask_blob(mask, noise, h, w, rng);
-        } else {
-            /* the target: pixels the line covers by at least LINE_MASK */
-            cover_line(soft, h, w, shape == AD_SYNTH_CRACK, rng);
-            for (size_t i = 0; i < plane; i++) mask[i] = soft[i] >= LINE_MASK ? 1.0f : 0.0f;
-        }
+        else
+            mask_line(mask, h, w, shape == AD_SYNTH_CRACK, rng);
         long area = 0;
         for (size_t i = 0; i < plane; i++) area += mask[i] > 0.5f;
         if (area >= 4 || attempt >= 8) break;
@@ -278,12 +259,14 @@ void ad_synth_sample(float *out, float *mask, const float *img, const float *oth
         fill_kind = AD_SYNTH_FILL_SHIFT;
     }
     /* Blobs get soft edges for the blend (the target stays the hard mask);
-     * lines are blended by their coverage, so a thin one is faint. */
-    bool line = shape != AD_SYNTH_BLOB;
-    if (!line) ad_blur_gaussian(soft, mask, tmp, w, h, 0.7f);
+     * thin lines stay hard, or their visible width would exceed the mask. */
+    if (shape == AD_SYNTH_BLOB)
+        ad_blur_gaussian(soft, mask, tmp, w, h, 0.7f);
+    else
+        memset(soft, 0, sizeof(float) * plane);
     long area = 0;
     for (size_t i = 0; i < plane; i++) {
-        float a = opacity * (line || mask[i] <= 0.5f ? soft[i] : 1.0f);
+        float a = opacity * (mask[i] > 0.5f ? 1.0f : soft[i]);
         for (int ch = 0; ch < c; ch++) {
             float v = (1.0f - a) * img[ch * plane + i] + a * fill[ch * plane + i];
             out[ch * plane + i] = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
