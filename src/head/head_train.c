@@ -9,7 +9,10 @@
  * against the per-pixel mean and spread of the training images (computed
  * once at the start, saved in the head file), those statistics taken under
  * the same window and flips as the crop, so z says what it will say of a
- * whole frame at inspection.
+ * whole frame at inspection. With train.head_detail the images are held at
+ * twice the input size, the synthetic defect is drawn there, and the head
+ * reads that crop beside the frame averaged down to the input size (and
+ * the mask marks each pixel any part of the defect reaches).
  *
  * The reconstruction costs about as much as the head's own step, so samples
  * are kept in a pool of POOL_SIZE: each step makes POOL_FRESH new ones
