@@ -473,8 +473,11 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
     if (tr.crop < mult) tr.crop = mult;
     tr.batch = cfg->train.batch;
     int C = hp->in_channels;
+    /* a detail head's images at twice the input size; the same minimum
+     * side as without (smaller ones are scaled up: their detail input adds
+     * nothing, but the head still trains) */
     if (ad_dataset_load(&tr.ds, opts->images_dir, C, tr.scale * cfg->model.input_width,
-                        tr.scale * cfg->model.input_height, tr.scale * tr.crop, err, errlen))
+                        tr.scale * cfg->model.input_height, tr.crop, err, errlen))
         goto done;
     if (ad_schedule_init(&tr.sched, tr.model->schedule, tr.model->T, err, errlen)) goto done;
     ad_nn_set_threads(cfg->detector.threads);
