@@ -1,8 +1,11 @@
 /* Synthetic defects: reproducible from the seed, masks where the image
- * changed, the configured share left clean, every shape and fill reachable. */
+ * changed, the configured share left clean, every shape and fill reachable;
+ * the fine defects of train.head_detail faint where thin and more often at
+ * the image's edges. */
 #include "test_support.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,15 +45,15 @@ static void same_seed_same_samples(void **state)
     free(scratch);
 }
 
-static void masks_mark_changes_and_clean_share_holds(void **state)
+static void check_masks_and_clean_share(bool fine)
 {
-    (void)state;
     float img[C * H * W], other[C * H * W], out[C * H * W], mask[H * W];
     make_surface(img, 3);
     make_surface(other, 4);
     float *scratch = calloc(ad_synth_scratch_floats(C, H, W), sizeof(float));
     ad_synth_opts o;
     ad_synth_default_opts(&o);
+    o.fine = fine;
     ad_rng rng;
     ad_rng_seed(&rng, 5);
     int clean = 0, n = 400, shapes[3] = {0}, fills[AD_SYNTH_FILL_COUNT] = {0};
@@ -100,6 +103,68 @@ static void masks_mark_changes_and_clean_share_holds(void **state)
     free(scratch);
 }
 
+static void masks_mark_changes_and_clean_share_holds(void **state)
+{
+    (void)state;
+    check_masks_and_clean_share(false);
+}
+
+static void fine_masks_mark_changes_and_clean_share_holds(void **state)
+{
+    (void)state;
+    check_masks_and_clean_share(true);
+}
+
+/* On a flat surface a line only shifts the pixels it covers. The default
+ * lines shift every such pixel by the same amount; the fine ones shift
+ * pixels they cover partly by less (a line thinner than a pixel is faint),
+ * and the fine defects lie anywhere, so more of their pixels are on the
+ * image's border. */
+static void fine_defects_are_faint_and_reach_the_edges(void **state)
+{
+    (void)state;
+    float img[C * H * W] = {0}, other[C * H * W] = {0}, out[C * H * W], mask[H * W];
+    float *scratch = calloc(ad_synth_scratch_floats(C, H, W), sizeof(float));
+    double border_share[2];
+    for (int fine = 0; fine <= 1; fine++) {
+        ad_synth_opts o;
+        ad_synth_default_opts(&o);
+        o.fine = fine;
+        o.p_clean = 0;
+        ad_rng rng;
+        ad_rng_seed(&rng, 11);
+        int lines = 0, faint = 0;
+        long area = 0, border = 0;
+        for (int i = 0; i < 600; i++) {
+            ad_synth_info info;
+            ad_synth_sample(out, mask, img, other, C, H, W, &o, &rng, scratch, &info);
+            area += info.area;
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    border += mask[y * W + x] > 0.5f && (x == 0 || y == 0 || x == W - 1 || y == H - 1);
+            if (info.shape == AD_SYNTH_BLOB) continue;
+            lines++;
+            float full = 0;
+            for (int p = 0; p < H * W; p++) full = fmaxf(full, fabsf(out[p]));
+            for (int p = 0; p < H * W; p++)
+                if (out[p] != 0.0f && fabsf(out[p]) < 0.9f * full) {
+                    faint++;
+                    break;
+                }
+        }
+        border_share[fine] = (double)border / (double)area;
+        print_message("fine %d: %d of %d lines with faint pixels, %.4f of defect pixels on the border\n", fine,
+                      faint, lines, border_share[fine]);
+        assert_true(lines > 100);
+        if (fine)
+            assert_true(faint > lines / 2);
+        else
+            assert_int_equal(faint, 0);
+    }
+    assert_true(border_share[1] > 2 * border_share[0]);
+    free(scratch);
+}
+
 static void without_other_image_never_pastes(void **state)
 {
     (void)state;
@@ -125,6 +190,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(same_seed_same_samples),
         cmocka_unit_test(masks_mark_changes_and_clean_share_holds),
+        cmocka_unit_test(fine_masks_mark_changes_and_clean_share_holds),
+        cmocka_unit_test(fine_defects_are_faint_and_reach_the_edges),
         cmocka_unit_test(without_other_image_never_pastes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #ifndef ANOMALYD_SYNTH_H
 #define ANOMALYD_SYNTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "anomalyd/util.h"
@@ -25,6 +26,8 @@ typedef struct ad_synth_opts {
     float p_shape[3];             /* relative odds of blob, scratch, crack */
     float p_fill[AD_SYNTH_FILL_COUNT]; /* relative odds of each blob fill */
     float min_opacity, max_opacity;
+    bool fine;                    /* lines down to a third of a pixel, straight cracks, defects
+                                     at the edges (synth.c; off by default) */
 } ad_synth_opts;
 
 void ad_synth_default_opts(ad_synth_opts *o);

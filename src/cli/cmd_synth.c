@@ -28,8 +28,11 @@ static void usage(FILE *out)
             "Draws N samples of the synthetic defects the learned head trains on from the\n"
             "good images in DIR, at the model's input size, and writes each to OUT as an\n"
             "example sheet (good | with synthetic defect | mask), plus OUT/index.csv\n"
+
             "naming each sample's shape and fill (\"clean\": about 30%% are drawn without\n"
-            "a defect).\n"
+            "a defect). With train.head_detail: true they are the fine defects that head\n"
+            "trains on (lines down to a third of a pixel, straight cracks, defects at the\n"
+            "edges), drawn here at the input size and in training at twice that size.\n"
             "  --count N   samples to write (default 16)\n"
             "  --seed S    random seed (default: train.seed from the config)\n"
             "  --dataset   write the samples as a dataset in MVTec AD layout instead of\n"
@@ -140,6 +143,7 @@ static void draw_init(synth_draw *d, const synth_args *a, const ad_config *cfg)
     d->mask = ad_xcalloc(plane, sizeof(float));
     d->scratch = ad_xcalloc(ad_synth_scratch_floats(d->c, d->h, d->w), sizeof(float));
     ad_synth_default_opts(&d->opts);
+    d->opts.fine = cfg->train.head_detail;   /* what the head trains on */
     ad_rng_seed(&d->rng, a->seed >= 0 ? (uint64_t)a->seed : cfg->train.seed);
 }
 

@@ -10,9 +10,10 @@
  * once at the start, saved in the head file), those statistics taken under
  * the same window and flips as the crop, so z says what it will say of a
  * whole frame at inspection. With train.head_detail the images are held at
- * twice the input size, the synthetic defect is drawn there, and the head
- * reads that crop beside the frame averaged down to the input size (and
- * the mask marks each pixel any part of the defect reaches).
+ * twice the input size, the synthetic defect (the fine kind, synth.c) is
+ * drawn there, and the head reads that crop beside the frame averaged down
+ * to the input size (and the mask marks each pixel any part of the defect
+ * reaches).
  *
  * The reconstruction costs about as much as the head's own step, so samples
  * are kept in a pool of POOL_SIZE: each step makes POOL_FRESH new ones
@@ -525,6 +526,7 @@ int ad_head_train_run(const ad_head_train_opts *opts, char *err, size_t errlen)
         }
     }
     ad_synth_default_opts(&tr.synth);
+    tr.synth.fine = hhp.detail;   /* a head that sees finer detail is shown finer defects */
     tr.pool_x = ad_xcalloc(tr.per * POOL_SIZE, sizeof(float));
     tr.pool_x_hat = ad_xcalloc(tr.per * POOL_SIZE, sizeof(float));
     tr.pool_mask = ad_xcalloc(plane * POOL_SIZE, sizeof(float));

@@ -4,13 +4,24 @@
  * ellipse, a thin scratch, or a jagged crack) and a fill (another good image
  * flipped or rotated, an intensity shift, a contrast change, a blur, or a
  * procedural texture), blended with a random opacity over soft mask edges.
- * The target mask is the hard mask: where the blend weight is at least half. */
+ * The target mask is the hard mask: where the blend weight is at least half.
+ *
+ * The fine defects (opts.fine, those of train.head_detail) differ in three
+ * ways: lines are drawn by how much of each pixel they cover, down to a
+ * third of a pixel wide at 128x128 (the mask: the pixels covered at least
+ * LINE_MASK), cracks run from straight to jagged and up to 0.9 of the side,
+ * and every defect may lie anywhere in the image, edges included. */
 #include "anomalyd/synth.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "anomalyd/image.h"
+
+/* A line's pixel is part of the defect's mask when the line covers at
+ * least this much of it. */
+static const float LINE_MASK = 0.3f;
 
 void ad_synth_default_opts(ad_synth_opts *o)
 {
@@ -81,8 +92,10 @@ static void add_value_noise(float *plane, int h, int w, float cell, float amplit
 /* Blobs: three octaves of value noise with a lattice of 2 to 16 cells
  * across the image, stretched to [0, 1] and thresholded at 0.2-0.6, kept
  * inside a random ellipse of 8-40% of the side so the defect is local. Low
- * thresholds give solid patches, high ones scattered spots. */
-static void mask_blob(float *mask, float *noise, int h, int w, ad_rng *rng)
+ * thresholds give solid patches, high ones scattered spots. The ellipse is
+ * centred at 10-90% of the side, or, for the fine defects, anywhere, so
+ * that defects also break into the edges (chipped rims and corners). */
+static void mask_blob(float *mask, float *noise, int h, int w, bool fine, ad_rng *rng)
 {
     int size = h < w ? h : w;
     memset(noise, 0, sizeof(float) * h * w);
@@ -97,7 +110,8 @@ static void mask_blob(float *mask, float *noise, int h, int w, ad_rng *rng)
         hi = noise[i] > hi ? noise[i] : hi;
     }
     float span = hi - lo > 1e-6f ? hi - lo : 1e-6f;
-    float cx = uniform_in(rng, 0.1f, 0.9f) * w, cy = uniform_in(rng, 0.1f, 0.9f) * h;
+    float lo_c = fine ? 0.0f : 0.1f, hi_c = fine ? 1.0f : 0.9f;
+    float cx = uniform_in(rng, lo_c, hi_c) * w, cy = uniform_in(rng, lo_c, hi_c) * h;
     float rx = uniform_in(rng, 0.04f, 0.2f) * w, ry = uniform_in(rng, 0.04f, 0.2f) * h;
     float level = uniform_in(rng, 0.2f, 0.6f);
     for (int y = 0; y < h; y++)
@@ -121,8 +135,12 @@ static float seg_dist(float px, float py, float ax, float ay, float bx, float by
     return sqrtf(dx * dx + dy * dy);
 }
 
-static void draw_segment(float *mask, int h, int w, float ax, float ay, float bx, float by,
-                         float half_width)
+/* Adds the segment a-b, half_width pixels to either side, to the line's
+ * coverage: 1 inside and 0 outside, or (soft_edge) falling to 0 over the
+ * pixel at its edge, so a line thinner than a pixel is drawn faint, as a
+ * camera sees it. */
+static void draw_segment(float *cover, int h, int w, float ax, float ay, float bx, float by,
+                         float half_width, bool soft_edge)
 {
     int x0 = (int)floorf(fminf(ax, bx) - half_width - 1), x1 = (int)ceilf(fmaxf(ax, bx) + half_width + 1);
     int y0 = (int)floorf(fminf(ay, by) - half_width - 1), y1 = (int)ceilf(fmaxf(ay, by) + half_width + 1);
@@ -131,29 +149,41 @@ static void draw_segment(float *mask, int h, int w, float ax, float ay, float bx
     if (x1 > w - 1) x1 = w - 1;
     if (y1 > h - 1) y1 = h - 1;
     for (int y = y0; y <= y1; y++)
-        for (int x = x0; x <= x1; x++)
-            if (seg_dist((float)x, (float)y, ax, ay, bx, by) <= half_width) mask[y * w + x] = 1.0f;
+        for (int x = x0; x <= x1; x++) {
+            float d = seg_dist((float)x, (float)y, ax, ay, bx, by);
+            float c = soft_edge ? half_width + 0.5f - d : d <= half_width ? 1.0f : 0.0f;
+            c = c > 1.0f ? 1.0f : c;
+            if (c > cover[y * w + x]) cover[y * w + x] = c;
+        }
 }
 
 /* A scratch: a few long, gently turning segments; a crack: many short,
- * sharply turning ones, thinner. */
-static void mask_line(float *mask, int h, int w, int crack, ad_rng *rng)
+ * sharply turning ones, thinner. Fine: cracks from nearly straight to
+ * sharply turning, down to a third of a pixel wide at 128x128 and up to
+ * nearly the whole side long, lines starting anywhere. Writes the coverage
+ * of each pixel, 0 to 1 (only 0 or 1 unless fine). */
+static void cover_line(float *cover, int h, int w, int crack, bool fine, ad_rng *rng)
 {
     int size = h < w ? h : w;
-    memset(mask, 0, sizeof(float) * h * w);
-    float x = uniform_in(rng, 0.1f, 0.9f) * w, y = uniform_in(rng, 0.1f, 0.9f) * h;
+    memset(cover, 0, sizeof(float) * h * w);
+    float lo_s = fine ? 0.0f : 0.1f, hi_s = fine ? 1.0f : 0.9f;
+    float x = uniform_in(rng, lo_s, hi_s) * w, y = uniform_in(rng, lo_s, hi_s) * h;
     float angle = uniform_in(rng, 0, 2 * (float)M_PI);
     float unit = size / 64.0f > 1 ? size / 64.0f : 1;
-    float half_width = crack ? 0.5f * unit * uniform_in(rng, 0.8f, 1.6f)
-                             : 0.5f * unit * uniform_in(rng, 1.0f, 2.5f);
+    float half_width = !crack ? 0.5f * unit * uniform_in(rng, 1.0f, 2.5f)
+                       : fine ? 0.5f * unit * uniform_in(rng, 0.3f, 1.2f)
+                              : 0.5f * unit * uniform_in(rng, 0.8f, 1.6f);
+    /* at least 0.3: then every column (or row) the line crosses has a pixel
+     * LINE_MASK covered, so the mask follows the whole line */
+    if (fine) half_width = fmaxf(half_width, 0.3f);
     int segments = crack ? 6 + (int)ad_rng_below(rng, 10) : 1 + (int)ad_rng_below(rng, 3);
-    float total = uniform_in(rng, 0.15f, 0.5f) * size;
+    float total = (crack && fine ? uniform_in(rng, 0.2f, 0.9f) : uniform_in(rng, 0.15f, 0.5f)) * size;
     float step = total / segments;
-    float turn = crack ? 1.0f : 0.3f;
+    float turn = !crack ? 0.3f : fine ? uniform_in(rng, 0.05f, 1.0f) : 1.0f;
     for (int i = 0; i < segments; i++) {
         angle += uniform_in(rng, -turn, turn);
         float nx = x + step * cosf(angle), ny = y + step * sinf(angle);
-        draw_segment(mask, h, w, x, y, nx, ny, half_width);
+        draw_segment(cover, h, w, x, y, nx, ny, half_width, fine);
         x = nx;
         y = ny;
     }
@@ -242,10 +272,13 @@ void ad_synth_sample(float *out, float *mask, const float *img, const float *oth
     float opacity = uniform_in(rng, opts->min_opacity, opts->max_opacity);
     int fill_kind;
     for (int attempt = 0;; attempt++) {
-        if (shape == AD_SYNTH_BLOB)
-            mask_blob(mask, noise, h, w, rng);
-        else
-            mask_line(mask, h, w, shape == AD_SYNTH_CRACK, rng);
+        if (shape == AD_SYNTH_BLOB) {
+            mask_blob(mask, noise, h, w, opts->fine, rng);
+        } else {
+            /* the target: pixels the line covers by at least LINE_MASK */
+            cover_line(soft, h, w, shape == AD_SYNTH_CRACK, opts->fine, rng);
+            for (size_t i = 0; i < plane; i++) mask[i] = soft[i] >= LINE_MASK ? 1.0f : 0.0f;
+        }
         long area = 0;
         for (size_t i = 0; i < plane; i++) area += mask[i] > 0.5f;
         if (area >= 4 || attempt >= 8) break;
@@ -259,14 +292,12 @@ void ad_synth_sample(float *out, float *mask, const float *img, const float *oth
         fill_kind = AD_SYNTH_FILL_SHIFT;
     }
     /* Blobs get soft edges for the blend (the target stays the hard mask);
-     * thin lines stay hard, or their visible width would exceed the mask. */
-    if (shape == AD_SYNTH_BLOB)
-        ad_blur_gaussian(soft, mask, tmp, w, h, 0.7f);
-    else
-        memset(soft, 0, sizeof(float) * plane);
+     * lines are blended by their coverage (a fine thin one is faint). */
+    bool line = shape != AD_SYNTH_BLOB;
+    if (!line) ad_blur_gaussian(soft, mask, tmp, w, h, 0.7f);
     long area = 0;
     for (size_t i = 0; i < plane; i++) {
-        float a = opacity * (mask[i] > 0.5f ? 1.0f : soft[i]);
+        float a = opacity * (line || mask[i] <= 0.5f ? soft[i] : 1.0f);
         for (int ch = 0; ch < c; ch++) {
             float v = (1.0f - a) * img[ch * plane + i] + a * fill[ch * plane + i];
             out[ch * plane + i] = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
