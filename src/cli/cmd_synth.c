@@ -28,7 +28,6 @@ static void usage(FILE *out)
             "Draws N samples of the synthetic defects the learned head trains on from the\n"
             "good images in DIR, at the model's input size, and writes each to OUT as an\n"
             "example sheet (good | with synthetic defect | mask), plus OUT/index.csv\n"
-
             "naming each sample's shape and fill (\"clean\": about 30%% are drawn without\n"
             "a defect). With train.head_detail: true they are the fine defects that head\n"
             "trains on (lines down to a third of a pixel, straight cracks, defects at the\n"

@@ -89,12 +89,18 @@ static void add_value_noise(float *plane, int h, int w, float cell, float amplit
     }
 }
 
+/* Where a defect is placed along one side, as a share of it: 10-90%, or
+ * for the fine defects anywhere, so that they also break into the edges. */
+static float position(ad_rng *rng, bool fine)
+{
+    return fine ? uniform_in(rng, 0.0f, 1.0f) : uniform_in(rng, 0.1f, 0.9f);
+}
+
 /* Blobs: three octaves of value noise with a lattice of 2 to 16 cells
  * across the image, stretched to [0, 1] and thresholded at 0.2-0.6, kept
  * inside a random ellipse of 8-40% of the side so the defect is local. Low
- * thresholds give solid patches, high ones scattered spots. The ellipse is
- * centred at 10-90% of the side, or, for the fine defects, anywhere, so
- * that defects also break into the edges (chipped rims and corners). */
+ * thresholds give solid patches, high ones scattered spots. The ellipse's
+ * centre: position(). */
 static void mask_blob(float *mask, float *noise, int h, int w, bool fine, ad_rng *rng)
 {
     int size = h < w ? h : w;
@@ -110,8 +116,7 @@ static void mask_blob(float *mask, float *noise, int h, int w, bool fine, ad_rng
         hi = noise[i] > hi ? noise[i] : hi;
     }
     float span = hi - lo > 1e-6f ? hi - lo : 1e-6f;
-    float lo_c = fine ? 0.0f : 0.1f, hi_c = fine ? 1.0f : 0.9f;
-    float cx = uniform_in(rng, lo_c, hi_c) * w, cy = uniform_in(rng, lo_c, hi_c) * h;
+    float cx = position(rng, fine) * w, cy = position(rng, fine) * h;
     float rx = uniform_in(rng, 0.04f, 0.2f) * w, ry = uniform_in(rng, 0.04f, 0.2f) * h;
     float level = uniform_in(rng, 0.2f, 0.6f);
     for (int y = 0; y < h; y++)
@@ -166,8 +171,7 @@ static void cover_line(float *cover, int h, int w, int crack, bool fine, ad_rng 
 {
     int size = h < w ? h : w;
     memset(cover, 0, sizeof(float) * h * w);
-    float lo_s = fine ? 0.0f : 0.1f, hi_s = fine ? 1.0f : 0.9f;
-    float x = uniform_in(rng, lo_s, hi_s) * w, y = uniform_in(rng, lo_s, hi_s) * h;
+    float x = position(rng, fine) * w, y = position(rng, fine) * h;
     float angle = uniform_in(rng, 0, 2 * (float)M_PI);
     float unit = size / 64.0f > 1 ? size / 64.0f : 1;
     float half_width = !crack ? 0.5f * unit * uniform_in(rng, 1.0f, 2.5f)
