@@ -2,7 +2,8 @@
  * the samples become a dataset in MVTec AD layout (a good image for every
  * sample; for each sample with a defect its defective image and a 0/255
  * mask of the same size), with the very pixels of the example sheets of the
- * same seed, and anomalyctl eval scores it with the fixture model. */
+ * same seed, and anomalyctl eval scores it with the fixture model; with
+ * train.head_detail: true it draws the fine defects that head trains on. */
 #include "test_support.h"
 
 #include <stdio.h>
@@ -178,11 +179,53 @@ static void eval_scores_the_dataset(void **state)
     assert_true(p > 0.0 && p <= 1.0);
 }
 
+/* The same config with train.head_detail: true draws other samples from
+ * the same seed: the fine defects (synth.c) a detail head trains on. */
+static void detail_config_draws_the_fine_defects(void **state)
+{
+    const char *dir = *state;
+    uint8_t *text;
+    size_t len;
+    char err[AD_ERRLEN];
+    assert_int_equal(ad_read_file(CONFIG, 1 << 16, &text, &len, err, sizeof err), 0);
+    char yaml[1 << 16];
+    snprintf(yaml, sizeof yaml, "%.*s", (int)len, (const char *)text);
+    free(text);
+    char *at = strstr(yaml, "  head_steps: 0\n");
+    assert_non_null(at);
+    char detail[1 << 16];
+    snprintf(detail, sizeof detail, "%.*s  head_detail: true\n%s", (int)(at - yaml), yaml, at);
+    char *cfg = ts_write_text(dir, "detail.yaml", detail);
+    char args[4096];
+    int rc;
+    snprintf(args, sizeof args, "synth --config %s --images " GOOD " --out %s/fine --count %d --seed 5", cfg,
+             dir, COUNT);
+    char *out = ts_run_bin("anomalyctl", args, &rc);
+    if (rc != 0) fail_msg("anomalyctl %s: exit %d\n%s", args, rc, out);
+    free(out);
+    free(cfg);
+    int differ = 0;
+    for (int k = 0; k < COUNT; k++) {
+        char a[1200], b[1200];
+        snprintf(a, sizeof a, "%s/sheets/synth_%04d.png", dir, k);
+        snprintf(b, sizeof b, "%s/fine/synth_%04d.png", dir, k);
+        uint8_t *da, *db;
+        size_t la, lb;
+        assert_int_equal(ad_read_file(a, 1 << 24, &da, &la, err, sizeof err), 0);
+        assert_int_equal(ad_read_file(b, 1 << 24, &db, &lb, err, sizeof err), 0);
+        differ += la != lb || memcmp(da, db, la) != 0;
+        free(da);
+        free(db);
+    }
+    assert_true(differ > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dataset_holds_the_sheets_samples),
         cmocka_unit_test(eval_scores_the_dataset),
+        cmocka_unit_test(detail_config_draws_the_fine_defects),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
