@@ -2,13 +2,18 @@
 # valgrind memcheck on the integration run: the real programs, on
 # the project's fixtures, each under memcheck; any error or leaked block
 # fails the run.
-#   1. anomalyd on the demo replay (24 frames, --no-drop, learned head),
-#      then the rows are checked with sqlite3: exactly the 4 defective frames;
+#   1. anomalyd on the demo replay (24 frames, --no-drop, learned head,
+#      one head pass per frame: detector.mirror: none gives the same 4
+#      rejects, and a head pass is most of an inspection's 30 s under
+#      memcheck), then the rows are checked with sqlite3: exactly the 4
+#      defective frames; it runs in the background beside 2b and 3
+#      (valgrind keeps each program on one core), its report printed last;
 #   2. anomalyd --check-config;
 #   2b. anomalyd on the looping replay through a SIGHUP with a garbage
 #      model (refused), a SIGHUP with the good one (reloaded) and SIGTERM;
-#   3. anomalyctl score on one defective frame (exit status 3: reject) of the replay, and eval on one
-#      images of each type of fixtures/parts (config head_parts.yaml).
+#   3. anomalyctl score on one defective frame (exit status 3: reject) of
+#      the replay, and eval on one image of each type of fixtures/parts
+#      (config head_parts.yaml); 2b and 3 keep the four mirrored passes.
 # Usage: tests/valgrind/memcheck.sh BUILD_DIR   (a -DANOMALYD_NATIVE=OFF build:
 #        valgrind 3.19 does not decode AVX-512)
 set -eu
@@ -16,7 +21,15 @@ build=$1
 src=$(cd "$(dirname "$0")/../.." && pwd)
 command -v valgrind >/dev/null || { echo "valgrind not installed"; exit 1; }
 work=$(mktemp -d /tmp/anomalyd-memcheck.XXXXXX)
-trap 'rm -rf "$work"' EXIT INT TERM
+replay="" pid=""
+cleanup() { # stop what still runs under valgrind, then remove the work folder
+    for p in $replay $pid; do
+        pkill -KILL -P "$p" 2>/dev/null || true
+        kill "$p" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
 
 # OpenBLAS picks its kernels at run time; keep it off AVX-512 for valgrind.
 # OMP_WAIT_POLICY set: the programs then do not re-exec themselves (under
@@ -48,13 +61,10 @@ sed -e "s#\.\./replay/frames#$src/fixtures/replay/frames#" \
     "$src/fixtures/configs/demo.yaml" > "$work/demo.yaml"
 
 vg check_config 0 "$build/anomalyd" --config "$work/demo.yaml" --check-config
-vg daemon_replay 0 "$build/anomalyd" --config "$work/demo.yaml" --no-drop
-rows=$(sqlite3 "$work/demo.db" "SELECT group_concat(frame_seq) FROM (SELECT frame_seq FROM rejects ORDER BY frame_seq);")
-want=$(awk -F, 'NR > 1 && $2 != "good" { sub(/^frame_0*/, "", $1); sub(/\.png$/, "", $1); printf "%s%s", sep, ($1 == "" ? 0 : $1); sep = "," }' \
-       "$src/fixtures/replay/labels.csv")
-echo "rows for frames: $rows (defective: $want)"
-[ "$rows" = "$want" ] || { echo "memcheck run logged the wrong frames"; exit 1; }
-
+sed 's/^  sigma: 1$/&\n  mirror: none/' "$work/demo.yaml" > "$work/replay.yaml"
+grep -q '^  mirror: none$' "$work/replay.yaml" || { echo "memcheck: no 'sigma: 1' in demo.yaml to put mirror: none after"; exit 1; }
+vg daemon_replay 0 "$build/anomalyd" --config "$work/replay.yaml" --no-drop > "$work/replay.report" 2>&1 &
+replay=$!
 # The fault path: the daemon on the looping replay, its model replaced by
 # garbage before a SIGHUP (refused, the old model stays), then by the good
 # file again (reloaded), then SIGTERM (rows flushed, exit 0).
@@ -62,7 +72,8 @@ echo "== memcheck: daemon_reload"
 mkdir -p "$work/m"
 cp "$src/fixtures/model/parts.safetensors" "$src/fixtures/model/parts.head.safetensors" "$work/m/"
 sed -e "s#^\( *path:\).*#\1 $work/m/parts.safetensors#" -e "s#replay_loop: false#replay_loop: true#" \
-    -e "s#fps: 30#fps: 4#" -e "s#$work/demo.db#$work/reload.db#" "$work/demo.yaml" > "$work/reload.yaml"
+    -e "s#fps: 30#fps: 4#" -e "s#$work/demo.db#$work/reload.db#" -e "s#$work/images#$work/reload-images#" \
+    "$work/demo.yaml" > "$work/reload.yaml"
 # shellcheck disable=SC2086
 valgrind $vgopts --log-file="$work/daemon_reload.vg" "$build/anomalyd" --config "$work/reload.yaml" > "$work/daemon_reload.out" 2>&1 &
 pid=$!
@@ -88,6 +99,7 @@ wait_log "inspection now uses the reloaded config"
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
+pid=""
 if [ "$rc" != 0 ]; then
     cat "$work/daemon_reload.out" "$work/daemon_reload.vg"
     echo "memcheck FAILED: daemon_reload exit status $rc, expected 0 (99 = memcheck errors)"
@@ -97,4 +109,15 @@ grep -E "ERROR SUMMARY|definitely lost|indirectly lost|All heap blocks" "$work/d
 
 vg score 3 "$build/anomalyctl" score --config "$work/demo.yaml" "$src/fixtures/replay/frames/frame_0005.png"
 vg eval 0 "$build/anomalyctl" eval --config "$src/fixtures/configs/head_parts.yaml" --dataset "$src/fixtures/parts" --limit 1
+rc=0
+wait "$replay" || rc=$?
+replay=""
+cat "$work/replay.report"
+[ "$rc" = 0 ] || exit 1
+rows=$(sqlite3 "$work/demo.db" "SELECT group_concat(frame_seq) FROM (SELECT frame_seq FROM rejects ORDER BY frame_seq);")
+want=$(awk -F, 'NR > 1 && $2 != "good" { sub(/^frame_0*/, "", $1); sub(/\.png$/, "", $1); printf "%s%s", sep, ($1 == "" ? 0 : $1); sep = "," }' \
+       "$src/fixtures/replay/labels.csv")
+echo "rows for frames: $rows (defective: $want)"
+[ "$rows" = "$want" ] || { echo "memcheck run logged the wrong frames"; exit 1; }
+
 echo "memcheck: 0 errors, 0 bytes definitely or indirectly lost in every run"
