@@ -433,7 +433,7 @@ static void test_retention_by_size(void **state)
     for (int i = 0; i < 3; i++) {
         noise_image(&im[i], 400, 400, 3, 10 + (uint64_t)i);
         char ts[32];
-        snprintf(ts, sizeof ts, "2026-11-25 10:00:0%d.000", i);
+        snprintf(ts, sizeof ts, "2026-11-25 10:00:0%u.000", (unsigned)i % 10u);
         make_reject(&r[i], ts, (uint64_t)i, 0.9);
         r[i].frame = &im[i];
         assert_int_equal(ad_store_add_reject(st, &r[i], NULL, err, sizeof err), 0);

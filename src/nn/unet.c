@@ -121,7 +121,7 @@ static void build_table(ad_unet *u)
 {
     const ad_unet_hparams *hp = &u->hp;
     const int L = hp->num_levels, R = hp->res_blocks, base = hp->base_channels;
-    char p[32];
+    char p[64];
     u->tdim = 4 * base;
     for (int l = 0; l < L; l++) u->ch[l] = base * hp->channel_mult[l];
 
