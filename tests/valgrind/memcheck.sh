@@ -61,8 +61,8 @@ sed -e "s#\.\./replay/frames#$src/fixtures/replay/frames#" \
     "$src/fixtures/configs/demo.yaml" > "$work/demo.yaml"
 
 vg check_config 0 "$build/anomalyd" --config "$work/demo.yaml" --check-config
-sed 's/^  sigma: 1$/&\n  mirror: none/' "$work/demo.yaml" > "$work/replay.yaml"
-grep -q '^  mirror: none$' "$work/replay.yaml" || { echo "memcheck: no 'sigma: 1' in demo.yaml to put mirror: none after"; exit 1; }
+sed 's/^detector:$/&\n  mirror: none/' "$work/demo.yaml" > "$work/replay.yaml"
+grep -q '^  mirror: none$' "$work/replay.yaml" || { echo "memcheck: demo.yaml has no 'detector:' section"; exit 1; }
 vg daemon_replay 0 "$build/anomalyd" --config "$work/replay.yaml" --no-drop > "$work/replay.report" 2>&1 &
 replay=$!
 # The fault path: the daemon on the looping replay, its model replaced by
